@@ -1,0 +1,123 @@
+"""The raw event (contract): what the collector stamps and the lander lands.
+
+One JSON object per Kafka message on ``pixel.raw``, key = site. Building it is the collector's
+only per-hit work; checking it is the lander's. Both are here so they can't drift apart.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import orjson
+
+from events.badrows import BadReason
+
+RAW_VERSION = 1
+
+# Longest value kept per field; longer values are cut and named in the event's "trunc" list.
+FIELD_LIMITS: dict[str, int] = {
+    "site": 256,
+    "event": 64,
+    "url": 2048,
+    "referrer": 2048,
+    "ua": 512,
+    "uid": 256,
+    "eid": 128,
+    "lang": 64,
+}
+
+# Earliest plausible server timestamp (2020-01-01T00:00:00Z); anything before is a broken clock.
+MIN_TS_MS = 1_577_836_800_000
+# Server clocks may be ahead of the lander's; more than a day ahead is broken.
+MAX_CLOCK_AHEAD_MS = 86_400_000
+
+
+def new_event_id() -> str:
+    """128 random bits as hex: unique without coordination between collector workers."""
+    return os.urandom(16).hex()
+
+
+def clean_field(name: str, value: str | None, truncated: list[str]) -> str:
+    """Bound a client-supplied field; NULs are removed (they'd make visitor_id input ambiguous)."""
+    if not value:
+        return ""
+    if "\0" in value:
+        value = value.replace("\0", "")
+    limit = FIELD_LIMITS[name]
+    if len(value) > limit:
+        truncated.append(name)
+        return value[:limit]
+    return value
+
+
+def build_raw_event(
+    params: dict[str, str],
+    *,
+    ts_ms: int,
+    event_id: str,
+    ua: str,
+    referer_header: str,
+    lang: str,
+    dnt: bool,
+    ip_trunc: str,
+    visitor_id_of: Any,
+    source: str,
+) -> dict:
+    """Turn one hit's request metadata into the raw event.
+
+    ``params`` are the pixel's query (or beacon body) fields. ``visitor_id_of(site, ua)`` computes
+    the keyed hash; it is passed in so this module never sees the full IP or the salt.
+    """
+    truncated: list[str] = []
+    site = clean_field("site", params.get("site"), truncated)
+    ua = clean_field("ua", ua, truncated)
+    event = {
+        "v": RAW_VERSION,
+        "event_id": event_id,
+        "ts": ts_ms,
+        "site": site,
+        "event": clean_field("event", params.get("e"), truncated) or "pageview",
+        # The page is the explicit url= param; a plain <img> tag has only the Referer header.
+        "url": clean_field("url", params.get("url") or referer_header, truncated),
+        "referrer": clean_field("referrer", params.get("ref"), truncated),
+        "ua": ua,
+        "ip_trunc": ip_trunc,
+        "visitor_id": visitor_id_of(site, ua),
+        "uid": clean_field("uid", params.get("uid"), truncated),
+        "eid": clean_field("eid", params.get("eid"), truncated),
+        "lang": clean_field("lang", lang, truncated),
+        "dnt": dnt,
+        "src": source,
+    }
+    if truncated:
+        event["trunc"] = truncated
+    return event
+
+
+# Field -> type every landed raw event must have. Semantic checks (is the URL valid, is the site
+# known) belong to enrichment; the lander only refuses what it can't even file by date.
+REQUIRED_RAW_FIELDS: dict[str, type] = {"event_id": str, "ts": int, "site": str}
+
+
+def check_raw_message(value: bytes | None, now_ms: int) -> tuple[dict | None, BadReason | None, str]:
+    """Parse and structurally validate one message: (event, None, "") or (None, reason, detail)."""
+    if value is None:
+        return None, BadReason.INVALID_JSON, "empty message (tombstone)"
+    try:
+        event = orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        return None, BadReason.INVALID_JSON, str(exc)[:200]
+    if not isinstance(event, dict):
+        return None, BadReason.NOT_AN_OBJECT, f"top-level JSON is {type(event).__name__}"
+    if event.get("v") != RAW_VERSION:
+        return None, BadReason.UNSUPPORTED_VERSION, f"v={event.get('v')!r}, expected {RAW_VERSION}"
+    for name, typ in REQUIRED_RAW_FIELDS.items():
+        if name not in event:
+            return None, BadReason.MISSING_FIELD, name
+        # bool is an int subclass; a boolean timestamp is still wrong.
+        if not isinstance(event[name], typ) or isinstance(event[name], bool):
+            return None, BadReason.BAD_FIELD_TYPE, f"{name} is {type(event[name]).__name__}"
+    ts = event["ts"]
+    if ts < MIN_TS_MS or ts > now_ms + MAX_CLOCK_AHEAD_MS:
+        return None, BadReason.BAD_TIMESTAMP, f"ts={ts}"
+    return event, None, ""

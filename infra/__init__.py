@@ -1,0 +1,1 @@
+"""Local engines (fetch, verify, start) and deployment configuration for the platform."""

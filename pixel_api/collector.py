@@ -1,0 +1,104 @@
+"""Per-hit work: read request metadata, stamp, hash, hand off. Nothing here blocks.
+
+Shared by the raw-ASGI /p.gif route and FastAPI's POST /collect, so both produce identical events.
+"""
+from __future__ import annotations
+
+import ipaddress
+import time
+from functools import lru_cache
+from urllib.parse import parse_qsl
+
+import orjson
+
+from events.badrows import BadReason, encode_bad_row, make_bad_row
+from events.raw import build_raw_event, new_event_id
+from events.visitor import truncate_ip, visitor_id
+from pixel.settings import Settings
+from pixel_api.handoff import HandOff
+from pixel_api.salt import DailySalt
+
+# Real traffic repeats IPs heavily; ipaddress parsing is the slowest step of a hit otherwise.
+cached_truncate_ip = lru_cache(maxsize=65536)(truncate_ip)
+
+WANTED_HEADERS = {b"user-agent", b"referer", b"accept-language", b"dnt", b"x-forwarded-for"}
+
+
+def request_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
+    """The few headers a hit uses, decoded; duplicates beyond the first are ignored."""
+    found: dict[bytes, str] = {}
+    for name, value in raw_headers:
+        if name in WANTED_HEADERS and name not in found:
+            found[name] = value.decode("latin-1")
+    return found
+
+
+class TrustedProxies:
+    """Believe X-Forwarded-For only from configured proxies, and then take the right-most
+    address that isn't itself a trusted proxy (the left part is client-controlled)."""
+
+    def __init__(self, specs: list[str]):
+        self.networks = [ipaddress.ip_network(s, strict=False) for s in specs]
+        self.is_trusted = lru_cache(maxsize=4096)(self._is_trusted)
+
+    def _is_trusted(self, ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr in net for net in self.networks)
+
+    def client_ip(self, peer: str, forwarded_for: str | None) -> str:
+        if not self.networks or not forwarded_for or not self.is_trusted(peer):
+            return peer
+        for hop in reversed(forwarded_for.split(",")):
+            hop = hop.strip()
+            if hop and not self.is_trusted(hop):
+                return hop
+        return peer
+
+
+class Collector:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.salt = DailySalt(settings.secrets_dir)
+        self.proxies = TrustedProxies(settings.trusted_proxies)
+        self.handoff = HandOff(settings)
+        self.raw_topic = settings.raw_topic
+        self.bad_topic = settings.bad_topic
+
+    def record(self, params: dict[str, str], headers: dict[bytes, str], peer: str, source: str) -> None:
+        """Build the raw event for one hit and queue it for Kafka."""
+        ts_ms = time.time_ns() // 1_000_000
+        ip = self.proxies.client_ip(peer, headers.get(b"x-forwarded-for"))
+        salt = self.salt.for_ms(ts_ms)
+        event = build_raw_event(
+            params,
+            ts_ms=ts_ms,
+            event_id=new_event_id(),
+            ua=headers.get(b"user-agent", ""),
+            referer_header=headers.get(b"referer", ""),
+            lang=headers.get(b"accept-language", "").split(",", 1)[0].split(";", 1)[0].strip(),
+            dnt=headers.get(b"dnt") == "1",
+            ip_trunc=cached_truncate_ip(ip),
+            visitor_id_of=lambda site, ua: visitor_id(salt, site, ip, ua),
+            source=source,
+        )
+        self.handoff.submit(self.raw_topic, event["site"].encode(), orjson.dumps(event))
+
+    def record_query(self, query: bytes, headers: dict[bytes, str], peer: str) -> None:
+        if len(query) > self.settings.max_query_bytes:
+            self.reject(BadReason.QUERY_TOO_LARGE, query, f"{len(query)} bytes", headers)
+            return
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="utf-8"):
+            params.setdefault(key, value)
+        self.record(params, headers, peer, "get")
+
+    def reject(self, reason: BadReason, payload: bytes, detail: str, headers: dict[bytes, str]) -> None:
+        """Bad input still costs nothing downstream: it becomes a bad row, never an exception."""
+        row = make_bad_row(reason, payload, source="collector", detail=detail, ua=headers.get(b"user-agent", "")[:512])
+        self.handoff.submit(self.bad_topic, b"", encode_bad_row(row))
+        from pixel_api import metrics  # rare path; keeps prometheus off the hot path's imports
+
+        metrics.BAD.labels(reason.value).inc()
