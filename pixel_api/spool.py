@@ -46,6 +46,9 @@ class Spool:
         if self._fh is None:
             self._open_segment(name_hint_ns)
         self._fh.write(b"".join(_encode(t, k, v) for t, k, v in records))
+        # One write() per batch: a crashed process loses nothing spooled; fsync (power loss)
+        # is batched by maybe_fsync.
+        self._fh.flush()
         self._dirty = True
         self.appended += len(records)
 
@@ -74,7 +77,6 @@ class Spool:
             return
         now = time.monotonic()
         if force or now - self._last_sync >= self.fsync_interval_s:
-            self._fh.flush()
             os.fsync(self._fh.fileno())
             self._dirty = False
             self._last_sync = now

@@ -1,0 +1,1 @@
+"""The speed layer: the PyFlink job (spine 2)."""

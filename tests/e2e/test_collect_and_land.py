@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from pixel_api.spool import Spool
 from tests.harness import Broker, read_landed, send_hits, wait_until
 
 pytestmark = pytest.mark.slow
@@ -118,3 +119,48 @@ def test_lander_sigkilled_mid_stream_leaves_no_gap_and_no_duplicate(settings, br
     events = read_landed(settings.data_dir)
     assert sorted(e["url"] for e in events) == sorted(f"https://example.com/k{i}" for i in range(n))
     assert len({e["event_id"] for e in events}) == n
+
+
+def test_collector_killed_while_spooling_replays_on_restart(settings, services):
+    """No broker at all: hits are spooled; the collector is SIGKILLed; once a broker exists,
+    the restarted collector replays the previous process's spool."""
+    collector = services("collector")
+    url = base_url(settings)
+    wait_until(lambda: httpx.get(url + "/healthz").json()["spooling"], 20, message="spooling")
+    send_hits(url, 80, tag="s")
+    wait_until(lambda: sum(1 for _ in Spool.iter_all(settings.spool_dir)) >= 80, 10, message="80 spooled records")
+    collector.kill()
+    broker = Broker(settings).start()
+    try:
+        services("lander")
+        services("collector")
+        wait_until(lambda: len(landed_urls(settings)) >= 80, 60, message="spooled events landed")
+        time.sleep(1.5)
+        assert sorted(landed_urls(settings)) == sorted(f"https://example.com/s{i}" for i in range(80))
+        wait_until(lambda: not list(settings.spool_dir.glob("*.spool")), 10, message="spool emptied")
+    finally:
+        broker.kill()
+
+
+def test_two_workers_land_everything_and_metrics_add_up(settings, broker, services):
+    settings.collector_workers = 2
+    services("lander")
+    services("collector")
+    url = base_url(settings)
+    n = 300
+    threads = [threading.Thread(target=send_hits, args=(url, n // 3), kwargs={"tag": f"w{t}-"}) for t in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    wait_until(lambda: len(landed_urls(settings)) >= n, 30, message=f"{n} events")
+    time.sleep(1)
+    assert len(set(landed_urls(settings))) == len(landed_urls(settings)) == n
+
+    def total_hits():
+        text = httpx.get(url + "/metrics").text
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("pixel_hits_total{"))
+
+    # Served by either worker, /metrics sums both (prometheus multiprocess mode).
+    wait_until(lambda: total_hits() == n, 10, message="metrics summed across workers")

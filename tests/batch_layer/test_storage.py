@@ -1,0 +1,70 @@
+"""The storage contract, run on file:// and on hdfs:// (against FakeWebHDFS, a mock namenode:
+see tests/fakes/webhdfs.py for what that does and does not exercise)."""
+from __future__ import annotations
+
+import pytest
+
+from batch_layer.storage import FileStorage, HdfsStorage, open_storage
+from tests.fakes.webhdfs import FakeWebHDFS
+
+pytestmark = pytest.mark.fast
+
+
+@pytest.fixture(params=["file", "hdfs"])
+def store(request, tmp_path):
+    if request.param == "file":
+        yield FileStorage(tmp_path / "store")
+    else:
+        with FakeWebHDFS(tmp_path / "namenode") as fake:
+            yield open_storage(f"hdfs://127.0.0.1:{fake.port}/pixel")
+
+
+def test_write_read_roundtrip(store):
+    store.write_atomic("raw/date=2026-11-24/hour=08/0-0-9.jsonl.gz", b"abc")
+    assert store.read("raw/date=2026-11-24/hour=08/0-0-9.jsonl.gz") == b"abc"
+    assert store.exists("raw/date=2026-11-24/hour=08/0-0-9.jsonl.gz")
+    assert not store.exists("raw/date=2026-11-24/hour=08/0-10-19.jsonl.gz")
+
+
+def test_rewrite_replaces_never_duplicates(store):
+    store.write_atomic("raw/d/0-0-9.jsonl.gz", b"first")
+    store.write_atomic("raw/d/0-0-9.jsonl.gz", b"second")
+    assert store.read("raw/d/0-0-9.jsonl.gz") == b"second"
+    assert store.list_files("raw") == ["raw/d/0-0-9.jsonl.gz"]  # no temp files left behind
+
+
+def test_list_is_recursive_sorted_and_relative(store):
+    for p in ["raw/b/2.gz", "raw/a/1.gz", "raw/a/x/3.gz", "_lander/t/p0.json"]:
+        store.write_atomic(p, b".")
+    assert store.list_files("raw") == ["raw/a/1.gz", "raw/a/x/3.gz", "raw/b/2.gz"]
+    assert store.list_files("missing") == []
+    assert len(store.list_files()) == 4
+
+
+def test_delete(store):
+    store.write_atomic("a/b.gz", b".")
+    store.delete("a/b.gz")
+    assert not store.exists("a/b.gz")
+    store.delete("a/b.gz")  # deleting what's gone is fine
+
+
+def test_paths_cannot_escape_the_root(store):
+    with pytest.raises(ValueError):
+        store.write_atomic("../outside", b"x")
+
+
+def test_hdfs_write_goes_through_temp_and_rename(tmp_path):
+    with FakeWebHDFS(tmp_path / "nn") as fake:
+        store = HdfsStorage(f"hdfs://127.0.0.1:{fake.port}/root")
+        store.write_atomic("x/y.gz", b"1")
+        store.write_atomic("x/y.gz", b"2")
+        ops = [op for _m, op in fake.requests]
+        # Second write: temp file (namenode, then datanode), delete old target, rename (HDFS
+        # rename won't overwrite).
+        assert ops[-5:] == ["MKDIRS", "CREATE", "CREATE", "DELETE", "RENAME"]
+        assert store.read("x/y.gz") == b"2"
+
+
+def test_open_storage_rejects_unknown_schemes():
+    with pytest.raises(ValueError, match="unsupported storage URL"):
+        open_storage("s3://bucket/x")
