@@ -7,7 +7,7 @@ from __future__ import annotations
 import ipaddress
 import time
 from functools import lru_cache
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 import orjson
 
@@ -22,6 +22,30 @@ from pixel_api.salt import DailySalt
 cached_truncate_ip = lru_cache(maxsize=65536)(truncate_ip)
 
 WANTED_HEADERS = {b"user-agent", b"referer", b"accept-language", b"dnt", b"x-forwarded-for"}
+PIXEL_PARAMS = frozenset({"site", "url", "ref", "uid", "eid", "e"})
+
+
+@lru_cache(maxsize=16384)
+def _unquote_plus(raw: bytes) -> str:
+    # Cached: pages and referrers repeat (Zipf), and CPython's unquote is pure Python (~4 us).
+    if b"%" in raw or b"+" in raw:
+        raw = unquote_to_bytes(raw.replace(b"+", b" "))
+    return raw.decode("utf-8", "replace")
+
+
+def parse_pixel_query(query: bytes) -> dict[str, str]:
+    """The pixel's parameters from a query string: first value of each known name.
+
+    Same result as urllib's parse_qsl for those names (tests prove it), at a fraction of the
+    cost: unknown parameters are skipped undecoded, and values without escapes aren't unquoted.
+    """
+    params: dict[str, str] = {}
+    for part in query.split(b"&"):
+        key_raw, _, value = part.partition(b"=")
+        key = _unquote_plus(key_raw)
+        if key in PIXEL_PARAMS and key not in params:
+            params[key] = _unquote_plus(value)
+    return params
 
 
 def request_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
@@ -90,10 +114,7 @@ class Collector:
         if len(query) > self.settings.max_query_bytes:
             self.reject(BadReason.QUERY_TOO_LARGE, query, f"{len(query)} bytes", headers)
             return
-        params: dict[str, str] = {}
-        for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="utf-8"):
-            params.setdefault(key, value)
-        self.record(params, headers, peer, "get")
+        self.record(parse_pixel_query(query), headers, peer, "get")
 
     def reject(self, reason: BadReason, payload: bytes, detail: str, headers: dict[bytes, str]) -> None:
         """Bad input still costs nothing downstream: it becomes a bad row, never an exception."""

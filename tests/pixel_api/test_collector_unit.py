@@ -40,3 +40,37 @@ def test_beacon_params(body, ok):
     assert (problem is None) is ok
     if ok:
         assert params["site"] == "a"
+
+
+from urllib.parse import parse_qsl, quote_plus  # noqa: E402
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+from pixel_api.collector import PIXEL_PARAMS, parse_pixel_query  # noqa: E402
+
+# What browsers send: ASCII, with everything else percent-encoded (valid or not).
+ascii_junk = st.binary(max_size=60).map(lambda b: bytes(c & 0x7F for c in b))
+values = st.one_of(st.text(max_size=30).map(lambda t: quote_plus(t, errors="surrogatepass").encode()), ascii_junk)
+query_parts = st.lists(
+    st.tuples(st.sampled_from([b"site", b"url", b"ref", b"uid", b"eid", b"e", b"x", b"sit%65", b"u+rl", b""]),
+              values).map(lambda kv: kv[0] + b"=" + kv[1]),
+    max_size=8,
+)
+
+
+@given(parts=query_parts, junk=ascii_junk)
+def test_parse_pixel_query_agrees_with_parse_qsl(parts, junk):
+    query = b"&".join(parts + [junk])
+    expected: dict[str, str] = {}
+    for key, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True, encoding="utf-8"):
+        if key in PIXEL_PARAMS:
+            expected.setdefault(key, value)
+    assert parse_pixel_query(query) == expected
+
+
+def test_parse_pixel_query_examples():
+    q = b"site=a.com&url=https%3A%2F%2Fa.com%2Fx%3Fy%3D1&ref=&e=sign+up&site=ignored&zzz=%ZZ"
+    assert parse_pixel_query(q) == {"site": "a.com", "url": "https://a.com/x?y=1", "ref": "", "e": "sign up"}
+    # Raw (unescaped) UTF-8 is read as UTF-8; invalid bytes become U+FFFD, never an error.
+    assert parse_pixel_query("site=café".encode()) == {"site": "café"}
+    assert parse_pixel_query(b"site=\xff%FF") == {"site": "\ufffd\ufffd"}

@@ -1,0 +1,66 @@
+"""docker-compose.yml: valid for docker-compose, and consistent with our settings and images."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pixel.settings import Settings
+
+pytestmark = pytest.mark.fast
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict:
+    exe = shutil.which("docker-compose")
+    if exe is None:
+        pytest.fail("docker-compose is missing: run `make setup` (installs Debian's docker-compose)")
+    out = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return yaml.safe_load(out.stdout)
+
+
+def test_has_the_production_services(resolved):
+    assert {"kafka", "namenode", "datanode", "collector", "lander"} <= set(resolved["services"])
+    assert resolved["services"]["kafka"]["image"].startswith("apache/kafka:")
+    assert resolved["services"]["namenode"]["image"].startswith("apache/hadoop:")
+
+
+def test_pixel_env_names_real_settings_and_parses(resolved, monkeypatch):
+    fields = {f"PIXEL_{name.upper()}" for name in Settings.model_fields}
+    for name in ("collector", "lander"):
+        env = resolved["services"][name]["environment"]
+        pixel_env = {k: v for k, v in env.items() if k.startswith("PIXEL_")}
+        unknown = set(pixel_env) - fields - {"PIXEL_DATA_DIR"}
+        assert not unknown, f"{name}: {unknown} are not settings (typo?)"
+        with monkeypatch.context() as env_patch:  # parsed exactly as the container will
+            for k, v in pixel_env.items():
+                env_patch.setenv(k, str(v))
+            assert Settings().kafka_bootstrap == "kafka:9092"
+
+
+def test_lander_writes_to_hdfs_on_the_namenode(resolved):
+    env = resolved["services"]["lander"]["environment"]
+    assert env["PIXEL_STORAGE_URL"].startswith("hdfs://namenode:9870/")
+    nn_env = resolved["services"]["namenode"]["environment"]
+    assert nn_env["HDFS-SITE.XML_dfs.webhdfs.enabled"] == "true"
+
+
+def test_kafka_is_kraft_and_advertises_its_service_name(resolved):
+    env = resolved["services"]["kafka"]["environment"]
+    assert "controller" in env["KAFKA_PROCESS_ROLES"]
+    assert env["KAFKA_ADVERTISED_LISTENERS"] == "PLAINTEXT://kafka:9092"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+
+
+def test_dockerfile_copies_only_what_exists():
+    dockerfile = (ROOT / "infra/docker/Dockerfile").read_text()
+    for line in dockerfile.splitlines():
+        if line.startswith("COPY "):
+            for src in line.split()[1:-1]:
+                assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"

@@ -1,0 +1,23 @@
+import os
+import subprocess
+
+import pytest
+
+from infra.engines import sha256_of, verify
+from infra.tansu import TANSU_SHA256, tansu_binary
+
+pytestmark = pytest.mark.fast
+
+
+def test_verify_rejects_a_tampered_file(tmp_path):
+    f = tmp_path / "engine"
+    f.write_bytes(b"not the engine")
+    with pytest.raises(RuntimeError, match="expected"):
+        verify(f, TANSU_SHA256)
+
+
+def test_tansu_binary_is_pinned_and_runs():
+    path = tansu_binary()
+    assert sha256_of(path) == TANSU_SHA256 and os.access(path, os.X_OK)
+    out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10)
+    assert "0.6.0" in out.stdout

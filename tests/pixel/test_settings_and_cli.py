@@ -1,0 +1,27 @@
+import subprocess
+import sys
+
+import pytest
+
+from pixel.settings import Settings
+
+pytestmark = pytest.mark.fast
+
+
+def test_env_prefix_and_derived_bootstrap(monkeypatch):
+    monkeypatch.setenv("PIXEL_BROKER_PORT", "19999")
+    monkeypatch.setenv("PIXEL_TRUSTED_PROXIES", '["10.0.0.0/8"]')
+    s = Settings()
+    assert s.kafka_bootstrap == "127.0.0.1:19999" and s.trusted_proxies == ["10.0.0.0/8"]
+    monkeypatch.setenv("PIXEL_KAFKA_BOOTSTRAP", "kafka:9092")
+    assert Settings().kafka_bootstrap == "kafka:9092"
+
+
+def test_storage_root_defaults_to_the_data_dir(tmp_path):
+    assert Settings(data_dir=tmp_path).storage_root == f"file://{tmp_path.resolve()}"
+
+
+@pytest.mark.parametrize("cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"]])
+def test_help_explains_every_command(cmd):
+    out = subprocess.run([sys.executable, "-m", "pixel.cli", *cmd, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "Usage" in out.stdout
