@@ -5,6 +5,7 @@ Every option also reads from the environment as PIXEL_<NAME> (see pixel/settings
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import signal
@@ -32,8 +33,6 @@ def _export(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
         if isinstance(value, list):
-            import json
-
             value = json.dumps(value)
         env[f"PIXEL_{name.upper()}"] = str(value)
     return env

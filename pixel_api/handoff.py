@@ -263,7 +263,13 @@ class HandOff:
         client = kafka.admin(s)
         group = Consumer({**kafka.client_config(s), "group.id": s.lander_group, "enable.auto.commit": False})
         try:
-            while not self._stop.wait(LANDING_CHECK_INTERVAL_S) or len(self.retention):
+            while True:
+                if not self._stop.is_set():
+                    self._stop.wait(LANDING_CHECK_INTERVAL_S)
+                elif not len(self.retention) or self._final_wait_over():
+                    return  # stopping: keep confirming only while something awaits landing
+                else:
+                    time.sleep(0.2)
                 try:
                     ids = kafka.topic_ids(client, topics, timeout=2.0)
                     md = client.list_topics(timeout=2.0)
@@ -276,8 +282,6 @@ class HandOff:
                 self._landing.append(
                     (ids, {(tp.topic, tp.partition): tp.offset for tp in committed if tp.offset >= 0})
                 )
-                if self._stop.is_set() and self._final_wait_over():
-                    return
         finally:
             group.close()
 
