@@ -14,6 +14,7 @@ def setup_logging(service: str) -> None:
         force=True,
     )
     logging.getLogger("librdkafka").addFilter(RepeatFilter())
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo request is noise
 
 
 class RepeatFilter(logging.Filter):

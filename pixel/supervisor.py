@@ -54,7 +54,7 @@ class Supervisor:
 
     def _request_stop(self, *_):
         if not self.stopping:
-            log.info("stopping (again to force)...")
+            log.info("stopping the platform cleanly (Ctrl-C again to force)...")
             self.stopping = True
         else:
             for child in self.children:

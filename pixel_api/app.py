@@ -6,6 +6,7 @@ else (POST /collect, /healthz, /metrics, the OpenAPI docs) is an ordinary FastAP
 """
 from __future__ import annotations
 
+import multiprocessing
 import time
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from events.badrows import BadReason
+from pixel.process import die_with_parent
 from pixel.settings import Settings
 from pixel_api import metrics
 from pixel_api.collector import Collector, request_headers
@@ -150,5 +152,7 @@ def beacon_params(body: bytes) -> tuple[dict[str, str], tuple[BadReason, str] | 
 
 def create_app(settings: Settings | None = None) -> PixelRoute:
     """ASGI factory (uvicorn --factory): one Collector per worker process."""
+    if multiprocessing.parent_process() is not None:
+        die_with_parent()  # a uvicorn worker: don't outlive a master that was SIGKILLed
     collector = Collector(settings or Settings())
     return PixelRoute(create_fastapi(collector), collector)

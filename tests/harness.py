@@ -6,6 +6,7 @@ results from where the platform writes them; nothing about Kafka is mocked.
 from __future__ import annotations
 
 import gzip
+import os
 import signal
 import socket
 import subprocess
@@ -82,6 +83,7 @@ class Service:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pixel.cli", self.command],
             env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: kill() takes uvicorn workers too
         )
         if self.command == "collector":
             wait_for_port(self.settings.collector_host, self.settings.collector_port, 30)
@@ -99,8 +101,9 @@ class Service:
         return self.proc.returncode if self.proc else 0
 
     def kill(self) -> None:
+        """SIGKILL the service and every process it started (uvicorn workers)."""
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
 
     def log(self) -> str:

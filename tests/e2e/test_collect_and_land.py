@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
+import signal
 import threading
 import time
 
@@ -71,7 +73,7 @@ def test_hits_land_exactly_once_with_the_right_fields(settings, broker, services
     assert 'pixel_bad_requests_total{reason="query_too_large"} 1.0' in metrics
 
 
-def test_broker_killed_while_hits_keep_coming(settings, broker, services):
+def test_broker_killed_while_hits_keep_coming(settings, broker, services, request):
     services("lander")
     services("collector")
     url = base_url(settings)
@@ -84,7 +86,8 @@ def test_broker_killed_while_hits_keep_coming(settings, broker, services):
     assert httpx.get(url + "/healthz").json()["broker_up"] is False
     wait_until(lambda: any(settings.spool_dir.glob("*.spool")), 5, message="a spool segment on disk")
 
-    Broker(settings).start()  # same port, empty log, new topic ids
+    restarted = Broker(settings).start()  # same port, empty log, new topic ids
+    request.addfinalizer(restarted.kill)
     send_hits(url, 30, tag="after")
 
     expected = sorted([f"https://example.com/before{i}" for i in range(60)]
@@ -164,3 +167,34 @@ def test_two_workers_land_everything_and_metrics_add_up(settings, broker, servic
 
     # Served by either worker, /metrics sums both (prometheus multiprocess mode).
     wait_until(lambda: total_hits() == n, 10, message="metrics summed across workers")
+
+
+def test_workers_die_with_a_sigkilled_master(settings, broker, services):
+    """A SIGKILLed `pixel collector` must not leave workers serving (and holding the port)."""
+    settings.collector_workers = 2
+    collector = services("collector")
+    os.kill(collector.proc.pid, signal.SIGKILL)  # the master only, as an OOM killer would
+    collector.proc.wait()
+
+    def port_free():
+        try:
+            httpx.get(base_url(settings) + "/healthz", timeout=1)
+            return False
+        except httpx.TransportError:
+            return True
+    wait_until(port_free, 15, message="workers gone after their master was SIGKILLed")
+
+
+def test_full_producer_queue_spills_to_the_spool_and_loses_nothing(settings, broker, services):
+    settings.producer_queue_max_messages = 20  # librdkafka refuses the 21st queued event...
+    settings.producer_linger_ms = 1000  # ...because nothing leaves the queue for 1 s
+    services("lander")
+    collector = services("collector")
+    send_hits(base_url(settings), 120, tag="q")
+    wait_until(lambda: len(landed_urls(settings)) >= 120, 60, message="120 events landed")
+    time.sleep(1.5)
+    assert sorted(landed_urls(settings)) == sorted(f"https://example.com/q{i}" for i in range(120))
+    metrics = httpx.get(base_url(settings) + "/metrics").text
+    spooled = float(re.search(r"^pixel_spooled_total (\S+)", metrics, re.M)[1])
+    replayed = float(re.search(r"^pixel_replayed_total (\S+)", metrics, re.M)[1])
+    assert spooled > 0 and replayed == spooled, collector.log()
