@@ -26,6 +26,8 @@ class BadReason(str, enum.Enum):
     MISSING_FIELD = "missing_field"  # lander: a required raw field is absent
     BAD_FIELD_TYPE = "bad_field_type"  # lander: a raw field has the wrong type
     BAD_TIMESTAMP = "bad_timestamp"  # lander: ts outside any plausible range
+    MISSING_SITE = "missing_site"  # enrichment: no site parameter
+    INVALID_URL = "invalid_url"  # enrichment: page URL isn't an http(s) URL with a host
 
 
 def make_bad_row(
