@@ -103,6 +103,20 @@ def lander() -> None:
 
 
 @app.command()
+def speed() -> None:
+    """Run the speed layer: a PyFlink job on a local mini-cluster (pixel.raw -> pixel.agg)."""
+    setup_logging("speed")
+    from pixel import kafka
+    from speed_layer.job import run
+
+    settings = _settings()
+    # Cap the mini-cluster's JVM (the default would take 1/4 of the machine's memory).
+    os.environ.setdefault("JVM_ARGS", f"-Xmx{settings.flink_heap}")
+    kafka.ensure_topics(settings)
+    run(settings)
+
+
+@app.command()
 def up(
     demo: bool = typer.Option(False, help="Also generate realistic traffic (10 hits/s)."),
 ) -> None:

@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     lander_flush_events: int = Field(20_000, description="Flush a partition's batch at this size.")
     lander_flush_seconds: float = Field(2.0, description="... or when its oldest event is this old.")
 
+    # --- speed layer (PyFlink) -----------------------------------------------------------------
+    speed_window_seconds: int = Field(10, ge=1, description="Tumbling window length.")
+    speed_watermark_seconds: int = Field(5, ge=0, description="Bounded out-of-orderness allowed.")
+    speed_checkpoint_seconds: int = Field(5, ge=1, description="Checkpoint (and exactly-once commit) interval.")
+    speed_parallelism: int = Field(1, ge=1)
+    speed_group: str = "pixel-speed"
+    flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")
+
     # --- serving -----------------------------------------------------------------------------
     serving_host: str = "127.0.0.1"
     serving_port: int = 8000
@@ -87,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def run_dir(self) -> Path:
         return self.data_dir / "run"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.data_dir / "flink" / "checkpoints"
 
 
 def get_settings(**overrides) -> Settings:

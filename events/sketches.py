@@ -1,0 +1,41 @@
+"""Unique-visitor sketches: Apache DataSketches HLL, binary-compatible with Druid's
+DataSketches extension (HLLSketchBuild / HLLSketchMerge), serialized compact and base64'd.
+
+Every layer builds and merges visitors the same way, so any time range (speed windows, batch
+days, the seam between them) is answered by one union of sketches.
+"""
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+
+from datasketches import hll_sketch, hll_union, tgt_hll_type
+
+LG_K = 12  # Druid's default: ~1.6% relative standard error, ~4 KB per full sketch
+# One relative standard error of an HLL with lg_k=12; tests allow a few of these.
+RELATIVE_ERROR = 1.04 / (1 << (LG_K // 2))
+
+
+def sketch_of(ids: Iterable[str]) -> str:
+    sketch = hll_sketch(LG_K, tgt_hll_type.HLL_4)
+    for value in ids:
+        if value:
+            sketch.update(value)
+    return base64.b64encode(sketch.serialize_compact()).decode("ascii")
+
+
+def union_of(sketches: Iterable[str]) -> hll_sketch:
+    union = hll_union(LG_K)
+    for encoded in sketches:
+        if encoded:
+            union.update(hll_sketch.deserialize(base64.b64decode(encoded)))
+    return union.get_result(tgt_hll_type.HLL_4)
+
+
+def estimate(sketches: Iterable[str]) -> int:
+    """Distinct count of the union of base64 sketches."""
+    return round(union_of(sketches).get_estimate())
+
+
+def merge(sketches: Iterable[str]) -> str:
+    return base64.b64encode(union_of(sketches).serialize_compact()).decode("ascii")

@@ -1,0 +1,89 @@
+"""The speed layer's Flink SQL, built from settings by pure functions (unit-tested as text).
+
+Pipeline: Kafka pixel.raw (JSON, event time = collector ts, bounded out-of-orderness) ->
+enrich (vectorized UDF: the events library) -> valid events only -> tumbling windows with
+GROUPING SETS over the dimensions -> pageviews = COUNT(DISTINCT dedupe_key) (duplicates within
+a window vanish), visitors = HLL sketch of the window's distinct visitor ids -> Kafka pixel.agg,
+exactly-once (Kafka transactions committed on checkpoints).
+"""
+from __future__ import annotations
+
+from events.aggregate import BOTS, DIMENSIONS
+from pixel.settings import Settings
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def source_ddl(s: Settings) -> str:
+    return f"""
+CREATE TABLE raw_events (
+  event_id STRING, ts BIGINT, site STRING, event STRING, url STRING, referrer STRING,
+  ua STRING, visitor_id STRING, eid STRING,
+  -- A missing ts becomes epoch 0: far too late for any window, instead of a null rowtime.
+  rowtime AS TO_TIMESTAMP_LTZ(COALESCE(ts, 0), 3),
+  WATERMARK FOR rowtime AS rowtime - INTERVAL '{s.speed_watermark_seconds}' SECOND
+) WITH (
+  'connector' = 'kafka',
+  'topic' = {_quote(s.raw_topic)},
+  'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
+  'properties.group.id' = {_quote(s.speed_group)},
+  'scan.startup.mode' = 'group-offsets',
+  'properties.auto.offset.reset' = 'earliest',
+  'format' = 'json',
+  -- Malformed messages are the lander's to report (bad rows); the speed view skips them.
+  'json.ignore-parse-errors' = 'true'
+)"""
+
+
+def sink_ddl(s: Settings) -> str:
+    return f"""
+CREATE TABLE agg (
+  window_start BIGINT, window_end BIGINT, site STRING, dimension STRING, `value` STRING,
+  pageviews BIGINT, visitors_hll STRING
+) WITH (
+  'connector' = 'kafka',
+  'topic' = {_quote(s.agg_topic)},
+  'properties.bootstrap.servers' = {_quote(s.kafka_bootstrap)},
+  'key.format' = 'raw',
+  'key.fields' = 'site',
+  'value.format' = 'json',
+  'value.fields-include' = 'ALL',
+  'sink.delivery-guarantee' = 'exactly-once',
+  'sink.transactional-id-prefix' = {_quote(s.speed_group)},
+  -- Must not exceed the brokers' transaction.max.timeout.ms (15 min by default).
+  'properties.transaction.timeout.ms' = '300000'
+)"""
+
+
+ENRICHED_VIEW = """
+CREATE TEMPORARY VIEW enriched AS
+SELECT site, visitor_id, rowtime, e.dedupe_key AS dedupe_key, e.path AS path, e.source AS source,
+       e.browser AS browser, e.os AS os, e.device AS device, e.is_bot AS is_bot
+FROM (SELECT *, enrich(event_id, ts, site, event, url, referrer, ua, eid) AS e FROM raw_events)
+WHERE e.bad_reason IS NULL"""
+
+
+def aggregate_insert(s: Settings) -> str:
+    columns = [col for col in DIMENSIONS.values() if col]
+    sets = ", ".join(["()"] + [f"({c})" for c in columns])
+    dimension = " ".join(f"WHEN g_{col} = 0 THEN '{dim}'" for dim, col in DIMENSIONS.items() if col)
+    value = " ".join(f"WHEN g_{col} = 0 THEN {col}" for col in columns)
+    ms = "UNIX_TIMESTAMP(DATE_FORMAT({}, 'yyyy-MM-dd HH:mm:ss')) * 1000"
+    return f"""
+INSERT INTO agg
+SELECT {ms.format('window_start')}, {ms.format('window_end')}, site,
+       CASE WHEN is_bot THEN '{BOTS}' {dimension} ELSE 'total' END,
+       CASE WHEN is_bot THEN '' {value} ELSE '' END,
+       pageviews, hll_sketch(visitors)
+FROM (
+  SELECT window_start, window_end, site, is_bot, {", ".join(columns)},
+         {", ".join(f"GROUPING({c}) AS g_{c}" for c in columns)},
+         COUNT(DISTINCT dedupe_key) AS pageviews,
+         LISTAGG(DISTINCT visitor_id) AS visitors
+  FROM TABLE(TUMBLE(TABLE enriched, DESCRIPTOR(rowtime), INTERVAL '{s.speed_window_seconds}' SECOND))
+  GROUP BY window_start, window_end, site, is_bot, GROUPING SETS ({sets})
+)
+-- Bots: only their site total (the "bots" dimension); humans: every dimension.
+WHERE NOT is_bot OR ({" AND ".join(f"g_{c} = 1" for c in columns)})"""

@@ -1,0 +1,138 @@
+"""The speed-layer job on a real Flink mini-cluster against a real tansu broker.
+
+A known stream, produced in phases so the watermark advances deterministically between them:
+several sites, duplicate event_ids, a retried client eid, bots, events out of order within the
+watermark, events later than it, and an invalid event. The pixel.agg output (read committed,
+the sink is transactional) must match exactly what the events library says per window.
+"""
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from events.aggregate import BOTS, DIMENSIONS
+from events.enrich import enrich_event
+from events.sketches import RELATIVE_ERROR, estimate
+from tests.harness import Service, wait_until
+
+pytestmark = pytest.mark.slow
+
+T0 = 1_795_507_200_000  # 2026-11-24T08:00:00Z, aligned to the 2 s windows
+WINDOW = 2000
+UAS = [
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7; rv:133.0) Gecko/20100101 Firefox/133.0",
+]
+BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+REFS = ["", "https://www.google.com/", "https://t.co/x", "https://news.ycombinator.com/"]
+
+
+def event(i: int, ts: int, site: str, **kw) -> dict:
+    e = {"v": 1, "event_id": f"{site}-{i}", "ts": ts, "site": site, "event": "pageview",
+         "url": f"https://{site}/p{i % 4}", "referrer": REFS[i % len(REFS)], "ua": UAS[i % len(UAS)],
+         "ip_trunc": "203.0.113.0", "visitor_id": f"v{i % 13}", "uid": "", "eid": "", "lang": "en", "dnt": False}
+    e.update(kw)
+    return e
+
+
+def expected_rows(events: list[dict]) -> dict[tuple, int]:
+    """(window_start, site, dimension, value) -> pageviews, by the events library's rules."""
+    keys: dict[tuple, set] = defaultdict(set)
+    for raw in events:
+        clean, bad = enrich_event(raw)
+        if bad:
+            continue
+        w = clean["ts"] // WINDOW * WINDOW
+        if clean["is_bot"]:
+            keys[(w, clean["site"], BOTS, "")].add(clean["dedupe_key"])
+            continue
+        for dim, col in DIMENSIONS.items():
+            keys[(w, clean["site"], dim, clean[col] if col else "")].add(clean["dedupe_key"])
+    return {k: len(v) for k, v in keys.items()}
+
+
+def read_agg(settings) -> list[dict]:
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t{time.time()}",
+                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    c.assign([TopicPartition(settings.agg_topic, p, 0) for p in range(settings.raw_partitions)])
+    rows, idle = [], 0
+    while idle < 4:
+        m = c.poll(0.5)
+        if m is None or m.error():
+            idle += 1
+            continue
+        rows.append(orjson.loads(m.value()))
+    c.close()
+    return rows
+
+
+def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tmp_path):
+    settings.speed_window_seconds = 2
+    settings.speed_watermark_seconds = 1
+    settings.speed_checkpoint_seconds = 1
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+
+    def produce(events, pause=2.5):
+        for e in events:
+            producer.produce(settings.raw_topic, orjson.dumps(e), e["site"].encode(), partition=0)
+        assert producer.flush(10) == 0
+        time.sleep(pause)  # let the watermark (emitted periodically) catch up with this phase
+
+    speed = Service("speed", settings, tmp_path).start()
+    try:
+        # Warm-up: proves the job runs before the timed phases start.
+        produce([event(0, T0 - 100_000, "warm.example"), event(1, T0 - 90_000, "warm.example")], pause=0)
+        wait_until(lambda: any(r["site"] == "warm.example" for r in read_agg(settings)), 120,
+                   message=f"speed layer running; log: {speed.log()[-2000:]}")
+
+        w0 = [event(i, T0 + i * 40, "a.example") for i in range(40)]  # 40 pageviews in [T0, T0+1.6s)
+        w0 += [dict(w0[3]), dict(w0[7])]  # exact duplicates (same event_id): count once
+        w0 += [event(100, T0 + 500, "a.example", eid="retry-1"), event(101, T0 + 900, "a.example", eid="retry-1")]
+        w0 += [event(200 + i, T0 + 100 * i, "a.example", ua=BOT) for i in range(6)]  # bots
+        w0 += [event(300, T0 + 10, "", url="https://nowhere/")]  # invalid: no site
+        w1 = [event(i, T0 + WINDOW + i * 50, "b.example") for i in range(20)]
+        w1.insert(5, event(41, T0 + 1900, "a.example"))  # out of order, within the 1 s watermark
+        w2 = [event(500, T0 + 5500, "a.example")]  # watermark -> T0+4.5s: W0 and W1 close
+        late = [event(42, T0 + 1000, "a.example"), event(43, T0 + 3000, "b.example")]  # later than it
+        w2 += [event(501 + i, T0 + 4000 + i * 100, "b.example") for i in range(10)]
+        flush = [event(999, T0 + 30_000, "a.example")]  # closes W2; its own window never closes
+
+        produce(w0)
+        produce(w1)
+        produce(w2[:1])
+        produce(late)
+        produce(w2[1:])
+        produce(flush, pause=0)
+        counted = w0 + w1 + w2
+        expected = expected_rows(counted)
+        windows = {T0, T0 + WINDOW, T0 + 2 * WINDOW}
+
+        def got_all():
+            rows = [r for r in read_agg(settings) if r["window_start"] in windows]
+            have = {(r["window_start"], r["site"], r["dimension"], r["value"]) for r in rows}
+            return rows if set(expected) <= have else None
+
+        rows = wait_until(got_all, 90, interval=1, message="all three windows in pixel.agg")
+    finally:
+        speed.kill()
+
+    got = {(r["window_start"], r["site"], r["dimension"], r["value"]): r["pageviews"] for r in rows}
+    assert got == expected  # exact: no duplicate, no bot, no late event, nothing missing
+    # Anchors counted by hand: 40 + 1 out-of-order + 1 retried eid (2 hits) in W0 for a.example;
+    # exact duplicates counted once; 6 bot hits on their own; late events nowhere.
+    assert got[(T0, "a.example", "total", "")] == 42
+    assert got[(T0, "a.example", BOTS, "")] == 6
+    assert got[(T0 + WINDOW, "b.example", "total", "")] == 20
+    assert got[(T0 + 2 * WINDOW, "b.example", "total", "")] == 10
+
+    for r in rows:
+        if r["dimension"] == "total":
+            humans = [e for e in counted if e["site"] == r["site"] and e["ua"] != BOT
+                      and e["ts"] // WINDOW * WINDOW == r["window_start"]]
+            exact = len({e["visitor_id"] for e in humans})
+            assert abs(estimate([r["visitors_hll"]]) - exact) <= max(1, 3 * RELATIVE_ERROR * exact)

@@ -1,0 +1,56 @@
+"""The speed layer's SQL and UDFs, without Flink (fast)."""
+import pandas as pd
+import pytest
+
+from events.aggregate import DIMENSIONS
+from events.sketches import RELATIVE_ERROR, estimate, merge, sketch_of
+from pixel.settings import Settings
+from speed_layer import sql
+
+pytestmark = pytest.mark.fast
+
+
+def test_sql_follows_settings():
+    s = Settings(speed_window_seconds=7, speed_watermark_seconds=3, raw_topic="r", agg_topic="a",
+                 kafka_bootstrap="k:1")
+    assert "INTERVAL '7' SECOND" in sql.aggregate_insert(s)
+    assert "INTERVAL '3' SECOND" in sql.source_ddl(s)
+    assert "'topic' = 'r'" in sql.source_ddl(s) and "'topic' = 'a'" in sql.sink_ddl(s)
+    assert "'sink.delivery-guarantee' = 'exactly-once'" in sql.sink_ddl(s)
+
+
+def test_every_dimension_is_a_grouping_set():
+    text = sql.aggregate_insert(Settings())
+    for dim, col in DIMENSIONS.items():
+        if col:
+            assert f"({col})" in text and f"'{dim}'" in text
+
+
+def test_quoting_cannot_break_out_of_a_literal():
+    assert "'it''s'" in sql.source_ddl(Settings(raw_topic="it's"))
+
+
+def test_hll_udf_matches_the_events_library():
+    from speed_layer.udfs import hll_sketches
+
+    ids = [f"v{i}" for i in range(1000)]
+    out = hll_sketches(pd.Series([",".join(ids), "", None]))
+    assert out[0] == sketch_of(ids)
+    assert estimate([out[0]]) == pytest.approx(1000, rel=3 * RELATIVE_ERROR)
+    assert estimate([out[1], out[2]]) == 0
+
+
+def test_sketch_union_across_windows():
+    a, b = sketch_of(f"v{i}" for i in range(600)), sketch_of(f"v{i}" for i in range(400, 1000))
+    assert estimate([a, b]) == pytest.approx(1000, rel=3 * RELATIVE_ERROR)
+    assert estimate([merge([a, b])]) == estimate([a, b])
+
+
+def test_enrich_udf_returns_the_row_fields_in_order():
+    from speed_layer.udfs import ENRICH_FIELDS, enrich_columns
+
+    out = enrich_columns(pd.Series(["e1", "e2"]), pd.Series([1, 2]), pd.Series(["s", ""]), pd.Series(["pageview"] * 2),
+                      pd.Series(["https://s/x", "https://s/"]), pd.Series(["", ""]), pd.Series(["curl/8", ""]),
+                      pd.Series(["", ""]))
+    assert list(out.columns) == [n for n, _ in ENRICH_FIELDS]
+    assert out.loc[0, "path"] == "/x" and bool(out.loc[0, "is_bot"]) and out.loc[1, "bad_reason"] == "missing_site"
