@@ -71,6 +71,15 @@ def read_agg(settings) -> list[dict]:
     return rows
 
 
+def start_speed(settings, tmp_path, produce) -> Service:
+    """Start `pixel speed` and return once it provably processes events (a warm-up window)."""
+    speed = Service("speed", settings, tmp_path).start()
+    produce([event(0, T0 - 100_000, "warm.example"), event(1, T0 - 90_000, "warm.example")], pause=0)
+    wait_until(lambda: any(r["site"] == "warm.example" for r in read_agg(settings)), 120,
+               message=f"speed layer running; log: {speed.log()[-2000:]}")
+    return speed
+
+
 def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tmp_path):
     settings.speed_window_seconds = 2
     settings.speed_watermark_seconds = 1
@@ -83,13 +92,8 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
         assert producer.flush(10) == 0
         time.sleep(pause)  # let the watermark (emitted periodically) catch up with this phase
 
-    speed = Service("speed", settings, tmp_path).start()
+    speed = start_speed(settings, tmp_path, produce)
     try:
-        # Warm-up: proves the job runs before the timed phases start.
-        produce([event(0, T0 - 100_000, "warm.example"), event(1, T0 - 90_000, "warm.example")], pause=0)
-        wait_until(lambda: any(r["site"] == "warm.example" for r in read_agg(settings)), 120,
-                   message=f"speed layer running; log: {speed.log()[-2000:]}")
-
         w0 = [event(i, T0 + i * 40, "a.example") for i in range(40)]  # 40 pageviews in [T0, T0+1.6s)
         w0 += [dict(w0[3]), dict(w0[7])]  # exact duplicates (same event_id): count once
         w0 += [event(100, T0 + 500, "a.example", eid="retry-1"), event(101, T0 + 900, "a.example", eid="retry-1")]
@@ -136,3 +140,47 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
                       and e["ts"] // WINDOW * WINDOW == r["window_start"]]
             exact = len({e["visitor_id"] for e in humans})
             assert abs(estimate([r["visitors_hll"]]) - exact) <= max(1, 3 * RELATIVE_ERROR * exact)
+
+
+def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(settings, broker, tmp_path):
+    settings.speed_window_seconds = 2
+    settings.speed_watermark_seconds = 1
+    settings.speed_checkpoint_seconds = 1
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+
+    def produce(events, pause=2.5):
+        for e in events:
+            producer.produce(settings.raw_topic, orjson.dumps(e), e["site"].encode(), partition=0)
+        assert producer.flush(10) == 0
+        time.sleep(pause)
+
+    def rows_for(window):
+        return [r for r in read_agg(settings) if r["window_start"] == window]
+
+    w0 = [event(i, T0 + i * 40, "a.example") for i in range(30)]
+    # Up to T0+3.4s: the watermark (-1 s) passes W0's end, so W0 closes; W1 stays open.
+    w1_before = [event(100 + i, T0 + WINDOW + i * 100, "a.example") for i in range(15)]
+    w1_after = [event(200 + i, T0 + WINDOW + 1500 + i * 40, "a.example") for i in range(10)]
+    speed = start_speed(settings, tmp_path, produce)
+    try:
+        produce(w0)
+        produce(w1_before)  # watermark passes W0: W0 is emitted; W1 is half full in state
+        wait_until(lambda: rows_for(T0), 120, interval=1, message=f"W0 emitted; log: {speed.log()[-1500:]}")
+        time.sleep(3)  # a few checkpoints hold W1's partial state and the source offsets
+        speed.kill()  # SIGKILL: Python driver and its JVM, mid-window
+        speed = Service("speed", settings, tmp_path).start()
+        assert "resuming from checkpoint" in wait_until(
+            lambda: "resuming from checkpoint" in speed.log() and speed.log(), 60, message="restore")
+        produce(w1_after)
+        produce([event(999, T0 + 30_000, "a.example")], pause=0)  # closes W1
+        wait_until(lambda: rows_for(T0 + WINDOW), 120, interval=1, message="W1 emitted after restart")
+        time.sleep(3)
+    finally:
+        speed.kill()
+
+    for window, events in ((T0, w0), (T0 + WINDOW, w1_before + w1_after)):
+        totals = [r for r in rows_for(window) if r["dimension"] == "total"]
+        assert [r["pageviews"] for r in totals] == [len(events)], f"window {window}: {totals}"
+        pages = {r["value"]: r["pageviews"] for r in rows_for(window) if r["dimension"] == "page"}
+        assert sum(pages.values()) == len(events) and len(rows_for(window)) == len(
+            {(r["dimension"], r["value"]) for r in rows_for(window)})  # every row exactly once
