@@ -7,6 +7,7 @@ the sink is transactional) must match exactly what the events library says per w
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 
@@ -17,6 +18,8 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from events.aggregate import BOTS, DIMENSIONS
 from events.enrich import enrich_event
 from events.sketches import RELATIVE_ERROR, estimate
+from serving.realtime.duckdb_store import DuckDBStore
+from serving.realtime.ingest import AggIngestor
 from tests.harness import Service, wait_until
 
 pytestmark = pytest.mark.slow
@@ -140,6 +143,30 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
                       and e["ts"] // WINDOW * WINDOW == r["window_start"]]
             exact = len({e["visitor_id"] for e in humans})
             assert abs(estimate([r["visitors_hll"]]) - exact) <= max(1, 3 * RELATIVE_ERROR * exact)
+
+    # The same output, consumed into the embedded real-time store, answers the same numbers.
+    store = DuckDBStore()
+    ingestor = AggIngestor(settings, store)
+    thread = threading.Thread(target=ingestor.run, daemon=True)
+    thread.start()
+    try:
+        wait_until(lambda: ingestor.ingested >= len(read_agg(settings)), 60, message="store caught up")
+    finally:
+        ingestor.stop()
+        thread.join(10)
+    minute = (T0, T0 + 60_000)  # all three windows are in this minute
+    for site in ("a.example", "b.example"):
+        assert store.totals(site, *minute).pageviews == sum(
+            n for (w, s_, d, _v), n in expected.items() if s_ == site and d == "total")
+        for dim in ("page", "source", "browser", "os", "device"):
+            want = defaultdict(int)
+            for (w, s_, d, v), n in expected.items():
+                if s_ == site and d == dim:
+                    want[v] += n
+            got_top = {r.value: r.count.pageviews for r in store.top(site, dim, *minute, limit=100)}
+            assert got_top == dict(want), (site, dim)
+        humans = {e["visitor_id"] for e in counted if e["site"] == site and e["ua"] != BOT and enrich_event(e)[1] is None}
+        assert abs(store.totals(site, *minute).visitors - len(humans)) <= max(1, 3 * RELATIVE_ERROR * len(humans))
 
 
 def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(settings, broker, tmp_path):

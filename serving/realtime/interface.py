@@ -1,0 +1,46 @@
+"""What the serving layer asks of a real-time store, whatever the engine.
+
+Times are ms since epoch (UTC), ranges half-open [start, end). Every answer carries the merged
+visitors sketch (base64 HLL) next to its estimate, so the serving layer can union it with the
+batch views' sketches across the batch/speed seam.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from events.aggregate import DIMENSIONS
+
+
+@dataclass(frozen=True)
+class Count:
+    pageviews: int
+    visitors: int
+    visitors_hll: str
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: int
+    count: Count
+
+
+@dataclass(frozen=True)
+class Ranked:
+    value: str
+    count: Count
+
+
+BREAKDOWN_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "total")
+
+
+class RealtimeStore(Protocol):
+    def totals(self, site: str, start: int, end: int) -> Count: ...
+    def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]: ...
+    def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]: ...
+    def realtime_visitors(self, site: str, now_ms: int, minutes: int = 5) -> int: ...
+
+
+def check_dimension(dimension: str) -> None:
+    if dimension not in BREAKDOWN_DIMENSIONS:
+        raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(BREAKDOWN_DIMENSIONS)}")
