@@ -122,7 +122,8 @@ def up(
 ) -> None:
     """Start the platform locally in the foreground (Ctrl-C stops it cleanly).
 
-    Runs: broker -> lander -> collector. The speed layer and serving join in later releases.
+    Runs: broker -> lander -> speed layer (PyFlink) -> collector. Serving joins in a later
+    release; until then the speed layer's output waits on the pixel.agg topic.
     """
     setup_logging("up")
     from infra.tansu import wait_for_port
@@ -136,6 +137,7 @@ def up(
     sup.start("broker", "broker")
     wait_for_port(settings.broker_host, settings.broker_port, 20)
     sup.start("lander", "lander")
+    sup.start("speed", "speed")
     sup.start("collector", "collector")
     wait_for_port(settings.collector_host, settings.collector_port, 30)
     log.info("pixel: http://%s:%d/p.gif?site=YOUR.SITE  data: %s", settings.collector_host,

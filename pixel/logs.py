@@ -15,6 +15,7 @@ def setup_logging(service: str) -> None:
     )
     logging.getLogger("librdkafka").addFilter(RepeatFilter())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo request is noise
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # PyFlink's worker imports Beam
 
 
 class RepeatFilter(logging.Filter):

@@ -26,7 +26,9 @@ def resolved() -> dict:
 
 
 def test_has_the_production_services(resolved):
-    assert {"kafka", "namenode", "datanode", "collector", "lander"} <= set(resolved["services"])
+    assert {"kafka", "namenode", "datanode", "collector", "lander", "flink-jobmanager", "flink-taskmanager",
+            "speed-job", "zookeeper", "druid-postgres", "druid-coordinator", "druid-broker",
+            "druid-historical", "druid-middlemanager", "druid-router", "druid-supervisor"} <= set(resolved["services"])
     assert resolved["services"]["kafka"]["image"].startswith("apache/kafka:")
     assert resolved["services"]["namenode"]["image"].startswith("apache/hadoop:")
 
@@ -64,3 +66,25 @@ def test_dockerfile_copies_only_what_exists():
         if line.startswith("COPY "):
             for src in line.split()[1:-1]:
                 assert (ROOT / src).exists(), f"Dockerfile copies missing {src}"
+
+
+def test_flink_cluster_runs_the_speed_job_from_the_pixel_image(resolved):
+    services = resolved["services"]
+    image = services["collector"]["image"]
+    for name in ("flink-jobmanager", "flink-taskmanager", "speed-job"):
+        assert services[name]["image"] == image  # same PyFlink 2.3 + Python 3.11 everywhere
+    cmd = services["speed-job"]["command"]
+    job = cmd[cmd.index("-py") + 1]
+    assert (ROOT / job.removeprefix("/opt/pixel/")).is_file()
+    assert "jobmanager.rpc.address=flink-jobmanager" in services["flink-taskmanager"]["command"]
+
+
+def test_druid_loads_the_extensions_the_spec_needs_and_gets_the_spec(resolved):
+    services = resolved["services"]
+    extensions = services["druid-coordinator"]["environment"]["druid_extensions_loadList"]
+    assert "druid-datasketches" in extensions and "druid-kafka-indexing-service" in extensions
+    submit = services["druid-supervisor"]
+    # docker-compose v1 renders a bind mount as "source:target[:mode]"
+    mounted = [v.split(":")[0] for v in submit["volumes"] if v.split(":")[1] == "/spec"][0]
+    posted = [a for a in submit["command"] if a.startswith("@")][0].removeprefix("@/spec/")
+    assert (Path(mounted) / posted).is_file()

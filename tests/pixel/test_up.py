@@ -29,5 +29,5 @@ def test_up_then_ctrl_c_lands_everything_and_exits_cleanly(tmp_path):
     urls = sorted(e["url"] for e in read_landed(settings.data_dir))
     assert urls == sorted(f"https://example.com/u{i}" for i in range(100))
     out = (tmp_path / "up.log").read_text()
-    for name in ("collector", "lander", "broker"):
+    for name in ("collector", "speed", "lander", "broker"):
         assert f"{name} stopped" in out
