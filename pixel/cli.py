@@ -110,6 +110,9 @@ def speed() -> None:
     from speed_layer.job import run
 
     settings = _settings()
+    # This process is a job driver, never a UDF worker: a PyFlink flag inherited from a parent
+    # that ran Flink in-process (a test, a benchmark) must not stop it launching its gateway.
+    os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)
     # Cap the mini-cluster's JVM (the default would take 1/4 of the machine's memory).
     os.environ.setdefault("JVM_ARGS", f"-Xmx{settings.flink_heap}")
     kafka.ensure_topics(settings)

@@ -3,7 +3,7 @@
 Pipeline: Kafka pixel.raw (JSON, event time = collector ts, bounded out-of-orderness) ->
 enrich (vectorized UDF: the events library) -> valid events only -> tumbling windows with
 GROUPING SETS over the dimensions -> pageviews = COUNT(DISTINCT dedupe_key) (duplicates within
-a window vanish), visitors = HLL sketch of the window's distinct visitor ids -> Kafka pixel.agg,
+a window vanish), visitors = HLL sketch of the window's visitor ids -> Kafka pixel.agg,
 exactly-once (Kafka transactions committed on checkpoints).
 """
 from __future__ import annotations
@@ -81,7 +81,9 @@ FROM (
   SELECT window_start, window_end, site, is_bot, {", ".join(columns)},
          {", ".join(f"GROUPING({c}) AS g_{c}" for c in columns)},
          COUNT(DISTINCT dedupe_key) AS pageviews,
-         LISTAGG(DISTINCT visitor_id) AS visitors
+         -- No DISTINCT: the HLL sketch ignores repeats itself, and a distinct aggregate costs a
+         -- state entry per visitor per grouping set (measured: the job's main cost).
+         LISTAGG(visitor_id) AS visitors
   FROM TABLE(TUMBLE(TABLE enriched, DESCRIPTOR(rowtime), INTERVAL '{s.speed_window_seconds}' SECOND))
   GROUP BY window_start, window_end, site, is_bot, GROUPING SETS ({sets})
 )

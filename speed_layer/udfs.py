@@ -28,7 +28,7 @@ def enrich_columns(*columns: pd.Series) -> pd.DataFrame:
 
 
 def hll_sketches(visitors: pd.Series) -> pd.Series:
-    """LISTAGG'd distinct visitor ids (comma-separated hex) -> base64 HLL sketch per group.
+    """LISTAGG'd visitor ids (comma-separated hex, repeats allowed) -> base64 HLL sketch per group.
 
     (Pandas UDAFs aren't supported in Flink streaming window aggregation, so the window's
     distinct ids are aggregated in SQL and the sketch is built by this scalar UDF.)

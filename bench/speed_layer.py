@@ -1,0 +1,247 @@
+"""Speed-layer benchmark, in one run on this machine:
+
+1. Throughput: events/s through the PyFlink job (enrichment UDF, GROUPING SETS windows, HLL
+   sketches, exactly-once sink) on a realistic mix, against a baseline in the same run: the same
+   Kafka -> window -> Kafka job in plain Flink SQL without the Python UDFs (what SQL alone
+   costs). Timed from the first produced event to the last window committed on pixel.agg, with
+   the job already running (start-up excluded by a warm-up window).
+2. Freshness: hits sent to the collector at a fixed rate; for each hit, the time until the
+   embedded real-time store counts it (collector -> tansu -> Flink -> pixel.agg -> DuckDB).
+   p50/p95. 1 s windows, 1 s watermark, 1 s checkpoints.
+
+    .venv/bin/python bench/speed_layer.py [--events 300000] [--rate 1000] [--seconds 20]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import bisect
+import json
+import random
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
+
+from pixel.demo import PAGES, REFERRERS, USER_AGENTS  # noqa: E402
+from serving.realtime.duckdb_store import DuckDBStore  # noqa: E402
+from serving.realtime.ingest import AggIngestor  # noqa: E402
+from tests.harness import Broker, Service, make_settings  # noqa: E402
+
+T0 = 1_795_507_200_000
+SQL_ONLY_INSERT = """
+INSERT INTO agg
+SELECT UNIX_TIMESTAMP(DATE_FORMAT(window_start, 'yyyy-MM-dd HH:mm:ss')) * 1000,
+       UNIX_TIMESTAMP(DATE_FORMAT(window_end, 'yyyy-MM-dd HH:mm:ss')) * 1000, site, 'total', '',
+       COUNT(DISTINCT event_id), ''
+FROM TABLE(TUMBLE(TABLE raw_events, DESCRIPTOR(rowtime), INTERVAL '{window}' SECOND))
+GROUP BY window_start, window_end, site"""
+
+
+def raw_events(n: int, rng: random.Random, start_ts: int, per_second: int) -> list[bytes]:
+    uas = [u for u, _ in USER_AGENTS]
+    weights = [w for _, w in USER_AGENTS]
+    refs = [r for r, _ in REFERRERS]
+    out = []
+    for i in range(n):
+        site = f"site{rng.randrange(20)}.example"
+        out.append(orjson.dumps({
+            "v": 1, "event_id": f"b{i}", "ts": start_ts + i * 1000 // per_second, "site": site,
+            "event": "pageview", "url": f"https://{site}{rng.choice(PAGES)}", "referrer": rng.choice(refs),
+            "ua": rng.choices(uas, weights)[0], "ip_trunc": "203.0.113.0", "visitor_id": f"v{rng.randrange(5000)}",
+            "uid": "", "eid": "", "lang": "en", "dnt": False}))
+    return out
+
+
+def last_window_committed(settings, window_start: int) -> bool:
+    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"b{time.time()}",
+                  "isolation.level": "read_committed"})
+    c.assign([TopicPartition(settings.agg_topic, p, 0) for p in range(settings.raw_partitions)])
+    found, idle = False, 0
+    while idle < 2 and not found:
+        m = c.poll(0.3)
+        if m is None or m.error():
+            idle += 1
+            continue
+        found = orjson.loads(m.value())["window_start"] == window_start
+    c.close()
+    return found
+
+
+def throughput(n: int, sql_only: bool, tmp: Path) -> float:
+    from speed_layer.job import build
+
+    settings = make_settings(tmp / ("sql" if sql_only else "udf"), speed_window_seconds=10,
+                             speed_watermark_seconds=2, speed_checkpoint_seconds=2, raw_partitions=4,
+                             speed_group=f"bench-{'sql' if sql_only else 'udf'}")
+    broker = Broker(settings).start()
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
+                         "compression.type": "lz4", "queue.buffering.max.messages": 1_000_000})
+    try:
+        t_env, insert = build(settings, restore=False)
+        if sql_only:
+            insert = SQL_ONLY_INSERT.format(window=settings.speed_window_seconds)
+        result = t_env.execute_sql(insert)
+        warm = [T0 - 100_000, T0 - 50_000]
+        for ts in warm:
+            producer.produce(settings.raw_topic, orjson.dumps({"v": 1, "event_id": f"w{ts}", "ts": ts, "site": "warm",
+                             "url": "https://warm/", "ua": "x", "visitor_id": "v", "referrer": "", "eid": ""}), b"warm")
+        producer.flush(10)
+        while not last_window_committed(settings, warm[0] // 10_000 * 10_000):
+            time.sleep(0.5)
+        events = raw_events(n, random.Random(1), T0, per_second=5000)
+        flush_ts = T0 + (n * 1000 // 5000) + 60_000
+        last_full_window = (T0 + (n - 1) * 1000 // 5000) // 10_000 * 10_000
+        started = time.perf_counter()
+        for i, value in enumerate(events):
+            while True:
+                try:
+                    producer.produce(settings.raw_topic, value, str(i % 20).encode())
+                    break
+                except BufferError:
+                    producer.poll(0.01)
+        producer.produce(settings.raw_topic, orjson.dumps({"v": 1, "event_id": "flush", "ts": flush_ts, "site": "warm",
+                         "url": "https://warm/", "ua": "x", "visitor_id": "v", "referrer": "", "eid": ""}), b"warm")
+        producer.flush(60)
+        while not last_window_committed(settings, last_full_window):
+            time.sleep(0.25)
+        elapsed = time.perf_counter() - started
+        result.get_job_client().cancel().result()
+        return n / elapsed
+    finally:
+        broker.kill()
+
+
+async def paced_hits(url: str, rate: int, seconds: int, workers: int = 32) -> list[float]:
+    """Send rate*seconds hits at a fixed rate (a pacing loop feeds a bounded queue, workers send);
+    returns each hit's send time, in the order the hits were paced."""
+    ua = USER_AGENTS[0][0]
+    sent: list[float] = [0.0] * (rate * seconds)
+    queue: asyncio.Queue = asyncio.Queue(maxsize=workers * 2)
+
+    async def worker(client: httpx.AsyncClient):
+        while (i := await queue.get()) is not None:
+            sent[i] = time.time()
+            await client.get("/p.gif", params={"site": "fresh.example", "url": f"https://fresh.example/p{i % 10}"},
+                             headers={"user-agent": ua})
+
+    async with httpx.AsyncClient(base_url=url, timeout=10,
+                                 limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers)) as client:
+        tasks = [asyncio.create_task(worker(client)) for _ in range(workers)]
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        for i in range(rate * seconds):
+            delay = start + i / rate - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await queue.put(i)
+        for _ in tasks:
+            await queue.put(None)
+        await asyncio.gather(*tasks)
+    return sorted(sent)
+
+
+def freshness(rate: int, seconds: int, tmp: Path) -> tuple[list[float], int]:
+    settings = make_settings(tmp / "fresh", speed_window_seconds=1, speed_watermark_seconds=1,
+                             speed_checkpoint_seconds=1, raw_partitions=2)
+    broker = Broker(settings).start()
+    speed = Service("speed", settings, tmp).start()
+    collector = Service("collector", settings, tmp).start()
+    store = DuckDBStore()
+    ingestor = AggIngestor(settings, store)
+    ingest_thread = threading.Thread(target=ingestor.run, daemon=True)
+    ingest_thread.start()
+    counted: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            now = time.time()
+            counted.append((now, store.totals("fresh.example", 0, int(now * 1000) + 3_600_000).pageviews))
+            time.sleep(0.05)
+
+    try:
+        # Warm-up: the job must be running before the clock starts.
+        while store.totals("fresh.example", 0, 2**62).pageviews == 0:
+            httpx.get(f"http://127.0.0.1:{settings.collector_port}/p.gif",
+                      params={"site": "fresh.example", "url": "https://fresh.example/warm"},
+                      headers={"user-agent": USER_AGENTS[0][0]})
+            time.sleep(1)
+        time.sleep(3)
+        base = store.totals("fresh.example", 0, 2**62).pageviews
+        print("  job warm; sending", flush=True)
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        sent = asyncio.run(paced_hits(f"http://127.0.0.1:{settings.collector_port}", rate, seconds))
+        print(f"  sent {len(sent)} hits", flush=True)
+        # One more hit a few seconds later closes the last windows (the watermark needs events).
+        time.sleep(2)
+        httpx.get(f"http://127.0.0.1:{settings.collector_port}/p.gif", params={"site": "fresh.example", "url": "https://fresh.example/end"},
+                  headers={"user-agent": USER_AGENTS[0][0]})
+        deadline = time.time() + 30
+        while time.time() < deadline and (not counted or counted[-1][1] - base < len(sent)):
+            time.sleep(0.2)
+        stop.set()
+        poller.join()
+        times = [t for t, _ in counted]
+        counts = [c - base for _, c in counted]
+        latencies = []
+        for i, t_sent in enumerate(sent):
+            k = bisect.bisect_left(counts, i + 1)  # first poll at which hit i was counted
+            if k < len(times):
+                latencies.append(times[k] - t_sent)
+        return latencies, len(sent)
+    finally:
+        ingestor.stop()
+        collector.stop()
+        speed.kill()
+        broker.kill()
+
+
+def pct(values: list[float], p: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(p * len(s)))]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=300_000)
+    ap.add_argument("--rate", type=int, default=1000)
+    ap.add_argument("--seconds", type=int, default=20)
+    ap.add_argument("--skip-throughput", action="store_true", help="only measure freshness")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        tmp = Path(tmpdir)
+        sql_rate = udf_rate = float("nan")
+        if not args.skip_throughput:
+            print("throughput: plain Flink SQL baseline ...", flush=True)
+            sql_rate = throughput(args.events, True, tmp)
+            print(f"  {sql_rate:,.0f} events/s", flush=True)
+            print("throughput: speed layer job ...", flush=True)
+            udf_rate = throughput(args.events, False, tmp)
+            print(f"  {udf_rate:,.0f} events/s", flush=True)
+        print(f"freshness at {args.rate} hits/s for {args.seconds}s ...", flush=True)
+        lat, sent = freshness(args.rate, args.seconds, tmp)
+    print(f"\n| measure | speed layer | baseline (same run) | ratio / target |")
+    print("|---|---|---|---|")
+    print(f"| events/s through the job ({args.events:,} events) | {udf_rate:,.0f} | plain Flink SQL, no UDFs: {sql_rate:,.0f} | {udf_rate / sql_rate:.2f}x (target >= 30k/s) |")
+    print(f"| freshness p50 (hit -> counted in store) | {pct(lat, 0.5):.2f} s | - | - |")
+    print(f"| freshness p95 | {pct(lat, 0.95):.2f} s | - | target <= 5 s |")
+    print(f"| hits counted / sent | {len(lat):,} / {sent:,} | | |")
+    out = ROOT / "bench" / "results"
+    out.mkdir(exist_ok=True)
+    (out / "speed_layer.json").write_text(json.dumps({
+        "args": vars(args), "events_per_s": udf_rate, "sql_only_events_per_s": sql_rate,
+        "freshness_p50_s": pct(lat, 0.5), "freshness_p95_s": pct(lat, 0.95), "counted": len(lat), "sent": sent}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
