@@ -74,6 +74,23 @@ def read_agg(settings) -> list[dict]:
     return rows
 
 
+def phased_producer(settings):
+    """2 s windows, 1 s watermark, 1 s checkpoints; returns produce(events, pause): sends to
+    partition 0 (one ordered stream) and waits so the watermark catches up with the phase."""
+    settings.speed_window_seconds = 2
+    settings.speed_watermark_seconds = 1
+    settings.speed_checkpoint_seconds = 1
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+
+    def produce(events, pause=2.5):
+        for e in events:
+            producer.produce(settings.raw_topic, orjson.dumps(e), e["site"].encode(), partition=0)
+        assert producer.flush(10) == 0
+        time.sleep(pause)  # watermarks are emitted periodically: let it catch up with this phase
+
+    return produce
+
+
 def start_speed(settings, tmp_path, produce) -> Service:
     """Start `pixel speed` and return once it provably processes events (a warm-up window)."""
     speed = Service("speed", settings, tmp_path).start()
@@ -84,16 +101,7 @@ def start_speed(settings, tmp_path, produce) -> Service:
 
 
 def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tmp_path):
-    settings.speed_window_seconds = 2
-    settings.speed_watermark_seconds = 1
-    settings.speed_checkpoint_seconds = 1
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-
-    def produce(events, pause=2.5):
-        for e in events:
-            producer.produce(settings.raw_topic, orjson.dumps(e), e["site"].encode(), partition=0)
-        assert producer.flush(10) == 0
-        time.sleep(pause)  # let the watermark (emitted periodically) catch up with this phase
+    produce = phased_producer(settings)
 
     speed = start_speed(settings, tmp_path, produce)
     try:
@@ -170,16 +178,7 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
 
 
 def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(settings, broker, tmp_path):
-    settings.speed_window_seconds = 2
-    settings.speed_watermark_seconds = 1
-    settings.speed_checkpoint_seconds = 1
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-
-    def produce(events, pause=2.5):
-        for e in events:
-            producer.produce(settings.raw_topic, orjson.dumps(e), e["site"].encode(), partition=0)
-        assert producer.flush(10) == 0
-        time.sleep(pause)
+    produce = phased_producer(settings)
 
     def rows_for(window):
         return [r for r in read_agg(settings) if r["window_start"] == window]
