@@ -44,19 +44,24 @@ def event(i: int, ts: int, site: str, **kw) -> dict:
 
 
 def expected_rows(events: list[dict]) -> dict[tuple, int]:
-    """(window_start, site, dimension, value) -> pageviews, by the events library's rules."""
-    keys: dict[tuple, set] = defaultdict(set)
+    """(window_start, site, dimension, value) -> pageviews, by the events library's rules:
+    per window, the earliest event of each dedupe key counts (as in the batch layer), once."""
+    first: dict[tuple, dict] = {}
     for raw in events:
         clean, bad = enrich_event(raw)
         if bad:
             continue
-        w = clean["ts"] // WINDOW * WINDOW
+        key = (clean["ts"] // WINDOW * WINDOW, clean["dedupe_key"])
+        if key not in first or clean["ts"] < first[key]["ts"]:
+            first[key] = clean
+    counts: dict[tuple, int] = defaultdict(int)
+    for (w, _), clean in first.items():
         if clean["is_bot"]:
-            keys[(w, clean["site"], BOTS, "")].add(clean["dedupe_key"])
+            counts[(w, clean["site"], BOTS, "")] += 1
             continue
         for dim, col in DIMENSIONS.items():
-            keys[(w, clean["site"], dim, clean[col] if col else "")].add(clean["dedupe_key"])
-    return {k: len(v) for k, v in keys.items()}
+            counts[(w, clean["site"], dim, clean[col] if col else "")] += 1
+    return dict(counts)
 
 
 def read_agg(settings) -> list[dict]:
