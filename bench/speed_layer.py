@@ -230,7 +230,7 @@ def main() -> None:
             print(f"  {udf_rate:,.0f} events/s", flush=True)
         print(f"freshness at {args.rate} hits/s for {args.seconds}s ...", flush=True)
         lat, sent = freshness(args.rate, args.seconds, tmp)
-    print(f"\n| measure | speed layer | baseline (same run) | ratio / target |")
+    print("\n| measure | speed layer | baseline (same run) | ratio / target |")
     print("|---|---|---|---|")
     print(f"| events/s through the job ({args.events:,} events) | {udf_rate:,.0f} | plain Flink SQL, no UDFs: {sql_rate:,.0f} | {udf_rate / sql_rate:.2f}x (target >= 30k/s) |")
     print(f"| freshness p50 (hit -> counted in store) | {pct(lat, 0.5):.2f} s | - | - |")

@@ -13,7 +13,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from events.aggregate import AGG_COLUMNS
 from events.sketches import estimate, merge
 from serving.realtime.interface import Bucket, Count, Ranked, check_dimension
 
@@ -132,5 +131,3 @@ def _count(rows: list[tuple]) -> Count:
     sketches = [hll for _, hll in rows]
     return Count(sum(int(pv) for pv, _ in rows), estimate(sketches), merge(sketches))
 
-
-__all__ = ["DuckDBStore", "AGG_COLUMNS"]
