@@ -38,4 +38,14 @@ def estimate(sketches: Iterable[str]) -> int:
 
 
 def merge(sketches: Iterable[str]) -> str:
-    return base64.b64encode(union_of(sketches).serialize_compact()).decode("ascii")
+    return _encode(union_of(sketches))
+
+
+def estimate_and_merge(sketches: Iterable[str]) -> tuple[int, str]:
+    """Distinct count and merged base64 sketch from one union (not two)."""
+    union = union_of(sketches)
+    return round(union.get_estimate()), _encode(union)
+
+
+def _encode(sketch: hll_sketch) -> str:
+    return base64.b64encode(sketch.serialize_compact()).decode("ascii")

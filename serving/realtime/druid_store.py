@@ -11,10 +11,11 @@ from __future__ import annotations
 import base64
 
 from events.sketches import estimate
-from serving.realtime.interface import Bucket, Count, Ranked, check_dimension
+from serving.realtime.interface import (
+    MINUTE, Bucket, Count, Ranked, check_dimension, check_interval, realtime_range,
+)
 
 DATASOURCE = "pixel_agg"
-MINUTE = 60_000
 _RANGE = ("site = %(site)s AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) "
           "AND __time < MILLIS_TO_TIMESTAMP(%(end)s)")
 TOTALS_SQL = (f'SELECT SUM(pageviews), DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
@@ -28,8 +29,7 @@ TOP_SQL = (f'SELECT "value", SUM(pageviews) AS pv, DS_HLL(visitors_hll) FROM "{D
 
 
 def iso_period(interval_ms: int) -> str:
-    if interval_ms < MINUTE or interval_ms % MINUTE:
-        raise ValueError("interval must be a whole number of minutes (the store's granularity)")
+    check_interval(interval_ms)
     minutes = interval_ms // MINUTE
     if minutes % 1440 == 0:
         return f"P{minutes // 1440}D"
@@ -43,6 +43,12 @@ def _sketch(value) -> str:
     if not value:
         return ""
     return base64.b64encode(value).decode() if isinstance(value, bytes) else str(value)
+
+
+def _count(pageviews, sketch) -> Count:
+    """A Druid row's pageviews and (already merged) sketch as a Count."""
+    sketch = _sketch(sketch)
+    return Count(int(pageviews or 0), estimate([sketch]), sketch)
 
 
 class DruidStore:
@@ -63,25 +69,20 @@ class DruidStore:
 
     def totals(self, site: str, start: int, end: int) -> Count:
         rows = self._query(TOTALS_SQL, {"site": site, "start": start, "end": end})
-        pageviews, sketch = rows[0] if rows else (0, "")
-        sketch = _sketch(sketch)
-        return Count(int(pageviews or 0), estimate([sketch]), sketch)
+        return _count(*(rows[0] if rows else (0, "")))
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
         period = iso_period(interval_ms)
         rows = self._query(TIMESERIES_SQL, {"site": site, "start": start, "end": end, "period": period,
                                             "origin": start})
-        found = {int(b): (int(pv or 0), _sketch(s)) for b, pv, s in rows}
-        return [Bucket(b, Count(found.get(b, (0, ""))[0], estimate([found.get(b, (0, ""))[1]]),
-                                found.get(b, (0, ""))[1]))
-                for b in range(start, end, interval_ms)]
+        found = {int(b): (pv, s) for b, pv, s in rows}
+        return [Bucket(b, _count(*found.get(b, (0, "")))) for b in range(start, end, interval_ms)]
 
     def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]:
         check_dimension(dimension)
         rows = self._query(TOP_SQL, {"site": site, "dimension": dimension, "start": start, "end": end,
                                      "limit": int(limit)})
-        return [Ranked(str(v), Count(int(pv), estimate([_sketch(s)]), _sketch(s))) for v, pv, s in rows]
+        return [Ranked(str(v), _count(pv, s)) for v, pv, s in rows]
 
     def realtime_visitors(self, site: str, now_ms: int, minutes: int = 5) -> int:
-        start = now_ms // MINUTE * MINUTE - (minutes - 1) * MINUTE
-        return self.totals(site, start, now_ms + 1).visitors
+        return self.totals(site, *realtime_range(now_ms, minutes)).visitors

@@ -13,10 +13,11 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from events.sketches import estimate, merge
-from serving.realtime.interface import Bucket, Count, Ranked, check_dimension
+from events.sketches import estimate_and_merge, merge
+from serving.realtime.interface import (
+    MINUTE, Bucket, Count, Ranked, check_dimension, check_interval, realtime_range,
+)
 
-MINUTE = 60_000
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS agg_minute (
   minute BIGINT NOT NULL, site VARCHAR NOT NULL, dimension VARCHAR NOT NULL, value VARCHAR NOT NULL,
@@ -97,8 +98,7 @@ class DuckDBStore:
         return _count(rows)
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
-        if interval_ms < MINUTE or interval_ms % MINUTE:
-            raise ValueError("interval must be a whole number of minutes (the store's granularity)")
+        check_interval(interval_ms)
         rows = self._rows("SELECT minute, pageviews, visitors_hll FROM agg_minute WHERE site = ? "
                           "AND dimension = 'total' AND minute >= ? AND minute < ? ORDER BY minute", [site, start, end])
         buckets: dict[int, list] = defaultdict(list)
@@ -120,14 +120,12 @@ class DuckDBStore:
                 "SELECT value, visitors_hll FROM agg_minute WHERE site = ? AND dimension = ? AND minute >= ? "
                 "AND minute < ? AND list_contains(?, value)", [site, dimension, start, end, values]):
             sketches[value].append(hll)
-        return [Ranked(v, Count(int(pv), estimate(sketches[v]), merge(sketches[v]))) for v, pv in ranked]
+        return [Ranked(v, Count(int(pv), *estimate_and_merge(sketches[v]))) for v, pv in ranked]
 
     def realtime_visitors(self, site: str, now_ms: int, minutes: int = 5) -> int:
-        start = now_ms // MINUTE * MINUTE - (minutes - 1) * MINUTE
-        return self.totals(site, start, now_ms + 1).visitors
+        return self.totals(site, *realtime_range(now_ms, minutes)).visitors
 
 
 def _count(rows: list[tuple]) -> Count:
-    sketches = [hll for _, hll in rows]
-    return Count(sum(int(pv) for pv, _ in rows), estimate(sketches), merge(sketches))
+    return Count(sum(int(pv) for pv, _ in rows), *estimate_and_merge(hll for _, hll in rows))
 

@@ -32,6 +32,7 @@ class Ranked:
 
 
 BREAKDOWN_DIMENSIONS = tuple(d for d in DIMENSIONS if d != "total")
+MINUTE = 60_000  # the stores' granularity (both roll up by minute)
 
 
 class RealtimeStore(Protocol):
@@ -44,3 +45,13 @@ class RealtimeStore(Protocol):
 def check_dimension(dimension: str) -> None:
     if dimension not in BREAKDOWN_DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(BREAKDOWN_DIMENSIONS)}")
+
+
+def check_interval(interval_ms: int) -> None:
+    if interval_ms < MINUTE or interval_ms % MINUTE:
+        raise ValueError("interval must be a whole number of minutes (the store's granularity)")
+
+
+def realtime_range(now_ms: int, minutes: int) -> tuple[int, int]:
+    """[start, end) covering the current minute and the `minutes - 1` before it."""
+    return now_ms // MINUTE * MINUTE - (minutes - 1) * MINUTE, now_ms + 1
