@@ -135,23 +135,14 @@ class Spool:
     @staticmethod
     def read(fh, max_records: int) -> tuple[list[Record], int]:
         """Read up to max_records from the cursor; returns them and the new cursor position."""
-        path = Path(fh.name)
-        pos = _read_cursor(path)
-        fh.seek(pos)
+        pos = _read_cursor(Path(fh.name))
         out: list[Record] = []
-        while len(out) < max_records:
-            header = fh.read(HEADER.size)
-            if len(header) < HEADER.size:
+        for record, pos in _records(fh, pos):
+            if record is None:  # torn tail: pos skips past it
                 break
-            length, crc = HEADER.unpack(header)
-            body = fh.read(length) if length <= MAX_RECORD else b""
-            if len(body) != length or zlib.crc32(body) != crc:
-                # Torn tail: everything after the last good record is unreadable by definition.
-                pos = os.fstat(fh.fileno()).st_size
+            out.append(record)
+            if len(out) == max_records:
                 break
-            topic, key, value = body.split(b"\0", 2)
-            out.append((topic.decode(), key, value))
-            pos += HEADER.size + length
         return out, pos
 
     @staticmethod
@@ -173,16 +164,28 @@ class Spool:
         """Every record in every segment, ignoring cursors (for tests and inspection)."""
         for seg in sorted(directory.glob(f"*{SUFFIX}")):
             with open(seg, "rb") as fh:
-                while True:
-                    header = fh.read(HEADER.size)
-                    if len(header) < HEADER.size:
+                for record, _ in _records(fh, 0):
+                    if record is None:
                         break
-                    length, crc = HEADER.unpack(header)
-                    body = fh.read(length)
-                    if len(body) != length or zlib.crc32(body) != crc:
-                        break
-                    topic, key, value = body.split(b"\0", 2)
-                    yield topic.decode(), key, value
+                    yield record
+
+
+def _records(fh, pos: int) -> Iterator[tuple[Record | None, int]]:
+    """Each good record from `pos` with the position after it. A torn record (power cut before
+    fsync) ends the segment: it yields (None, file size), since nothing after it is readable."""
+    fh.seek(pos)
+    while True:
+        header = fh.read(HEADER.size)
+        if len(header) < HEADER.size:
+            return
+        length, crc = HEADER.unpack(header)
+        body = fh.read(length) if length <= MAX_RECORD else b""
+        if len(body) != length or zlib.crc32(body) != crc:
+            yield None, os.fstat(fh.fileno()).st_size
+            return
+        topic, key, value = body.split(b"\0", 2)
+        pos += HEADER.size + length
+        yield (topic.decode(), key, value), pos
 
 
 def _read_cursor(segment: Path) -> int:
