@@ -13,7 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from events.badrows import BadReason
-from events.urls import DIRECT, UTM_FIELDS, parse_page_url, parse_referrer
+from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
 from events.useragent import parse_user_agent
 
 # The clean event schema (name, type). Types: "string", "long", "boolean"; both Spark and
@@ -148,6 +148,3 @@ def _text(df: pd.DataFrame, name: str, n: int) -> pd.Series:
     if name not in df:
         return pd.Series([""] * n, index=df.index, dtype=object)
     return df[name].fillna("").astype(str)
-
-
-__all__ = ["CLEAN_SCHEMA", "CLEAN_COLUMNS", "OUTPUT_COLUMNS", "DIRECT", "enrich_event", "enrich_frame", "dedupe_key"]

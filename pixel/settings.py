@@ -99,7 +99,3 @@ class Settings(BaseSettings):
     @property
     def checkpoint_dir(self) -> Path:
         return self.data_dir / "flink" / "checkpoints"
-
-
-def get_settings(**overrides) -> Settings:
-    return Settings(**overrides)

@@ -8,6 +8,7 @@ double-counts a window (the sink commits its Kafka transaction with each checkpo
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from infra.flink import kafka_connector_jars, prepare_environment
@@ -50,7 +51,7 @@ def build(settings: Settings, restore: bool = True):
         "python.fn-execution.bundle.time": "200",
         "python.fn-execution.bundle.size": "20000",
         "python.fn-execution.arrow.batch.size": "20000",
-        "python.executable": str(Path(__import__("sys").executable)),
+        "python.executable": sys.executable,
     }
     checkpoint = latest_checkpoint(settings.checkpoint_dir) if restore else None
     if checkpoint is not None:
