@@ -319,12 +319,8 @@ class HandOff:
         producer would retry forever (UnknownProducerId). Start a new one; whatever the old one
         still held comes back through _on_delivery as failed, and is spooled."""
         old, self.producer = self.producer, self._new_producer()
-        old.purge()  # in-queue and in-flight: each gets a failed delivery report...
-        deadline = time.monotonic() + 5.0
-        while len(old) and time.monotonic() < deadline:
-            old.poll(0.05)  # ...which only poll() serves; dropping `old` unserved loses events
-        if len(old):
-            log.error("%d events still held by the replaced producer", len(old))
+        _hand_back(old)
+
 
     def _final_wait_over(self) -> bool:
         return time.monotonic() > self._final_deadline
@@ -342,10 +338,7 @@ class HandOff:
             if self.broker_down and self.spool.pending_bytes() == before:
                 break
         # Whatever librdkafka still holds is handed back through _on_delivery (-> spool).
-        self.producer.purge()
-        deadline = time.monotonic() + 5.0
-        while len(self.producer) and time.monotonic() < deadline:
-            self.producer.poll(0.05)
+        _hand_back(self.producer)
         while self.retention is not None and len(self.retention) and not self._final_wait_over():
             self._apply_landing_results()
             time.sleep(0.05)
@@ -356,3 +349,14 @@ class HandOff:
         self._fold_metrics()
         metrics.SPOOL_BYTES.set(self.spool.pending_bytes())
 
+
+def _hand_back(producer: Producer) -> None:
+    """Purge a producer and serve the failed delivery reports that the purge creates, so
+    everything it still held goes through _on_delivery to the spool. Only poll() serves those
+    reports: dropping a purged producer unserved would lose its events."""
+    producer.purge()  # in-queue and in-flight
+    deadline = time.monotonic() + 5.0
+    while len(producer) and time.monotonic() < deadline:
+        producer.poll(0.05)
+    if len(producer):
+        log.error("%d events still held by a purged producer", len(producer))
