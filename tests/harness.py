@@ -19,7 +19,7 @@ import orjson
 
 from infra.tansu import start_tansu, wait_for_port
 from pixel import kafka
-from pixel.process import die_with_parent
+from pixel.process import die_with_this_process
 from pixel.settings import Settings
 
 
@@ -85,7 +85,7 @@ class Service:
             [sys.executable, "-m", "pixel.cli", self.command],
             env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() takes uvicorn workers too
-            preexec_fn=die_with_parent,  # and it never outlives a killed test run or benchmark
+            preexec_fn=die_with_this_process(),  # and it never outlives a killed test run or benchmark
         )
         if self.command == "collector":
             wait_for_port(self.settings.collector_host, self.settings.collector_port, 30)
