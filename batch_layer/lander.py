@@ -9,10 +9,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    Producer,
+    TopicPartition,
+)
 
-from batch_layer.landing import Message, land_batch
 from batch_layer.lander_state import PartitionState, load_state, save_state
+from batch_layer.landing import Message, land_batch
 from batch_layer.storage import Storage, open_storage
 from events.badrows import encode_bad_row
 from pixel import kafka

@@ -27,3 +27,19 @@ AGG_SCHEMA: list[tuple[str, str]] = [
     ("visitors_hll", "string"),  # base64 DataSketches HLL (events.sketches)
 ]
 AGG_COLUMNS = [name for name, _ in AGG_SCHEMA]
+
+# A visit (session) ends after this much inactivity, as in Plausible and Google Analytics. Visitor
+# ids rotate with the daily salt, so a visit never spans two days.
+SESSION_GAP_MS = 30 * 60_000
+
+# The batch sessions view (views/sessions/date=D/): one row per (site, dimension, value), where the
+# value is the visit's entry attribute (its first page, source, browser, os, device).
+SESSIONS_SCHEMA: list[tuple[str, str]] = [
+    ("site", "string"),
+    ("dimension", "string"),  # one of DIMENSIONS
+    ("value", "string"),
+    ("visits", "long"),
+    ("bounces", "long"),  # visits of exactly one pageview
+    ("pageviews", "long"),  # pageviews within these visits
+    ("duration_ms", "long"),  # summed visit durations (last hit - first hit)
+]

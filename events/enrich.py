@@ -119,7 +119,7 @@ def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
         out[name] = col[name]
     out["ts"] = pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64") if "ts" in raw else 0
     out["event"] = col["event"].where(col["event"] != "", "pageview")
-    out["dnt"] = raw["dnt"].fillna(False).astype(bool) if "dnt" in raw else False
+    out["dnt"] = raw["dnt"].astype("boolean").fillna(False).astype(bool) if "dnt" in raw else False
     out["dedupe_key"] = [dedupe_key(s, e, c) for s, e, c in zip(col["site"], col["event_id"], col["eid"])]
     out["host"] = host.where(ok, "")
     out["path"] = page.map(lambda p: p.path if p is not None else "").where(ok, "")

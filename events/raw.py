@@ -6,11 +6,14 @@ only per-hit work; checking it is the lander's. Both are here so they can't drif
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from events.badrows import BadReason
+
+if TYPE_CHECKING:  # the collector imports this module; pandas stays out of its workers
+    import pandas as pd
 
 RAW_VERSION = 1
 
@@ -94,6 +97,27 @@ def build_raw_event(
     return event
 
 
+# The raw event's fields and types (name, type), as in CLEAN_SCHEMA: the batch job reads the raw
+# dataset with exactly this schema (never inferring one), so a field added here is read there.
+RAW_SCHEMA: list[tuple[str, str]] = [
+    ("v", "long"),
+    ("event_id", "string"),
+    ("ts", "long"),
+    ("site", "string"),
+    ("event", "string"),
+    ("url", "string"),
+    ("referrer", "string"),
+    ("ua", "string"),
+    ("ip_trunc", "string"),
+    ("visitor_id", "string"),
+    ("uid", "string"),
+    ("eid", "string"),
+    ("lang", "string"),
+    ("dnt", "boolean"),
+    ("src", "string"),
+]
+RAW_COLUMNS = [name for name, _ in RAW_SCHEMA]
+
 # Field -> type every landed raw event must have. Semantic checks (is the URL valid, is the site
 # known) belong to enrichment; the lander only refuses what it can't even file by date.
 REQUIRED_RAW_FIELDS: dict[str, type] = {"event_id": str, "ts": int, "site": str}
@@ -121,3 +145,30 @@ def check_raw_message(value: bytes | None, now_ms: int) -> tuple[dict | None, Ba
     if ts < MIN_TS_MS or ts > now_ms + MAX_CLOCK_AHEAD_MS:
         return None, BadReason.BAD_TIMESTAMP, f"ts={ts}"
     return event, None, ""
+
+
+def check_raw_frame(raw: pd.DataFrame, now_ms: int) -> tuple[pd.Series, pd.Series]:
+    """check_raw_message for rows a schema-aware reader already parsed into RAW_SCHEMA columns
+    (the batch job: Spark's JSON reader). Returns (reason, detail) Series, None where valid.
+
+    Rows the reader couldn't parse at all, or whose fields had the wrong JSON type, never reach
+    this: the reader hands their text to check_raw_message instead, which names the exact fault.
+    """
+    import pandas as pd
+
+    reason = pd.Series([None] * len(raw), index=raw.index, dtype=object)
+    detail = pd.Series([None] * len(raw), index=raw.index, dtype=object)
+    ts = raw["ts"]
+    bad_ts = ts.notna() & ((ts < MIN_TS_MS) | (ts > now_ms + MAX_CLOCK_AHEAD_MS))
+    reason[bad_ts] = BadReason.BAD_TIMESTAMP.value
+    detail[bad_ts] = "ts=" + ts[bad_ts].astype("int64").astype(str)
+    # Checked in reverse order of check_raw_message, so the first failing check wins, as there.
+    for name in reversed(REQUIRED_RAW_FIELDS):
+        missing = raw[name].isna()
+        reason[missing] = BadReason.MISSING_FIELD.value
+        detail[missing] = name
+    wrong_version = raw["v"] != RAW_VERSION
+    reason[wrong_version] = BadReason.UNSUPPORTED_VERSION.value
+    detail[wrong_version] = [f"v={None if pd.isna(v) else int(v)!r}, expected {RAW_VERSION}"
+                             for v in raw["v"][wrong_version]]
+    return reason, detail

@@ -14,11 +14,12 @@ if [ ! -x .venv/bin/python ]; then
   echo "==> creating .venv"
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.installed-$(cat setup.cfg | sha256sum | cut -c1-16)
+stamp=.venv/.installed-$(cat setup.cfg infra/requirements-override.txt | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "==> installing Python packages (first time: a few minutes, ~2 GB)"
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -e '.[dev]'
+  .venv/bin/python -m pip install --quiet --no-deps -r infra/requirements-override.txt
   rm -f .venv/.installed-* && touch "$stamp"
 fi
 

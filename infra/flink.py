@@ -1,4 +1,4 @@
-"""Flink's Kafka connector for the PyFlink job, and the JVM environment it needs.
+"""Flink's Kafka connector for the PyFlink job.
 
 apache-flink-libraries ships no Kafka connector. The PyPI wheel
 shigawire-apache-flink-libraries==2.0.0.post1 (Apache-2.0) contains flink-connector-kafka
@@ -8,9 +8,6 @@ which the job passes through `pipeline.jars`.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import sys
 from pathlib import Path
 
 from infra.engines import engines_dir, extract_from_wheel
@@ -35,24 +32,6 @@ def kafka_connector_jars() -> list[Path]:
         extract_from_wheel(CONNECTOR_WHEEL, CONNECTOR_WHEEL_SHA256, member, engines_dir() / name, sha)
         for name, (member, sha) in JARS.items()
     ]
-
-
-def java_home() -> str:
-    """JAVA_HOME if set, else the JDK behind `java` on PATH (Debian: /usr/lib/jvm/...)."""
-    if os.environ.get("JAVA_HOME"):
-        return os.environ["JAVA_HOME"]
-    java = shutil.which("java")
-    if not java:
-        raise RuntimeError("Java 17 is required for Flink: apt-get install openjdk-17-jre-headless")
-    return str(Path(os.path.realpath(java)).parent.parent)
-
-
-def prepare_environment() -> None:
-    """Environment PyFlink needs: JAVA_HOME, and the venv's bin on PATH for the Python workers."""
-    os.environ["JAVA_HOME"] = java_home()
-    venv_bin = str(Path(sys.executable).parent)
-    if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
 
 
 if __name__ == "__main__":  # `python -m infra.flink`: fetch + verify (used by make setup)

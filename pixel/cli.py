@@ -5,6 +5,7 @@ Every option also reads from the environment as PIXEL_<NAME> (see pixel/settings
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -119,14 +120,164 @@ def speed() -> None:
     run(settings)
 
 
+def _day(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD (UTC)", param_hint=option) from None
+
+
+def _batch_days(date: str | None, first: str | None, last: str | None, settings: Settings) -> list[dt.date]:
+    from batch_layer.schedule import last_closable_day
+
+    closable = last_closable_day(dt.datetime.now(dt.timezone.utc), settings.batch_lateness_hours)
+    if date and (first or last):
+        raise typer.BadParameter("give --date, or --from/--to, not both")
+    if date:
+        days = [_day(date, "--date")]
+    elif first or last:
+        if not (first and last):
+            raise typer.BadParameter("--from and --to go together")
+        start, end = _day(first, "--from"), _day(last, "--to")
+        if end < start:
+            raise typer.BadParameter(f"--to {end} is before --from {start}")
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    else:
+        days = [closable]
+    if days[-1] > closable:
+        raise typer.BadParameter(
+            f"{days[-1]} can't be closed yet: late events may still land until "
+            f"{days[-1] + dt.timedelta(days=1)} {settings.batch_lateness_hours:02d}:00 UTC "
+            f"(PIXEL_BATCH_LATENESS_HOURS). The last closable day is {closable}.")
+    return days
+
+
+@app.command()
+def batch(
+    date: str = typer.Option(None, "--date", help="The UTC day to close, YYYY-MM-DD (default: the last closable day)."),
+    first: str = typer.Option(None, "--from", help="Backfill: first day (with --to)."),
+    last: str = typer.Option(None, "--to", help="Backfill: last day, inclusive."),
+    nightly: bool = typer.Option(False, help="Run forever: close each day at PIXEL_BATCH_SCHEDULE_UTC, "
+                                 "first catching up on missed days (what `pixel up` runs)."),
+) -> None:
+    """Run the batch layer (PySpark): raw -> bad rows, clean Parquet, daily and sessions views.
+
+    Each day is rewritten whole (re-running gives the same result) and views/_watermark
+    advances to the last closed day. Reads events of a day that landed up to
+    PIXEL_BATCH_LATENESS_HOURS late in the next day's folders.
+    """
+    setup_logging("batch")
+    settings = _settings()
+    if nightly:
+        from batch_layer.schedule import Nightly
+
+        worker = Nightly(settings, _export(settings))
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: worker.stop())
+        log.info("nightly batch at %s UTC, data in %s", settings.batch_schedule_utc, settings.storage_root)
+        worker.run()
+        return
+    days = _batch_days(date, first, last, settings)
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from batch_layer.job import run_day
+    from batch_layer.spark import spark_session
+
+    console = Console(stderr=True, width=max(Console(stderr=True).width, 120))
+    summaries = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("starting Spark", total=len(days))
+        spark = spark_session(settings)
+        for day in days:
+            summaries.append(run_day(spark, settings, day,
+                                     stage=lambda s, day=day: progress.update(task, description=f"{day}: {s}")))
+            progress.advance(task)
+    for table in _summary_tables(summaries):
+        console.print(table)
+    log.info("closed %s; views/_watermark is in %s/views", ", ".join(str(d) for d in days), settings.storage_root)
+
+
+def _summary_tables(summaries):
+    """The per-day counts, then the bad rows by reason (a column of their own would not fit)."""
+    from rich.table import Table
+
+    table = Table(title="batch summary", title_justify="left")
+    counts = ("read", "late", "bad_total", "duplicates", "bots", "clean")
+    for name in ("day", "read", "late", "bad", "duplicates", "bots", "clean", "sites", "seconds"):
+        table.add_column(name, justify="left" if name == "day" else "right", no_wrap=True)
+    for s in summaries:
+        table.add_row(s.date, *(f"{getattr(s, k):,}" for k in counts), str(s.sites), f"{s.seconds:.1f}")
+    if len(summaries) > 1:
+        table.add_row("total", *(f"{sum(getattr(s, k) for s in summaries):,}" for k in counts), "",
+                      f"{sum(s.seconds for s in summaries):.1f}", style="bold")
+    reasons = Table(title="bad rows by reason (in bad/date=D/)", title_justify="left")
+    for name in ("day", "reason", "rows"):
+        reasons.add_column(name, justify="right" if name == "rows" else "left", no_wrap=True)
+    for s in summaries:
+        for reason, n in sorted(s.bad.items()):
+            reasons.add_row(s.date, reason, f"{n:,}")
+    return [table] + ([reasons] if reasons.row_count else [])
+
+
+@app.command()
+def drift(
+    date: str = typer.Option(..., "--date", help="A closed UTC day, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """Compare the speed view with the batch view for a closed day, per site.
+
+    Pageviews should match up to events the speed layer lost or saw twice; visitors differ by
+    the HLL sketch's error (~1.6%) on top of that.
+    """
+    setup_logging("drift")
+    from batch_layer.storage import open_storage
+    from serving.batch.views import BatchViews
+    from serving.drift import drift as drift_of
+    from serving.realtime import open_realtime_store
+
+    settings = _settings()
+    day = _day(date, "--date")
+    views = BatchViews(open_storage(settings.storage_root, settings.hdfs_user))
+    watermark = views.watermark()
+    if watermark is None or day > watermark or views.table("daily", day) is None:
+        raise typer.BadParameter(f"{day} has no batch view (watermark: {watermark}); run `pixel batch --date {day}`",
+                                 param_hint="--date")
+    try:
+        store = open_realtime_store(settings, read_only=True)
+    except Exception as exc:  # a locked or missing DuckDB file, an unreachable Druid
+        log.error("can't open the real-time store: %s", exc)
+        raise typer.Exit(1) from None
+    rows = drift_of(views, store, day)
+    if as_json:
+        typer.echo(json.dumps([{"site": r.site, "batch_pageviews": r.batch.pageviews, "speed_pageviews": r.speed.pageviews,
+                                "pageviews_drift_pct": r.pageviews_pct, "batch_visitors": r.batch.visitors,
+                                "speed_visitors": r.speed.visitors, "visitors_drift_pct": r.visitors_pct}
+                               for r in rows], indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"speed vs batch, {day}", title_justify="left")
+    for name in ("site", "batch pageviews", "speed pageviews", "drift", "batch visitors", "speed visitors", "drift"):
+        table.add_column(name, justify="left" if name == "site" else "right", no_wrap=True)
+    pct = lambda v: "n/a" if v is None else f"{v:+.2f}%"  # noqa: E731
+    for r in rows:
+        table.add_row(r.site, f"{r.batch.pageviews:,}", f"{r.speed.pageviews:,}", pct(r.pageviews_pct),
+                      f"{r.batch.visitors:,}", f"{r.speed.visitors:,}", pct(r.visitors_pct))
+    Console(width=max(Console().width, 120)).print(table)
+
+
 @app.command()
 def up(
     demo: bool = typer.Option(False, help="Also generate realistic traffic (10 hits/s)."),
 ) -> None:
     """Start the platform locally in the foreground (Ctrl-C stops it cleanly).
 
-    Runs: broker -> lander -> speed layer (PyFlink) -> collector. Serving joins in a later
-    release; until then the speed layer's output waits on the pixel.agg topic.
+    Runs: broker -> lander -> speed layer (PyFlink) -> nightly batch (PySpark, at
+    PIXEL_BATCH_SCHEDULE_UTC) -> collector. Serving joins in a later release; until then the
+    speed layer's output waits on the pixel.agg topic.
     """
     setup_logging("up")
     from infra.tansu import wait_for_port
@@ -141,6 +292,7 @@ def up(
     wait_for_port(settings.broker_host, settings.broker_port, 20)
     sup.start("lander", "lander")
     sup.start("speed", "speed")
+    sup.start("batch", "batch", "--nightly")
     sup.start("collector", "collector")
     wait_for_port(settings.collector_host, settings.collector_port, 30)
     log.info("pixel: http://%s:%d/p.gif?site=YOUR.SITE  data: %s", settings.collector_host,
@@ -152,26 +304,46 @@ def up(
 
 @app.command("demo")
 def demo_cmd(
-    events: int = typer.Option(1000, help="How many hits to send."),
+    events: int = typer.Option(1000, help="How many hits to send (with --days: in all)."),
     sites: int = typer.Option(3, help="How many sites (site1.example ...)."),
+    days: int = typer.Option(1, min=1, help="Spread the events over this many days, today included. "
+                             "Past days can't go through the collector (it stamps its own clock): "
+                             "their share is landed straight into the raw dataset, as the lander would."),
     rate: float = typer.Option(None, help="Hits per second (default: as fast as possible)."),
-    url: str = typer.Option(None, help="Collector base URL [default: from settings]."),
+    url: str = typer.Option(None, help="Collector base URL (default: from settings)."),
     seed: int = typer.Option(None, help="Random seed, for reproducible traffic."),
 ) -> None:
-    """Send realistic synthetic traffic to a running collector."""
+    """Send realistic synthetic traffic to a running collector (and, with --days, history)."""
     setup_logging("demo")
     from rich.progress import Progress
 
-    from pixel.demo import send_traffic
+    from pixel.demo import TrafficModel, history, send_traffic, write_history
 
     settings = _settings()
     base = url or f"http://{settings.collector_host}:{settings.collector_port}"
-    with Progress(disable=rate is not None and events > 1_000_000) as progress:
-        task = progress.add_task(f"sending to {base}", total=events)
-        ok = asyncio.run(send_traffic(base, events, sites, rate=rate, seed=seed,
+    past = events * (days - 1) // days
+    if past:
+        from batch_layer.storage import open_storage
+
+        storage = open_storage(settings.storage_root, settings.hdfs_user)
+        today = dt.datetime.now(dt.timezone.utc).date()
+        model = TrafficModel(sites, seed, visitors=max(1000, past // days // 5))
+        with Progress() as progress:
+            task = progress.add_task(f"landing {days - 1} past day(s) in {storage.url}", total=days - 1)
+            for i in range(days - 1, 0, -1):
+                day = today - dt.timedelta(days=i)
+                write_history(storage, history(model, day, past // (days - 1), seed or 0))
+                progress.advance(task)
+        log.info("landed %d events over %d past day(s); close them with `pixel batch --from %s --to %s`",
+                 past // (days - 1) * (days - 1), days - 1, today - dt.timedelta(days=days - 1),
+                 today - dt.timedelta(days=1))
+    live = events - past
+    with Progress(disable=rate is not None and live > 1_000_000) as progress:
+        task = progress.add_task(f"sending to {base}", total=live)
+        ok = asyncio.run(send_traffic(base, live, sites, rate=rate, seed=seed,
                                       progress=lambda n: progress.advance(task, n)))
-    log.info("%d/%d hits accepted", ok, events)
-    if ok < events:
+    log.info("%d/%d hits accepted", ok, live)
+    if ok < live:
         raise typer.Exit(1)
 
 

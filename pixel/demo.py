@@ -7,10 +7,16 @@ visitor has its own IP (sent as X-Forwarded-For, honoured when the collector tru
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import random
+import re
 from collections.abc import Callable
 
 import httpx
+
+from events.days import day_bounds
+from events.raw import build_raw_event
+from events.visitor import truncate_ip, visitor_id
 
 USER_AGENTS: list[tuple[str, float]] = [
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 30),
@@ -36,21 +42,34 @@ REFERRERS: list[tuple[str, float]] = [
 ]
 
 
+_BUILD = re.compile(r"(Chrome/|Firefox/|Version/)(\d+)\.[\d.]+")
+
+
 def zipf_weights(n: int, s: float = 1.1) -> list[float]:
     return [1 / (i + 1) ** s for i in range(n)]
 
 
 class TrafficModel:
-    def __init__(self, sites: int, seed: int | None = None):
+    def __init__(self, sites: int, seed: int | None = None, visitors: int | None = None):
         self.rng = random.Random(seed)
         self.sites = [f"site{i + 1}.example" for i in range(sites)]
         self.site_weights = zipf_weights(sites)
         self.page_weights = zipf_weights(len(PAGES))
+        agents, weights = [u for u, _ in USER_AGENTS], [w for _, w in USER_AGENTS]
         self.visitors = [
-            (f"198.51.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
-             self.rng.choices([u for u, _ in USER_AGENTS], [w for _, w in USER_AGENTS])[0])
-            for _ in range(max(50, sites * 200))
+            (f"198.51.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}" if visitors is None
+             else f"{self.rng.randrange(1, 224)}.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+             self._version_of(self.rng.choices(agents, weights)[0]))
+            for _ in range(visitors or max(50, sites * 200))
         ]
+
+    def _version_of(self, ua: str) -> str:
+        """A third of visitors run another build of their browser: real traffic's long UA tail
+        (bounded: ~1,600 builds per browser, ~15k distinct UAs at most, as in a busy site's day)."""
+        if self.rng.random() < 0.67:
+            return ua
+        return _BUILD.sub(lambda m: f"{m.group(1)}{int(m.group(2)) - self.rng.randrange(8)}.0."
+                                    f"{6000 + 37 * self.rng.randrange(20)}.{self.rng.randrange(10)}", ua, count=1)
 
     def hit(self) -> tuple[dict[str, str], dict[str, str]]:
         rng = self.rng
@@ -105,3 +124,50 @@ async def send_traffic(
             await queue.put(None)
         await asyncio.gather(*tasks)
     return ok
+
+
+def history(model: TrafficModel, day: dt.date, events: int, seed: int = 0):
+    """``events`` raw events spread over one past UTC day, stamped as the collector would have
+    stamped them (event ids, the day's keyed visitor ids, truncated IPs): history for the batch
+    layer and the dashboard without waiting for days to pass."""
+    rng = random.Random(f"{seed}:{day}")
+    salt = rng.randbytes(32)  # the day's salt; gone afterwards, as in the collector
+    start, end = day_bounds(day)
+    for ts in sorted(rng.randrange(start, end) for _ in range(events)):
+        params, headers = model.hit()
+        ip, ua = headers["x-forwarded-for"], headers["user-agent"]
+        yield build_raw_event(
+            params, ts_ms=ts, event_id=rng.randbytes(16).hex(), ua=ua, referer_header="",
+            lang=headers["accept-language"], dnt=False, ip_trunc=truncate_ip(ip),
+            visitor_id_of=lambda site, ua, ip=ip: visitor_id(salt, site, ip, ua), source="demo",
+        )
+
+
+def write_history(storage, raw_events, partition: int = 0, batch: int = 50_000) -> int:
+    """Land raw events in the raw store through the lander's own landing code; returns events.
+
+    File names carry offsets from a clock-derived base far above any real partition's, so
+    history never overwrites what the lander landed, and a second run adds to the first.
+    """
+    import orjson
+
+    from batch_layer.landing import Message, land_batch
+
+    now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    landed, offset, chunk = 0, now_ms * 1000, []
+
+    def flush() -> int:
+        out = land_batch(chunk, partition=partition, offset_base=0, is_raw_topic=True, topic="demo", now_ms=now_ms)
+        for path, data in out.files.items():
+            storage.write_atomic(path, data)
+        return out.events
+
+    for event in raw_events:
+        chunk.append(Message(offset, orjson.dumps(event), event["ts"]))
+        offset += 1
+        if len(chunk) >= batch:
+            landed += flush()
+            chunk = []
+    if chunk:
+        landed += flush()
+    return landed

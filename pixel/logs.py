@@ -16,6 +16,7 @@ def setup_logging(service: str) -> None:
     logging.getLogger("librdkafka").addFilter(RepeatFilter())
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per demo request is noise
     logging.getLogger("apache_beam").setLevel(logging.WARNING)  # PyFlink's worker imports Beam
+    logging.getLogger("py4j").setLevel(logging.WARNING)  # PySpark's gateway logs every connection
 
 
 class RepeatFilter(logging.Filter):

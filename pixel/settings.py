@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,7 +70,35 @@ class Settings(BaseSettings):
     speed_group: str = "pixel-speed"
     flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")
 
+    # --- batch layer (PySpark) -----------------------------------------------------------------
+    spark_master: str = Field("local[2]", description="Spark master: local[N], spark://host:7077, yarn, k8s://...")
+    spark_driver_memory: str = Field("2g", description="Driver memory (in local mode: all of Spark's memory).")
+    spark_shuffle_partitions: int = Field(8, ge=1, description="spark.sql.shuffle.partitions (AQE coalesces).")
+    spark_storage_url: str = Field(
+        "",
+        description="The storage root as Spark's Hadoop client should address it. Empty = derived: "
+        "file:// as is, hdfs://namenode:9870/path (WebHDFS) as webhdfs://namenode:9870/path.",
+    )
+    batch_lateness_hours: int = Field(
+        2, ge=0, le=24,
+        description="Events of day D are also looked for in the folders of the first N hours of D+1 "
+        "(landed late) and, for deduplication, the last N hours of D-1.",
+    )
+    batch_schedule_utc: str = Field(
+        "02:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="When `pixel up` runs the nightly job for the previous day (HH:MM, UTC). "
+        "Keep it after midnight + batch_lateness_hours, or late events miss the run.",
+    )
+    batch_catchup_days: int = Field(
+        7, ge=0, description="On start, the nightly scheduler also closes up to this many missed days."
+    )
+
     # --- serving -----------------------------------------------------------------------------
+    realtime_store: Literal["embedded", "druid"] = Field(
+        "embedded", description="Where the speed view lives: the embedded DuckDB store or Druid."
+    )
+    druid_host: str = Field("localhost", description="Druid broker/router host (realtime_store=druid).")
+    druid_port: int = Field(8082, description="Druid broker/router port (realtime_store=druid).")
     serving_host: str = "127.0.0.1"
     serving_port: int = 8000
 
@@ -83,6 +112,20 @@ class Settings(BaseSettings):
     @cached_property
     def storage_root(self) -> str:
         return self.storage_url or f"file://{self.data_dir.resolve()}"
+
+    @property
+    def spark_root(self) -> str:
+        """The storage root for Spark: WebHDFS URLs become Hadoop's webhdfs:// scheme."""
+        if self.spark_storage_url:
+            return self.spark_storage_url.rstrip("/")
+        if self.storage_root.startswith("hdfs://"):
+            return "webhdfs://" + self.storage_root.removeprefix("hdfs://").rstrip("/")
+        return self.storage_root.rstrip("/")
+
+    @property
+    def realtime_db(self) -> Path:
+        """The embedded real-time store (DuckDB file)."""
+        return self.data_dir / "realtime" / "agg.duckdb"
 
     @property
     def spool_dir(self) -> Path:

@@ -11,7 +11,8 @@ import logging
 import sys
 from pathlib import Path
 
-from infra.flink import kafka_connector_jars, prepare_environment
+from infra.engines import prepare_environment
+from infra.flink import kafka_connector_jars
 from pixel.settings import Settings
 from speed_layer import sql
 

@@ -30,3 +30,13 @@ def services(settings, tmp_path):
     yield start
     for svc in reversed(started):
         svc.kill()
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One real SparkSession (local[2]) for the whole test run: starting one costs 5-20 s."""
+    from batch_layer.spark import spark_session
+
+    session = spark_session(make_settings(tmp_path_factory.mktemp("spark")))
+    yield session
+    session.stop()

@@ -12,7 +12,13 @@ import base64
 
 from events.sketches import estimate
 from serving.realtime.interface import (
-    MINUTE, Bucket, Count, Ranked, check_dimension, check_interval, realtime_range,
+    MINUTE,
+    Bucket,
+    Count,
+    Ranked,
+    check_dimension,
+    check_interval,
+    realtime_range,
 )
 
 DATASOURCE = "pixel_agg"

@@ -15,7 +15,13 @@ import pandas as pd
 
 from events.sketches import estimate_and_merge, merge
 from serving.realtime.interface import (
-    MINUTE, Bucket, Count, Ranked, check_dimension, check_interval, realtime_range,
+    MINUTE,
+    Bucket,
+    Count,
+    Ranked,
+    check_dimension,
+    check_interval,
+    realtime_range,
 )
 
 SCHEMA = """
@@ -32,11 +38,18 @@ CREATE TABLE IF NOT EXISTS consumer_offsets (
 
 
 class DuckDBStore:
-    def __init__(self, path: Path | str = ":memory:"):
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.db = duckdb.connect(str(path))
-        self.db.execute(SCHEMA)
+    def __init__(self, path: Path | str = ":memory:", read_only: bool = False):
+        """``read_only``: query a store another process (``pixel serve``) may be writing.
+        DuckDB allows one writing process per file, so only the ingestor opens it writable."""
+        if read_only:
+            if not Path(path).exists():
+                raise FileNotFoundError(f"no real-time store at {path}: start `pixel serve` (or `pixel up`) first")
+            self.db = duckdb.connect(str(path), read_only=True)
+        else:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = duckdb.connect(str(path))
+            self.db.execute(SCHEMA)
         self.lock = threading.Lock()  # one connection: ingestion and queries take turns
 
     # --- ingestion -------------------------------------------------------------------------------

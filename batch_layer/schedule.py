@@ -1,0 +1,92 @@
+"""The nightly schedule `pixel up` runs: close the previous day, and catch up days missed while
+the platform was down. Each run is a `pixel batch` child process, so Spark's JVM (~1 GB) only
+exists while a job runs.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import subprocess
+import sys
+import threading
+
+from batch_layer.storage import open_storage
+from batch_layer.watermark import read_watermark
+from pixel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def next_run_at(now: dt.datetime, hh_mm: str) -> dt.datetime:
+    """The first HH:MM (UTC) strictly after ``now``."""
+    hour, minute = map(int, hh_mm.split(":"))
+    run = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
+    return run if run > now else run + dt.timedelta(days=1)
+
+
+def last_closable_day(now: dt.datetime, lateness_hours: int) -> dt.date:
+    """Day D can be closed once D+1 00:00 + the lateness window has passed."""
+    return (now - dt.timedelta(hours=lateness_hours)).date() - dt.timedelta(days=1)
+
+
+def days_to_close(now: dt.datetime, watermark: dt.date | None, first_raw_day: dt.date | None,
+                  lateness_hours: int, catchup_days: int) -> list[dt.date]:
+    """Days after the watermark (or from the first raw data) up to the last closable day,
+    at most ``catchup_days + 1`` of them (the most recent)."""
+    last = last_closable_day(now, lateness_hours)
+    if watermark is not None:
+        first = watermark + dt.timedelta(days=1)
+    elif first_raw_day is not None:
+        first = first_raw_day
+    else:
+        return []
+    first = max(first, last - dt.timedelta(days=catchup_days))
+    return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def first_raw_day(settings: Settings) -> dt.date | None:
+    storage = open_storage(settings.storage_root, settings.hdfs_user)
+    days = sorted({p.split("/")[1].removeprefix("date=") for p in storage.list_files("raw") if "/date=" in p})
+    return dt.date.fromisoformat(days[0]) if days else None
+
+
+class Nightly:
+    """Runs `pixel batch` for every day that's due, then sleeps until the next HH:MM."""
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None):
+        self.settings = settings
+        self.env = env
+        self.stop_event = threading.Event()
+        self.child: subprocess.Popen | None = None
+
+    def due(self, now: dt.datetime) -> list[dt.date]:
+        storage = open_storage(self.settings.storage_root, self.settings.hdfs_user)
+        return days_to_close(now, read_watermark(storage), first_raw_day(self.settings),
+                             self.settings.batch_lateness_hours, self.settings.batch_catchup_days)
+
+    def run_once(self, now: dt.datetime) -> int:
+        days = self.due(now)
+        if not days:
+            log.info("nothing to close (watermark is current)")
+            return 0
+        log.info("closing %s .. %s", days[0], days[-1])
+        cmd = [sys.executable, "-m", "pixel.cli", "batch", "--from", str(days[0]), "--to", str(days[-1])]
+        self.child = subprocess.Popen(cmd, env=self.env)
+        code = self.child.wait()
+        self.child = None
+        if code:
+            log.error("batch run for %s .. %s failed (exit %d); retried at the next run", days[0], days[-1], code)
+        return code
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            now = dt.datetime.now(dt.timezone.utc)
+            self.run_once(now)
+            wake = next_run_at(dt.datetime.now(dt.timezone.utc), self.settings.batch_schedule_utc)
+            log.info("next nightly run at %s", wake.isoformat(timespec="minutes"))
+            self.stop_event.wait((wake - dt.datetime.now(dt.timezone.utc)).total_seconds())
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        if self.child is not None and self.child.poll() is None:
+            self.child.terminate()

@@ -1,0 +1,60 @@
+"""The SparkSession the batch job runs in, and our schemas as Spark types.
+
+Local by default (``local[2]``); the same job runs on a cluster when ``PIXEL_SPARK_MASTER`` names
+one (spark://, yarn, k8s://) or under spark-submit, which provides the master itself.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql.types import (
+    BooleanType,
+    DataType,
+    LongType,
+    StringType,
+    StructField,
+    StructType,
+)
+
+from infra.engines import prepare_environment
+from pixel.settings import Settings
+
+log = logging.getLogger(__name__)
+
+LOG_CONFIG = Path(__file__).resolve().parent.parent / "infra" / "spark" / "log4j2.properties"
+_TYPES: dict[str, DataType] = {"string": StringType(), "long": LongType(), "boolean": BooleanType()}
+
+
+def struct_of(schema: list[tuple[str, str]]) -> StructType:
+    """One of our (name, type) schemas (events/) as a Spark StructType."""
+    return StructType([StructField(name, _TYPES[typ]) for name, typ in schema])
+
+
+def spark_session(settings: Settings) -> SparkSession:
+    """Get (or create) the session. Settings only apply when this process starts the JVM."""
+    prepare_environment()
+    if settings.spark_master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # no reverse-DNS surprises on loopback
+    # Python workers must run this venv's interpreter (it has the events library and its deps).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.appName("pixel-batch")
+        .config("spark.driver.memory", settings.spark_driver_memory)
+        .config("spark.sql.session.timeZone", "UTC")  # days are UTC days, everywhere
+        .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.parquet.compression.codec", "zstd")
+        .config("spark.ui.showConsoleProgress", "false")  # our own progress bar owns the terminal
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}")
+    )
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # Started by us, not by spark-submit (whose JVM already has its --master): ours decides.
+        builder = builder.master(settings.spark_master)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+    return spark

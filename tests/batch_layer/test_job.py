@@ -1,0 +1,206 @@
+"""The batch job on a real SparkSession, over a raw dataset with every kind of trouble:
+duplicates (redelivered and client retries, one across midnight), bots, late and too-late events,
+malformed lines, an optional field of the wrong type, several sites and the neighbouring days."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import re
+import subprocess
+import sys
+
+import duckdb
+import orjson
+import pytest
+
+from batch_layer.job import run_day
+from batch_layer.schedule import Nightly
+from batch_layer.storage import FileStorage
+from batch_layer.watermark import read_watermark
+from events.sketches import estimate, sketch_of
+from serving.batch.views import BatchViews
+from serving.realtime.duckdb_store import DuckDBStore
+from tests.batch_layer.rawdata import CURL, GOOGLEBOT, IPHONE, RawDataset, event, ms
+from tests.harness import make_settings, settings_env
+
+pytestmark = pytest.mark.slow
+
+D = dt.date(2026, 11, 20)
+P, N = D - dt.timedelta(days=1), D + dt.timedelta(days=1)
+MALFORMED = [
+    b"this is not json",
+    b'{"v":1,"event_id":"x1","ts":"abc","site":"a.example"}',
+    orjson.dumps({"v": 2, "event_id": "x2", "ts": ms(D, 14), "site": "a.example"}),
+    orjson.dumps({"v": 1, "ts": ms(D, 14), "site": "a.example"}),
+    orjson.dumps(event("x3", ms(D, 14), "")),
+    orjson.dumps({**event("x4", ms(D, 14), "a.example"), "url": "javascript:alert(1)"}),
+    orjson.dumps({"v": 1, "event_id": "x5", "ts": 1000, "site": "a.example"}),
+    b'"just a string"',
+]
+BAD_REASONS = {"invalid_json": 1, "bad_field_type": 1, "unsupported_version": 1, "missing_field": 1,
+               "missing_site": 1, "invalid_url": 1, "bad_timestamp": 1, "not_an_object": 1}
+
+
+def build_dataset(root) -> None:
+    raw = RawDataset(root)
+    a = [
+        event("a1", ms(D, 10, 0), "a.example", "/", visitor="v1"),
+        event("a2", ms(D, 10, 10), "a.example", "/pricing", visitor="v1"),
+        event("a3", ms(D, 11, 0), "a.example", "/", visitor="v1"),  # 50 min later: a second visit
+        event("a4", ms(D, 10, 5), "a.example", "/", visitor="v2", referrer="https://www.google.com/"),
+        event("a5", ms(D, 12, 0), "a.example", "/pricing", visitor="v3", ua=IPHONE),
+        event("a6", ms(D, 13, 0, 0), "a.example", "/first", visitor="v4", eid="r1"),
+        event("a7", ms(D, 13, 0, 5), "a.example", "/second", visitor="v4", eid="r1"),  # client retry
+        # dnt of the wrong JSON type: the reader's schema refuses it, the event is still good.
+        {**event("a8", ms(D, 10, 20), "a.example", "/about", visitor="v2"), "dnt": "yes"},
+    ]
+    raw.write(D, 10, a[:6])
+    raw.write(D, 13, a[6:7])
+    raw.write(D, 10, [a[7], a[0]])  # a1 again: redelivered by Kafka
+    raw.write(D, 14, MALFORMED)
+    raw.write(D, 15, [
+        event("b1", ms(D, 15, 0), "b.example", "/", visitor="v5"),
+        event("b2", ms(D, 15, 1), "b.example", "/docs", visitor="v5"),
+        event("b3", ms(D, 15, 2), "b.example", "/", visitor="v6"),
+        event("bot1", ms(D, 15, 3), "b.example", "/", visitor="vb1", ua=GOOGLEBOT),
+        event("bot2", ms(D, 15, 4), "b.example", "/", visitor="vb2", ua=CURL),
+    ])
+    raw.write(D, 9, [event("c1", ms(D, 9), "c.example", visitor="v7")])
+    raw.write(D, 23, [event("c4", ms(D, 23, 59, 50), "c.example", visitor="v10", eid="m1")])
+    raw.write(N, 0, [event("c2", ms(D, 23, 30), "c.example", visitor="v8"),  # late, within 2 h
+                     event("c5", ms(N, 0, 0, 10), "c.example", visitor="v10", eid="m1")])  # retry after midnight
+    raw.write(N, 5, [event("c3", ms(D, 22), "c.example", visitor="v9")])  # beyond the lateness window
+    raw.write(N, 10, [event("n1", ms(N, 10), "a.example", visitor="v12")])
+    raw.write(P, 23, [event("p1", ms(P, 23), "a.example", visitor="v11")])
+
+
+@pytest.fixture
+def data(tmp_path):
+    settings = make_settings(tmp_path / "data", batch_lateness_hours=2)
+    build_dataset(settings.data_dir)
+    return settings
+
+
+def parquet(settings, pattern: str, query: str = "SELECT * EXCLUDE (date) FROM t ORDER BY ALL") -> list[tuple]:
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{settings.data_dir}/{pattern}', hive_partitioning=true)")
+    return con.execute(query).fetchall()
+
+
+def bad_rows(settings, day: dt.date) -> list[dict]:
+    rows = []
+    for path in sorted((settings.data_dir / "bad" / f"date={day}").glob("part-*.json.gz")):
+        rows += [json.loads(line) for line in gzip.decompress(path.read_bytes()).splitlines() if line]
+    return rows
+
+
+def test_one_day_exact_counts_views_sessions_and_bad_rows(spark, data):
+    summary = run_day(spark, data, D)
+
+    assert (summary.clean, summary.bots, summary.duplicates, summary.late, summary.sites) == (13, 2, 3, 2, 3)
+    assert summary.bad == BAD_REASONS
+    assert summary.read == summary.clean + summary.bots + summary.duplicates + summary.bad_total == 26
+
+    clean = parquet(data, "clean/events/*/*.parquet",
+                    "SELECT site, event_id, path, is_bot, ip_trunc, dnt FROM t ORDER BY site, event_id")
+    assert [(s, e) for s, e, *_ in clean] == [
+        ("a.example", e) for e in ("a1", "a2", "a3", "a4", "a5", "a6", "a8")] + [
+        ("b.example", e) for e in ("b1", "b2", "b3")] + [("c.example", e) for e in ("c1", "c2", "c4")]
+    assert ("a.example", "a6", "/first") in [r[:3] for r in clean]  # earliest copy wins
+    assert not any(r[3] for r in clean)  # no bots in clean data
+    assert {r[4] for r in clean} == {"198.51.100.0"}  # only the truncated IP, ever
+    assert [r[5] for r in clean if r[1] == "a8"] == [True]
+    columns = parquet(data, "clean/events/*/*.parquet", "SELECT column_name FROM (DESCRIBE t)")
+    assert not {"ip", "ua", "full_ip"} & {c for (c,) in columns}
+
+    daily = {(s, d, v): (pv, vis, hll) for s, d, v, pv, vis, hll in parquet(data, "views/daily/*/*.parquet")}
+    assert {k: v[:2] for k, v in daily.items() if k[0] == "a.example" and k[1] in ("total", "page", "browser")} == {
+        ("a.example", "total", ""): (7, 4),
+        ("a.example", "page", "/"): (3, 2),
+        ("a.example", "page", "/pricing"): (2, 2),
+        ("a.example", "page", "/first"): (1, 1),
+        ("a.example", "page", "/about"): (1, 1),
+        ("a.example", "browser", "Chrome"): (6, 3),
+        ("a.example", "browser", "Mobile Safari"): (1, 1),
+    }
+    assert daily[("a.example", "source", "Google")][:2] == (1, 1)
+    assert daily[("b.example", "total", "")][:2] == (3, 2)
+    assert daily[("b.example", "bots", "")][:2] == (2, 2)
+    assert daily[("c.example", "total", "")][:2] == (3, 3)
+    # The sketch is a DataSketches HLL the speed layer's sketches union with (same hashing).
+    a_hll = daily[("a.example", "total", "")][2]
+    assert estimate([a_hll]) == 4
+    assert estimate([a_hll, sketch_of(["v1", "v2", "v99"])]) == 5
+
+    sessions = {(s, d, v): rest for s, d, v, *rest in parquet(data, "views/sessions/*/*.parquet")}
+    # a: v1 has two visits (50 min apart), v2 one of two pages (15 min), v3 and v4 one page each.
+    assert sessions[("a.example", "total", "")] == [5, 3, 7, 600_000 + 900_000]
+    assert sessions[("a.example", "page", "/")] == [3, 1, 5, 1_500_000]  # entry pages
+    assert sessions[("a.example", "page", "/pricing")] == [1, 1, 1, 0]
+    assert sessions[("b.example", "total", "")] == [2, 1, 3, 60_000]
+
+    bad = bad_rows(data, D)
+    assert sorted(r["reason"] for r in bad) == sorted(BAD_REASONS)
+    assert all(r["source"] == "batch" and r["file"].endswith(".jsonl.gz") and r["payload"] for r in bad)
+    assert {r["payload"] for r in bad if r["reason"] == "invalid_json"} == {"this is not json"}
+    assert read_watermark(FileStorage(data.data_dir)) == D
+
+
+def test_running_a_day_twice_gives_identical_outputs(spark, data):
+    run_day(spark, data, D)
+    first = {p: parquet(data, p) for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet",
+                                           "views/sessions/*/*.parquet")}
+    first_bad = sorted((r["reason"], r["payload"]) for r in bad_rows(data, D))
+    run_day(spark, data, D)
+    assert {p: parquet(data, p) for p in first} == first
+    assert sorted((r["reason"], r["payload"]) for r in bad_rows(data, D)) == first_bad
+
+
+def test_nightly_catches_up_by_backfilling_through_the_cli(data, capfd):
+    """The nightly scheduler finds the first raw day and runs `pixel batch --from P --to N`."""
+    night = Nightly(data, settings_env(data))
+    assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == [P, D, N]
+    assert night.run_once(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == 0
+    out = capfd.readouterr()
+    assert "batch summary" in out.err and "total" in out.err
+    assert re.search(r"2026-11-21 .* too_late .* 1 ", out.err), out.err
+
+    storage = FileStorage(data.data_dir)
+    assert read_watermark(storage) == N
+    assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == []
+    runs = {day: json.loads(storage.read(f"views/_runs/date={day}.json")) for day in (P, D, N)}
+    assert (runs[P]["clean"], runs[D]["clean"], runs[N]["clean"]) == (1, 13, 1)
+    assert runs[N]["bad"] == {"too_late": 1}  # c3: an event of D that landed at N 05:00
+    [too_late] = bad_rows(data, N)
+    assert json.loads(too_late["payload"])["event_id"] == "c3" and "date=2026-11-21/hour=05" in too_late["file"]
+    views = BatchViews(storage)
+    assert {s: c.pageviews for s, c in views.site_totals(P).items()} == {"a.example": 1}
+    assert {s: c.pageviews for s, c in views.site_totals(N).items()} == {"a.example": 1}
+
+
+def test_drift_compares_the_speed_view_with_the_closed_day(spark, data):
+    run_day(spark, data, D)
+    store = DuckDBStore(data.realtime_db)
+    # The speed view missed one of a's events, saw b exactly, and never saw c.
+    store.ingest([
+        {"window_start": ms(D, 10), "window_end": ms(D, 10, 0, 10), "site": "a.example", "dimension": "total",
+         "value": "", "pageviews": 6, "visitors_hll": sketch_of(["v1", "v2", "v3", "v4"])},
+        {"window_start": ms(D, 15), "window_end": ms(D, 15, 0, 10), "site": "b.example", "dimension": "total",
+         "value": "", "pageviews": 3, "visitors_hll": sketch_of(["v5", "v6"])},
+    ])
+    store.db.close()
+    cli = [sys.executable, "-m", "pixel.cli", "drift", "--date", str(D)]
+    result = subprocess.run([*cli, "--json"], env=settings_env(data), capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    rows = {r["site"]: r for r in json.loads(result.stdout)}
+    assert (rows["a.example"]["batch_pageviews"], rows["a.example"]["speed_pageviews"]) == (7, 6)
+    assert rows["a.example"]["pageviews_drift_pct"] == -14.29
+    assert rows["b.example"]["pageviews_drift_pct"] == 0 and rows["b.example"]["visitors_drift_pct"] == 0
+    assert rows["c.example"]["speed_pageviews"] == 0 and rows["c.example"]["pageviews_drift_pct"] == -100
+    table = subprocess.run(cli, env=settings_env(data), capture_output=True, text=True, timeout=60)
+    assert "a.example" in table.stdout and "-14.29%" in table.stdout
+
+    unclosed = subprocess.run([sys.executable, "-m", "pixel.cli", "drift", "--date", str(N)],
+                              env=settings_env(data), capture_output=True, text=True, timeout=60)
+    assert unclosed.returncode == 2 and "pixel batch --date 2026-11-21" in unclosed.stderr
