@@ -42,7 +42,7 @@ from batch_layer.watermark import advance_watermark
 from events.aggregate import BOTS, DIMENSIONS, SESSION_GAP_MS
 from events.badrows import BadReason
 from events.enrich import CLEAN_COLUMNS, CLEAN_SCHEMA
-from events.raw import RAW_SCHEMA
+from events.raw import RAW_SCHEMA, REQUIRED_RAW_FIELDS
 from events.sketches import LG_K
 from pixel.settings import Settings
 
@@ -194,13 +194,22 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
     return summary
 
 
+# Spark's reader turns a non-string JSON value of a string field into its JSON text (site: 5 ->
+# "5"), where the lander's check refuses it. Lines that don't hold the required string fields in
+# the compact form the lander writes ("site":"...) therefore take the exact path too: the pandas
+# step re-checks them with check_raw_message. For our own raw data that path is never taken.
+_REQUIRED_STRINGS = [f'"{name}":"' for name, typ in REQUIRED_RAW_FIELDS.items() if typ is str]
+
+
 def _read_raw(spark: SparkSession, paths: list[str]) -> DataFrame:
-    return (
-        spark.read.schema(RAW_STRUCT)
-        .option("mode", "PERMISSIVE").option("columnNameOfCorruptRecord", CORRUPT)
-        .json(paths)
-        .withColumn(FILE, F.col("_metadata.file_path"))
-    ) if paths else None
+    if not paths:
+        return None
+    text = spark.read.text(paths).select("value", F.col("_metadata.file_path").alias(FILE))
+    parsed = F.from_json("value", RAW_STRUCT, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
+    compact = functools.reduce(Column.__and__, [F.col("value").contains(key) for key in _REQUIRED_STRINGS])
+    return text.select(parsed.alias("r"), "value", FILE).select(
+        *[f"r.{name}" for name in RAW_STRUCT.fieldNames() if name != CORRUPT],
+        F.when(F.col(f"r.{CORRUPT}").isNotNull() | ~compact, F.col("value")).alias(CORRUPT), FILE)
 
 
 def _write_bad_rows(spark: SparkSession, bad: DataFrame | None, path: str) -> None:

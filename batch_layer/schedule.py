@@ -46,7 +46,7 @@ def days_to_close(now: dt.datetime, watermark: dt.date | None, first_raw_day: dt
 
 def first_raw_day(settings: Settings) -> dt.date | None:
     storage = open_storage(settings.storage_root, settings.hdfs_user)
-    days = sorted({p.split("/")[1].removeprefix("date=") for p in storage.list_files("raw") if "/date=" in p})
+    days = sorted(name.removeprefix("date=") for name in storage.list_dirs("raw") if name.startswith("date="))
     return dt.date.fromisoformat(days[0]) if days else None
 
 

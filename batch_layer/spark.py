@@ -47,6 +47,11 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")  # days are UTC days, everywhere
         .config("spark.sql.shuffle.partitions", str(settings.spark_shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Size output files by bytes, not by core count: a quiet day is one Parquet file, not
+        # spark_shuffle_partitions tiny ones (AQE merges shuffle partitions up to 64 MB), and
+        # let it do so below the cached (persisted) stages too.
+        .config("spark.sql.adaptive.coalescePartitions.parallelismFirst", "false")
+        .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
         .config("spark.sql.parquet.compression.codec", "zstd")
         .config("spark.ui.showConsoleProgress", "false")  # our own progress bar owns the terminal
         .config("spark.ui.enabled", "false")

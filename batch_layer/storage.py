@@ -22,6 +22,7 @@ class Storage(Protocol):
     def read(self, path: str) -> bytes: ...
     def exists(self, path: str) -> bool: ...
     def list_files(self, prefix: str = "") -> list[str]: ...
+    def list_dirs(self, prefix: str = "") -> list[str]: ...
     def delete(self, path: str) -> None: ...
 
 
@@ -70,6 +71,11 @@ class FileStorage:
             for p in base.rglob("*")
             if p.is_file() and not p.name.startswith(".")
         )
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        """Names of the folders directly under prefix (cheap where list_files would walk years)."""
+        base = self._abs(prefix) if prefix else self.root.resolve()
+        return sorted(p.name for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
 
     def delete(self, path: str) -> None:
         self._abs(path).unlink(missing_ok=True)
@@ -125,6 +131,12 @@ class HdfsStorage:
         for dirpath, _dirs, files in self.client.walk(top):
             out.extend(f"{dirpath}/{f}"[strip:] for f in files if not f.startswith("."))
         return sorted(out)
+
+    def list_dirs(self, prefix: str = "") -> list[str]:
+        top = self._abs(prefix)
+        if self.client.status(top, strict=False) is None:
+            return []
+        return sorted(name for name, status in self.client.list(top, status=True) if status["type"] == "DIRECTORY")
 
     def delete(self, path: str) -> None:
         self.client.delete(self._abs(path))

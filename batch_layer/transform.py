@@ -70,21 +70,33 @@ def enrich_batches(batches: Iterator[pd.DataFrame], now_ms: int) -> Iterator[pd.
 def _structural_check(raw: pd.DataFrame, now_ms: int) -> tuple[pd.Series, pd.Series]:
     corrupt = raw[CORRUPT].notna() if CORRUPT in raw else pd.Series(False, index=raw.index)
     reason, detail = check_raw_frame(raw, now_ms)
+    accepted: dict[int, dict] = {}
     for i in raw.index[corrupt]:
         event, why, what = check_raw_message(raw.at[i, CORRUPT].encode("utf-8", "surrogateescape"), now_ms)
         if event is None:
             reason[i], detail[i] = why.value, what
-            continue
-        # Valid where it matters; an optional field had a type the schema refused: use the event.
+        else:  # valid where it matters; an optional field had a type the schema refused: use the event
+            accepted[i] = event
+            reason[i], detail[i] = None, None
+    if accepted:
+        rows = list(accepted)
         for name, typ in RAW_SCHEMA:
-            value = event.get(name)
-            if typ == "string":
-                value = None if value is None else value if isinstance(value, str) else orjson.dumps(value).decode()
-            elif typ == "boolean":
-                value = bool(value)
-            raw.at[i, name] = value
-        reason[i], detail[i] = None, None
+            column = raw[name].astype(object)
+            column[rows] = [_as_schema_type(event.get(name), typ) for event in accepted.values()]
+            raw[name] = column
     return reason, detail
+
+
+def _as_schema_type(value, typ: str):
+    """A parsed JSON value as the reader would have given it had its type fit the schema
+    (non-string values of string fields as their JSON text, as Spark's and Flink's readers do)."""
+    if value is None:
+        return None
+    if typ == "string":
+        return value if isinstance(value, str) else orjson.dumps(value).decode()
+    if typ == "boolean":
+        return bool(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None  # long: v, ts
 
 
 def _payload(raw: pd.DataFrame, i: int) -> str:
@@ -98,7 +110,7 @@ def _payload(raw: pd.DataFrame, i: int) -> str:
 
 
 def _plain(value):
-    if value is None or (isinstance(value, float) and value != value):
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
         return None
     if hasattr(value, "item"):  # numpy scalar
         return value.item()

@@ -133,10 +133,10 @@ def check_raw_message(value: bytes | None, now_ms: int) -> tuple[dict | None, Ba
         return None, BadReason.INVALID_JSON, str(exc)[:200]
     if not isinstance(event, dict):
         return None, BadReason.NOT_AN_OBJECT, f"top-level JSON is {type(event).__name__}"
-    if event.get("v") != RAW_VERSION:
+    if type(event.get("v")) is not int or event["v"] != RAW_VERSION:  # true == 1 and 1.0 == 1 in Python
         return None, BadReason.UNSUPPORTED_VERSION, f"v={event.get('v')!r}, expected {RAW_VERSION}"
     for name, typ in REQUIRED_RAW_FIELDS.items():
-        if name not in event:
+        if event.get(name) is None:  # null is absent, as for a schema-aware reader
             return None, BadReason.MISSING_FIELD, name
         # bool is an int subclass; a boolean timestamp is still wrong.
         if not isinstance(event[name], typ) or isinstance(event[name], bool):
@@ -159,7 +159,8 @@ def check_raw_frame(raw: pd.DataFrame, now_ms: int) -> tuple[pd.Series, pd.Serie
     reason = pd.Series([None] * len(raw), index=raw.index, dtype=object)
     detail = pd.Series([None] * len(raw), index=raw.index, dtype=object)
     ts = raw["ts"]
-    bad_ts = ts.notna() & ((ts < MIN_TS_MS) | (ts > now_ms + MAX_CLOCK_AHEAD_MS))
+    # Nullable columns (Arrow's Int64) compare to NA: fill so a missing value never passes by accident.
+    bad_ts = (ts.notna() & ((ts < MIN_TS_MS) | (ts > now_ms + MAX_CLOCK_AHEAD_MS))).fillna(False).astype(bool)
     reason[bad_ts] = BadReason.BAD_TIMESTAMP.value
     detail[bad_ts] = "ts=" + ts[bad_ts].astype("int64").astype(str)
     # Checked in reverse order of check_raw_message, so the first failing check wins, as there.
@@ -167,7 +168,7 @@ def check_raw_frame(raw: pd.DataFrame, now_ms: int) -> tuple[pd.Series, pd.Serie
         missing = raw[name].isna()
         reason[missing] = BadReason.MISSING_FIELD.value
         detail[missing] = name
-    wrong_version = raw["v"] != RAW_VERSION
+    wrong_version = ~(raw["v"] == RAW_VERSION).fillna(False).astype(bool)
     reason[wrong_version] = BadReason.UNSUPPORTED_VERSION.value
     detail[wrong_version] = [f"v={None if pd.isna(v) else int(v)!r}, expected {RAW_VERSION}"
                              for v in raw["v"][wrong_version]]

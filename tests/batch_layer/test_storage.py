@@ -38,6 +38,8 @@ def test_list_is_recursive_sorted_and_relative(store):
         store.write_atomic(p, b".")
     assert store.list_files("raw") == ["raw/a/1.gz", "raw/a/x/3.gz", "raw/b/2.gz"]
     assert store.list_files("missing") == []
+    assert store.list_dirs("raw") == ["a", "b"] and store.list_dirs("raw/a") == ["x"]
+    assert store.list_dirs("missing") == [] and store.list_dirs("raw/b") == []
     assert len(store.list_files()) == 4
 
 

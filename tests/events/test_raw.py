@@ -50,6 +50,8 @@ def test_event_ids_are_unique_hex():
         (b"{nope", BadReason.INVALID_JSON),
         (b"[1,2]", BadReason.NOT_AN_OBJECT),
         (b'{"v":2,"event_id":"x","ts":1795000000000,"site":"a"}', BadReason.UNSUPPORTED_VERSION),
+        (b'{"v":true,"event_id":"x","ts":1795000000000,"site":"a"}', BadReason.UNSUPPORTED_VERSION),
+        (b'{"v":1.0,"event_id":"x","ts":1795000000000,"site":"a"}', BadReason.UNSUPPORTED_VERSION),
         (b'{"v":1,"ts":1795000000000,"site":"a"}', BadReason.MISSING_FIELD),
         (b'{"v":1,"event_id":"x","ts":"soon","site":"a"}', BadReason.BAD_FIELD_TYPE),
         (b'{"v":1,"event_id":"x","ts":true,"site":"a"}', BadReason.BAD_FIELD_TYPE),
