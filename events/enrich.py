@@ -102,8 +102,9 @@ def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
                                                    "visitor_id", "uid", "eid", "ip_trunc", "lang")}
     out = pd.DataFrame(index=raw.index)
 
-    pages = {u: parse_page_url(u) for u in col["url"].unique()}
-    page = col["url"].map(pages)
+    pages = {u: parse_page_url(u) for u in set(col["url"])}  # not .unique(): pandas hashes "\x00" as ""
+    # Built as object Series by hand: Series.map(dict) turns an all-None result into float NaN.
+    page = pd.Series([pages[u] for u in col["url"]], index=raw.index, dtype=object)
     host = page.map(lambda p: p.host if p is not None else "")
     bad = pd.Series([None] * n, index=raw.index, dtype=object)
     detail = pd.Series([None] * n, index=raw.index, dtype=object)
@@ -134,8 +135,8 @@ def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
     out["source"] = pd.Series([s for s, _ in sources], index=raw.index).where(ok, "")
     out["source_class"] = pd.Series([c for _, c in sources], index=raw.index).where(ok, "")
 
-    uas = {u: parse_user_agent(u) for u in col["ua"].unique()}
-    info = col["ua"].map(uas)
+    uas = {u: parse_user_agent(u) for u in set(col["ua"])}
+    info = pd.Series([uas[u] for u in col["ua"]], index=raw.index, dtype=object)
     for name in ("browser", "browser_major", "os", "os_major", "device"):
         out[name] = info.map(lambda i, name=name: getattr(i, name)).where(ok, "")
     out["is_bot"] = info.map(lambda i: i.is_bot).astype(bool) & ok

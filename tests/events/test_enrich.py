@@ -134,3 +134,9 @@ def test_vectorized_equals_row_by_row(events):
 def test_frame_tolerates_missing_optional_columns():
     frame = enrich_frame(pd.DataFrame({"event_id": ["a"], "ts": [1], "site": ["s"], "url": ["https://s/"]}))
     assert frame.loc[0, "device"] == "other" and frame.loc[0, "source"] == "Direct / None"
+
+
+def test_a_frame_of_only_invalid_urls_is_all_bad_rows():
+    """Regression: pandas turned an all-None page column into NaN floats and the frame crashed."""
+    frame = enrich_frame(pd.DataFrame({"event_id": ["a", "b"], "ts": [1, 2], "site": ["s", ""], "url": ["nope", ""]}))
+    assert frame["bad_reason"].tolist() == ["invalid_url", "missing_site"]
