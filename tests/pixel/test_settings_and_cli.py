@@ -21,7 +21,7 @@ def test_storage_root_defaults_to_the_data_dir(tmp_path):
     assert Settings(data_dir=tmp_path).storage_root == f"file://{tmp_path.resolve()}"
 
 
-@pytest.mark.parametrize("cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"]])
+@pytest.mark.parametrize("cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"], ["batch"], ["drift"]])
 def test_help_explains_every_command(cmd):
     out = subprocess.run([sys.executable, "-m", "pixel.cli", *cmd, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage" in out.stdout
