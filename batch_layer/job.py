@@ -262,3 +262,11 @@ def _sessions_view(events: DataFrame) -> DataFrame:
              F.sum("pageviews").alias("pageviews"), F.sum("duration_ms").alias("duration_ms"))
     )
 
+
+
+if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2
+    import sys
+
+    from pixel.cli import app
+
+    app(["batch", *sys.argv[1:]], prog_name="batch_layer/job.py")

@@ -35,7 +35,7 @@ def test_has_the_production_services(resolved):
 
 def test_pixel_env_names_real_settings_and_parses(resolved, monkeypatch):
     fields = {f"PIXEL_{name.upper()}" for name in Settings.model_fields}
-    for name in ("collector", "lander"):
+    for name in ("collector", "lander", "batch-nightly"):
         env = resolved["services"][name]["environment"]
         pixel_env = {k: v for k, v in env.items() if k.startswith("PIXEL_")}
         unknown = set(pixel_env) - fields - {"PIXEL_DATA_DIR"}
@@ -88,3 +88,21 @@ def test_druid_loads_the_extensions_the_spec_needs_and_gets_the_spec(resolved):
     mounted = [v.split(":")[0] for v in submit["volumes"] if v.split(":")[1] == "/spec"][0]
     posted = [a for a in submit["command"] if a.startswith("@")][0].removeprefix("@/spec/")
     assert (Path(mounted) / posted).is_file()
+
+
+def test_spark_cluster_runs_the_nightly_batch_from_hdfs(resolved):
+    import pyspark
+
+    from pixel.settings import Settings
+
+    services = resolved["services"]
+    assert services["spark-master"]["image"] == f"apache/spark:{pyspark.__version__}"  # driver == cluster
+    assert services["spark-worker"]["image"] == services["collector"]["image"]  # executors import events/
+    assert "spark://spark-master:7077" in " ".join(services["spark-worker"]["entrypoint"])
+    batch = services["batch-nightly"]
+    assert batch["command"] == ["batch", "--nightly"]
+    env = batch["environment"]
+    assert env["PIXEL_SPARK_MASTER"] == "spark://spark-master:7077"
+    assert "--port" in services["spark-master"]["command"] and "7077" in services["spark-master"]["command"]
+    settings = Settings(storage_url=env["PIXEL_STORAGE_URL"], spark_master=env["PIXEL_SPARK_MASTER"])
+    assert settings.spark_root == "webhdfs://namenode:9870/pixel"  # Spark's own Hadoop client, over WebHDFS
