@@ -116,16 +116,18 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
     if enriched is None:
         ranked = bad = None
     else:
-        enriched = enriched.persist(StorageLevel.MEMORY_AND_DISK)
-        by_key = Window.partitionBy("dedupe_key").orderBy("ts", "event_id")
+        # One pass, one cached result: good rows ranked per dedupe key (bad rows share a null key
+        # and are only carried along), restricted to rows of this day or found in its folders.
+        good = F.col("bad_reason").isNull()
+        by_key = Window.partitionBy(F.when(good, F.col("dedupe_key"))).orderBy("ts", "event_id")
         whole_key = by_key.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
         ranked = (
-            enriched.where(F.col("bad_reason").isNull())
+            enriched
             .withColumn("_rn", F.row_number().over(by_key))
-            .withColumn("_event_day", F.to_date(F.timestamp_millis(F.min("ts").over(whole_key))))
+            .withColumn("_event_day", F.when(good, F.to_date(F.timestamp_millis(F.min("ts").over(whole_key)))))
             .where((F.col("_event_day") == D) | (F.col("_file_day") == D))
-            .withColumn("_mine", F.col("_event_day") == D)
-            .withColumn("_too_late", (F.col("_file_day") == D) & ~F.col("_mine")
+            .withColumn("_mine", F.coalesce(F.col("_event_day") == D, F.lit(False)))
+            .withColumn("_too_late", good & (F.col("_file_day") == D) & ~F.col("_mine")
                         & ~_covered(F.col("_file_day"), F.col("_file_hour"), F.col("_event_day"), lateness))
             .persist(StorageLevel.MEMORY_AND_DISK)
         )
@@ -134,8 +136,7 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
             F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
                      F.lit(f" landed beyond the {lateness} h lateness window")).alias("bad_detail"),
             F.to_json(F.struct(*CLEAN_COLUMNS)).alias("payload"), "file")
-        bad = (enriched.where(F.col("bad_reason").isNotNull() & (F.col("_file_day") == D))
-               .select("bad_reason", "bad_detail", "payload", "file")
+        bad = (ranked.where(~good).select("bad_reason", "bad_detail", "payload", "file")
                .unionByName(too_late))
 
     stage("writing bad rows")
@@ -172,9 +173,8 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
         summary.clean += r["clean"]
     summary.sites = len(per_site)
     summary.read += summary.bad_total
-    for cached in (ranked, enriched):
-        if cached is not None:
-            cached.unpersist()
+    if ranked is not None:
+        ranked.unpersist()
 
     stage("building views")
     events = spark.read.parquet(clean_path)
@@ -233,13 +233,18 @@ def _dimension_rows(df: DataFrame, columns: dict[str, str]) -> Column:
 
 
 def _daily_view(events: DataFrame) -> DataFrame:
+    """Pageviews, exact visitors and a visitors sketch per (site, dimension, value).
+
+    Two plain aggregations (per visitor, then per value) instead of count(DISTINCT) beside the
+    sketch, which Spark would plan as an Expand of every row per aggregate."""
     visitor = F.when(F.col("visitor_id") != "", F.col("visitor_id"))
-    return (
+    per_visitor = (
         events.select("site", visitor.alias("visitor"), _dimension_rows(events, DIMENSIONS))
-        .groupBy("site", "d.dimension", "d.value")
-        .agg(F.count("*").alias("pageviews"), F.countDistinct("visitor").alias("visitors"),
-             F.base64(F.hll_sketch_agg("visitor", LG_K)).alias("visitors_hll"))
+        .groupBy("site", "d.dimension", "d.value", "visitor").agg(F.count("*").alias("pageviews"))
     )
+    return per_visitor.groupBy("site", "dimension", "value").agg(
+        F.sum("pageviews").alias("pageviews"), F.count("visitor").alias("visitors"),
+        F.base64(F.hll_sketch_agg("visitor", LG_K)).alias("visitors_hll"))
 
 
 def _sessions_view(events: DataFrame) -> DataFrame:

@@ -10,6 +10,7 @@ layer drops them from visitor counts and counts them separately.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from events.badrows import BadReason
@@ -96,53 +97,82 @@ def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
     Input: raw-event columns (missing optional columns are treated as empty). Output: one row per
     input row, in order, with OUTPUT_COLUMNS; rows with a ``bad_reason`` carry no enrichment.
+
+    Each rule runs once per distinct URL, (URL, referrer) pair and UA, and the answers are spread
+    back to the rows by integer codes (numpy takes): the per-row Python work is one dict lookup
+    per column. Both engines (Flink's UDF, Spark's mapInPandas) spend most of their time here.
     """
     n = len(raw)
     col = {name: _text(raw, name, n) for name in ("event_id", "site", "event", "url", "referrer", "ua",
                                                    "visitor_id", "uid", "eid", "ip_trunc", "lang")}
-    out = pd.DataFrame(index=raw.index)
 
-    pages = {u: parse_page_url(u) for u in set(col["url"])}  # not .unique(): pandas hashes "\x00" as ""
-    # Built as object Series by hand: Series.map(dict) turns an all-None result into float NaN.
-    page = pd.Series([pages[u] for u in col["url"]], index=raw.index, dtype=object)
-    host = page.map(lambda p: p.host if p is not None else "")
-    bad = pd.Series([None] * n, index=raw.index, dtype=object)
-    detail = pd.Series([None] * n, index=raw.index, dtype=object)
-    invalid_url = page.isna()
+    url_codes, urls = _codes(col["url"])
+    pages = [parse_page_url(u) for u in urls]
+    page_host = [p.host if p is not None else "" for p in pages]
+    site_ok = (col["site"] != "").to_numpy()
+    url_ok = np.array([p is not None for p in pages], dtype=bool)[url_codes] if n else np.zeros(0, dtype=bool)
+    ok = site_ok & url_ok
+    bad = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    invalid_url = ~url_ok
     bad[invalid_url] = BadReason.INVALID_URL.value
-    detail[invalid_url] = "url=" + col["url"][invalid_url].str.slice(0, 200).map(repr)
-    missing_site = col["site"] == ""
-    bad[missing_site] = BadReason.MISSING_SITE.value  # takes precedence, as in enrich_event
-    detail[missing_site] = "site is empty"
-    ok = bad.isna()
+    detail[invalid_url] = [f"url={u[:200]!r}" for u in col["url"].to_numpy()[invalid_url]]
+    bad[~site_ok] = BadReason.MISSING_SITE.value  # takes precedence, as in enrich_event
+    detail[~site_ok] = "site is empty"
 
-    for name in ("event_id", "site", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang"):
-        out[name] = col[name]
-    out["ts"] = pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64") if "ts" in raw else 0
-    out["event"] = col["event"].where(col["event"] != "", "pageview")
-    out["dnt"] = raw["dnt"].astype("boolean").fillna(False).astype(bool) if "dnt" in raw else False
-    out["dedupe_key"] = [dedupe_key(s, e, c) for s, e, c in zip(col["site"], col["event_id"], col["eid"])]
-    out["host"] = host.where(ok, "")
-    out["path"] = page.map(lambda p: p.path if p is not None else "").where(ok, "")
+    def spread(per_value: list, codes: np.ndarray, empty="") -> np.ndarray:
+        """Per-distinct answers -> per-row column; rows that are bad get ``empty``."""
+        column = _objects(per_value)[codes] if n else np.zeros(0, dtype=object)
+        column[~ok] = empty
+        return column
+
+    out = {name: col[name].to_numpy() for name in ("event_id", "site", "url", "referrer", "visitor_id", "uid",
+                                                   "eid", "ip_trunc", "lang")}
+    out["ts"] = (pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64").to_numpy()
+                 if "ts" in raw else np.zeros(n, dtype="int64"))
+    out["event"] = np.where(col["event"].to_numpy() != "", col["event"].to_numpy(), "pageview").astype(object)
+    out["dnt"] = (raw["dnt"].astype("boolean").fillna(False).astype(bool).to_numpy()
+                  if "dnt" in raw else np.zeros(n, dtype=bool))
+    out["dedupe_key"] = np.array([dedupe_key(s, e, c) for s, e, c in zip(col["site"], col["event_id"], col["eid"])],
+                                 dtype=object)
+    out["host"] = spread(page_host, url_codes)
+    out["path"] = spread([p.path if p is not None else "" for p in pages], url_codes)
     for i, field in enumerate(UTM_FIELDS):
-        out[field] = page.map(lambda p, i=i: p.utm[i] if p is not None else "").where(ok, "")
+        out[field] = spread([p.utm[i] if p is not None else "" for p in pages], url_codes)
 
-    # (referrer, page host) pairs: the same referrer is "internal" on its own site only.
-    ref = pd.Series([parse_referrer(r, h) for r, h in zip(col["referrer"], host)], index=raw.index, dtype=object)
-    out["referrer_host"] = ref.map(lambda r: r.host).where(ok, "")
-    sources = [source_of(us, um, r.source, r.source_class)
-               for us, um, r in zip(out["utm_source"], out["utm_medium"], ref)]
-    out["source"] = pd.Series([s for s, _ in sources], index=raw.index).where(ok, "")
-    out["source_class"] = pd.Series([c for _, c in sources], index=raw.index).where(ok, "")
+    # (page, referrer) pairs: the same referrer is "internal" on its own site only, and a campaign
+    # tag on the page names the source.
+    pair_codes, pairs = _codes(zip(url_codes.tolist(), col["referrer"]))
+    refs = [parse_referrer(r, page_host[u]) for u, r in pairs]
+    sources = [source_of(pages[u].utm[0], pages[u].utm[1], ref.source, ref.source_class) if pages[u] is not None
+               else ("", "") for (u, _), ref in zip(pairs, refs)]
+    out["referrer_host"] = spread([ref.host for ref in refs], pair_codes)
+    out["source"] = spread([s for s, _ in sources], pair_codes)
+    out["source_class"] = spread([c for _, c in sources], pair_codes)
 
-    uas = {u: parse_user_agent(u) for u in set(col["ua"])}
-    info = pd.Series([uas[u] for u in col["ua"]], index=raw.index, dtype=object)
+    ua_codes, uas = _codes(col["ua"])
+    infos = [parse_user_agent(u) for u in uas]
     for name in ("browser", "browser_major", "os", "os_major", "device"):
-        out[name] = info.map(lambda i, name=name: getattr(i, name)).where(ok, "")
-    out["is_bot"] = info.map(lambda i: i.is_bot).astype(bool) & ok
+        out[name] = spread([getattr(i, name) for i in infos], ua_codes)
+    out["is_bot"] = spread([i.is_bot for i in infos], ua_codes, empty=False).astype(bool)
     out["bad_reason"] = bad
     out["bad_detail"] = detail
-    return out[OUTPUT_COLUMNS]
+    return pd.DataFrame({name: out[name] for name in OUTPUT_COLUMNS}, index=raw.index)
+
+
+def _codes(values) -> tuple[np.ndarray, list]:
+    """(code per row, distinct values in first-seen order). A dict, not pd.factorize/unique:
+    pandas' string hash table stops at NUL, so it treats "a" and "a\x00b" as one value."""
+    index: dict = {}
+    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64)
+    return codes, list(index)
+
+
+def _objects(values: list) -> np.ndarray:
+    """A 1-d object array (np.array would build a 2-d one from a list of tuples)."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
 
 
 def _text(df: pd.DataFrame, name: str, n: int) -> pd.Series:
