@@ -79,24 +79,31 @@ class MergedStats:
         return Plan(batch, (start, end) if end > start else None)
 
     # --- per-day batch rows ----------------------------------------------------------------------
-    def _batch_rows(self, site: str, day: dt.date, dimension: str) -> list[dict]:
+    def _batch_rows(self, site: str, day: dt.date, dimension: str, value: str | None = None) -> list[dict]:
         table = self.views.table("daily", day)
         if table is None:
             return []
-        return [r for r in table.to_pylist() if r["site"] == site and r["dimension"] == dimension]
+        return [r for r in table.to_pylist()
+                if r["site"] == site and r["dimension"] == dimension and (value is None or r["value"] == value)]
 
     # --- answers ---------------------------------------------------------------------------------
-    def aggregate(self, site: str, days: DayRange) -> Count:
+    def aggregate(self, site: str, days: DayRange, dimension: str = "total", value: str = "") -> Count:
+        """Totals of a site over days; with a dimension and value, of that value only (a filter)."""
         plan = self.plan(days)
         parts = [Count(r["pageviews"], r["visitors"], r["visitors_hll"])
-                 for d in plan.batch_days for r in self._batch_rows(site, d, "total")]
+                 for d in plan.batch_days for r in self._batch_rows(site, d, dimension, value)]
         if plan.live is not None:
-            parts.append(self.store.totals(site, *plan.live))
+            if dimension == "total":
+                parts.append(self.store.totals(site, *plan.live))
+            else:
+                parts.extend(r.count for r in self.store.top(site, dimension, *plan.live, limit=BREAKDOWN_DEPTH)
+                             if r.value == value)
         return _exact_or_union(parts, plan.live is None)
 
-    def daily_series(self, site: str, days: DayRange) -> list[tuple[dt.date, Count]]:
+    def daily_series(self, site: str, days: DayRange, dimension: str = "total",
+                     value: str = "") -> list[tuple[dt.date, Count]]:
         """One point per day: closed days from the batch view, open ones from the store."""
-        return [(d, self.aggregate(site, DayRange(d, d))) for d in days.days()]
+        return [(d, self.aggregate(site, DayRange(d, d), dimension, value)) for d in days.days()]
 
     def breakdown(self, site: str, dimension: str, days: DayRange, limit: int = 10) -> list[Ranked]:
         if dimension not in BREAKDOWN_DIMENSIONS:

@@ -1,0 +1,110 @@
+"""Stats API parameters (Plausible Stats API v1) -> a validated query. Pure: no I/O, no SQL.
+
+Every value is checked against a closed set here, so nothing a client sends is ever pasted into
+a query string further down; a bad parameter is a QueryError (-> 400) that says what is allowed.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from serving.merge import DayRange
+
+PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
+INTERVALS = ("date", "month", "hour")
+METRICS = ("visitors", "pageviews", "visits", "bounce_rate", "visit_duration")
+SESSION_METRICS = ("visits", "bounce_rate", "visit_duration")  # from the batch sessions view only
+PROPERTIES = {"visit:browser": "browser", "visit:os": "os", "visit:device": "device",
+              "visit:source": "source", "event:page": "page"}
+
+
+class QueryError(ValueError):
+    """A client error: the message is returned as-is in the 400 response."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    dimension: str  # one of PROPERTIES' values
+    value: str
+
+
+def parse_date(value: str, name: str = "date") -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"{name}={value!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _month_start(day: dt.date, months_back: int = 0) -> dt.date:
+    index = day.year * 12 + day.month - 1 - months_back
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _month_end(day: dt.date) -> dt.date:
+    return _month_start(day, -1) - dt.timedelta(days=1)
+
+
+def parse_period(period: str, date: str | None, today: dt.date) -> DayRange:
+    """Plausible's periods: ``date`` is the reference day (default today), or ``D1,D2`` for custom."""
+    if period not in PERIODS:
+        raise QueryError(f"unknown period {period!r}; one of {', '.join(PERIODS)}")
+    if period == "custom":
+        if not date or date.count(",") != 1:
+            raise QueryError("period=custom needs date=YYYY-MM-DD,YYYY-MM-DD")
+        first, last = (parse_date(d.strip()) for d in date.split(","))
+        if last < first:
+            raise QueryError(f"date range ends ({last}) before it starts ({first})")
+        return DayRange(first, last)
+    ref = parse_date(date) if date else today
+    if period == "day":
+        return DayRange(ref, ref)
+    if period in ("7d", "30d"):
+        return DayRange(ref - dt.timedelta(days=int(period[:-1]) - 1), ref)
+    if period == "month":
+        return DayRange(_month_start(ref), _month_end(ref))
+    months = int(period.removesuffix("mo"))
+    return DayRange(_month_start(ref, months - 1), _month_end(ref))
+
+
+def parse_metrics(metrics: str) -> list[str]:
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise QueryError(f"metrics is empty; any of {', '.join(METRICS)}")
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise QueryError(f"unknown metric {unknown[0]!r}; any of {', '.join(METRICS)}")
+    return list(dict.fromkeys(names))
+
+
+def parse_property(prop: str) -> str:
+    if prop not in PROPERTIES:
+        raise QueryError(f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}")
+    return PROPERTIES[prop]
+
+
+def parse_interval(interval: str) -> str:
+    if interval not in INTERVALS:
+        raise QueryError(f"unknown interval {interval!r}; one of {', '.join(INTERVALS)}")
+    return interval
+
+
+def parse_filters(filters: str | None) -> Filter | None:
+    """``property==value``. The views are pre-aggregated per dimension, so one filter is what they
+    can answer exactly; combining filters needs the clean events (a notebook, not this API)."""
+    if not filters:
+        return None
+    parts = [f for f in filters.split(";") if f.strip()]
+    if len(parts) > 1:
+        raise QueryError("only one filter is supported (the views are aggregated per dimension)")
+    prop, sep, value = parts[0].partition("==")
+    if not sep or not value:
+        raise QueryError(f"filter {parts[0]!r} is not property==value")
+    if "|" in value:
+        raise QueryError("filters with several values (a|b) are not supported")
+    return Filter(parse_property(prop.strip()), value.strip())
+
+
+def parse_limit(limit: int) -> int:
+    if not 1 <= limit <= 1000:
+        raise QueryError(f"limit={limit} is out of range 1..1000")
+    return limit
