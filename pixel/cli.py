@@ -302,6 +302,66 @@ def up(
     raise typer.Exit(sup.wait())
 
 
+sites_app = typer.Typer(help="Sites whose stats the API serves (the registry: PIXEL_REGISTRY_URL).",
+                        no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for private sites.", no_args_is_help=True)
+app.add_typer(sites_app, name="sites")
+app.add_typer(tokens_app, name="tokens")
+
+
+def _registry():
+    from serving.registry import Registry
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return Registry(settings.registry_database_url)
+
+
+@sites_app.command("create")
+def sites_create(
+    domain: str = typer.Argument(..., help="The site's domain, as in the embed snippet's site=."),
+    public: bool = typer.Option(False, "--public", help="Anyone may read its stats, without a token."),
+) -> None:
+    """Register a site."""
+    from serving.registry import RegistryError
+
+    try:
+        site = _registry().create_site(domain, public=public)
+    except RegistryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {site.domain} ({'public' if site.public else 'private'})")
+    if not site.public:
+        typer.echo(f"read its stats with a token: pixel tokens create {site.domain}")
+
+
+@sites_app.command("list")
+def sites_list() -> None:
+    """List the registered sites."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("site", "access", "tokens", "created (UTC)")
+    for site in _registry().list_sites():
+        table.add_row(site.domain, "public" if site.public else "private", str(site.tokens),
+                      f"{site.created_at:%Y-%m-%d %H:%M}")
+    Console(width=max(Console().width, 100)).print(table)
+
+
+@tokens_app.command("create")
+def tokens_create(domain: str = typer.Argument(..., help="The site the token opens.")) -> None:
+    """Create an API token for a site. It is printed once: only its hash is kept."""
+    from serving.registry import RegistryError
+
+    try:
+        token = _registry().create_token(domain)
+    except RegistryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(token)
+    typer.echo(f"(shown once; use it as `Authorization: Bearer <token>` for site {domain})", err=True)
+
+
 @app.command("demo")
 def demo_cmd(
     events: int = typer.Option(1000, help="How many hits to send (with --days: in all)."),

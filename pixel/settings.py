@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     druid_port: int = Field(8082, description="Druid broker/router port (realtime_store=druid).")
     serving_host: str = "127.0.0.1"
     serving_port: int = 8000
+    registry_url: str = Field(
+        "", description="Sites and tokens database (SQLAlchemy URL), e.g. "
+        "postgresql+psycopg://pixel@db/pixel. Empty = SQLite in the data dir."
+    )
 
     # --- derived -----------------------------------------------------------------------------
     @model_validator(mode="after")
@@ -121,6 +125,10 @@ class Settings(BaseSettings):
         if self.storage_root.startswith("hdfs://"):
             return "webhdfs://" + self.storage_root.removeprefix("hdfs://").rstrip("/")
         return self.storage_root.rstrip("/")
+
+    @property
+    def registry_database_url(self) -> str:
+        return self.registry_url or f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
 
     @property
     def realtime_db(self) -> Path:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
 from events.days import day_bounds
@@ -36,15 +36,35 @@ NO_SESSIONS = ("visits, bounce_rate and visit_duration come from the nightly bat
                "they are null for ranges that include days not closed yet")
 
 
+class Unauthorized(Exception):
+    """No valid token for a private (or unknown) site: 401."""
+
+
 def query_error_response(_request: Request, exc: QueryError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
 
 
-def stats_router(stats: MergedStats, today: Callable[[], dt.date]) -> APIRouter:
-    """Routes over ``stats``; ``today`` is the UTC day periods are relative to. Install
-    ``query_error_response`` as the app's QueryError handler."""
+def unauthorized_response(_request: Request, exc: Unauthorized) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+
+
+def stats_router(stats: MergedStats, today: Callable[[], dt.date],
+                 can_read: Callable[[str, str | None], bool]) -> APIRouter:
+    """Routes over ``stats``; ``today`` is the UTC day periods are relative to; ``can_read(site,
+    token)`` decides access (the registry). Install ``query_error_response`` and
+    ``unauthorized_response`` as the app's handlers."""
     router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
-    SiteId = Query(..., description="The site's domain, as in the embed snippet.")
+
+    def site_access(site_id: str = Query(..., description="The site's domain, as in the embed snippet."),
+                    authorization: str | None = Header(None, description="Bearer <token> (private sites)")) -> str:
+        token = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+        if not can_read(site_id, token):
+            raise Unauthorized(f"site {site_id} is private or unknown: send `Authorization: Bearer <token>` "
+                               f"(`pixel tokens create {site_id}`)" if token is None else
+                               f"this token does not open site {site_id}")
+        return site_id
+
+    SiteId = Depends(site_access)
     Period = Query("30d", description="day, 7d, 30d, month, 6mo, 12mo or custom (with date=D1,D2).")
     Date = Query(None, description="Reference day YYYY-MM-DD (default today, UTC), or D1,D2 for custom.")
     Metrics = Query("visitors", description="Comma-separated: visitors, pageviews, visits, bounce_rate, "

@@ -21,7 +21,29 @@ def test_storage_root_defaults_to_the_data_dir(tmp_path):
     assert Settings(data_dir=tmp_path).storage_root == f"file://{tmp_path.resolve()}"
 
 
-@pytest.mark.parametrize("cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"], ["batch"], ["drift"]])
+@pytest.mark.parametrize("cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"], ["batch"], ["drift"], ["sites"], ["tokens"]])
 def test_help_explains_every_command(cmd):
     out = subprocess.run([sys.executable, "-m", "pixel.cli", *cmd, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage" in out.stdout
+
+
+def test_sites_and_tokens_commands(tmp_path):
+    env = {**__import__("os").environ, "PIXEL_DATA_DIR": str(tmp_path)}
+
+    def pixel(*args):
+        return subprocess.run([sys.executable, "-m", "pixel.cli", *args], capture_output=True, text=True, env=env,
+                              timeout=60)
+
+    assert pixel("sites", "create", "Example.com").stdout.startswith("created example.com (private)")
+    assert pixel("sites", "create", "pub.example", "--public").returncode == 0
+    again = pixel("sites", "create", "example.com")
+    assert again.returncode == 1 and "already exists" in again.stderr
+    token = pixel("tokens", "create", "example.com")
+    assert token.returncode == 0 and token.stdout.strip().startswith("px_") and "shown once" in token.stderr
+    assert pixel("tokens", "create", "nope.example").returncode == 1
+    listing = pixel("sites", "list").stdout
+    assert "example.com" in listing and "private" in listing and "pub.example" in listing and "public" in listing
+
+    from serving.registry import Registry
+
+    assert Registry(f"sqlite:///{tmp_path / 'registry.db'}").can_read("example.com", token.stdout.strip())

@@ -9,22 +9,32 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from serving.query import QueryError, parse_filters, parse_metrics, parse_period
-from serving.stats_api import query_error_response, stats_router
+from serving.registry import Registry
+from serving.stats_api import Unauthorized, query_error_response, stats_router, unauthorized_response
 from tests.serving.conftest import D1, D2, D3
 
 pytestmark = pytest.mark.fast
 
 
 @pytest.fixture
-def client(stats):
+def registry(tmp_path):
+    registry = Registry(f"sqlite:///{tmp_path / 'registry.db'}")
+    registry.create_site("a.example", public=True)
+    registry.create_site("b.example")
+    return registry
+
+
+@pytest.fixture
+def client(stats, registry):
     app = FastAPI()
-    app.include_router(stats_router(stats, today=lambda: D3))
+    app.include_router(stats_router(stats, today=lambda: D3, can_read=registry.can_read))
     app.add_exception_handler(QueryError, query_error_response)
+    app.add_exception_handler(Unauthorized, unauthorized_response)
     return TestClient(app)
 
 
-def get(client, path, **params):
-    return client.get(f"/api/v1/stats/{path}", params={"site_id": "a.example", **params})
+def get(client, path, site="a.example", headers=None, **params):
+    return client.get(f"/api/v1/stats/{path}", params={"site_id": site, **params}, headers=headers)
 
 
 @pytest.mark.parametrize("period,date,first,last", [
@@ -119,7 +129,7 @@ def test_client_errors_are_400_with_a_message(client, path, params, message):
 
 
 def test_site_id_is_required_and_realtime_is_a_number(client):
-    assert client.get("/api/v1/stats/aggregate").status_code == 422
+    assert client.get("/api/v1/stats/aggregate").status_code == 422  # FastAPI's own validation answer
     assert get(client, "realtime/visitors").json() == 0
 
 
@@ -127,3 +137,17 @@ def test_openapi_documents_the_stats_api(client):
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/v1/stats/aggregate", "/api/v1/stats/timeseries", "/api/v1/stats/breakdown",
             "/api/v1/stats/realtime/visitors"} <= set(paths)
+
+
+def test_a_private_site_needs_its_own_token(client, registry):
+    r = get(client, "aggregate", site="b.example", period="custom", date=f"{D1},{D2}", metrics="pageviews")
+    assert r.status_code == 401 and "pixel tokens create b.example" in r.json()["error"]
+    assert r.headers["www-authenticate"] == "Bearer"
+    token = registry.create_token("b.example")
+    ok = get(client, "aggregate", site="b.example", headers={"Authorization": f"Bearer {token}"},
+             period="custom", date=f"{D1},{D2}", metrics="pageviews")
+    assert ok.status_code == 200 and ok.json() == {"results": {"pageviews": {"value": 9}}}
+    registry.create_site("c.example")
+    other = get(client, "realtime/visitors", site="c.example", headers={"Authorization": f"Bearer {token}"})
+    assert other.status_code == 401 and "does not open" in other.json()["error"]
+    assert get(client, "breakdown", site="unknown.example", property="visit:os").status_code == 401
