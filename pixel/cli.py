@@ -270,14 +270,30 @@ def drift(
 
 
 @app.command()
+def serve(
+    port: int = typer.Option(None, help="Port [default: 8000, env PIXEL_SERVING_PORT]."),
+) -> None:
+    """Serve the Stats API (Plausible v1 shape, docs at /docs) over the merged batch and real-time
+    views; with the embedded store, also ingest pixel.agg into it (this process owns the file)."""
+    setup_logging("serve")
+    import uvicorn
+
+    from serving.app import create_app
+
+    settings = _settings(serving_port=port)
+    log.info("stats API on http://%s:%d/api/v1/stats (docs: /docs)", settings.serving_host, settings.serving_port)
+    uvicorn.run(create_app(settings), host=settings.serving_host, port=settings.serving_port, log_level="warning")
+
+
+@app.command()
 def up(
     demo: bool = typer.Option(False, help="Also generate realistic traffic (10 hits/s)."),
 ) -> None:
     """Start the platform locally in the foreground (Ctrl-C stops it cleanly).
 
-    Runs: broker -> lander -> speed layer (PyFlink) -> nightly batch (PySpark, at
-    PIXEL_BATCH_SCHEDULE_UTC) -> collector. Serving joins in a later release; until then the
-    speed layer's output waits on the pixel.agg topic.
+    Runs: broker -> lander -> speed layer (PyFlink) -> serving (Stats API + the embedded
+    real-time store's ingestion) -> nightly batch (PySpark, at PIXEL_BATCH_SCHEDULE_UTC) ->
+    collector.
     """
     setup_logging("up")
     from infra.tansu import wait_for_port
@@ -292,11 +308,13 @@ def up(
     wait_for_port(settings.broker_host, settings.broker_port, 20)
     sup.start("lander", "lander")
     sup.start("speed", "speed")
+    sup.start("serve", "serve")
     sup.start("batch", "batch", "--nightly")
     sup.start("collector", "collector")
     wait_for_port(settings.collector_host, settings.collector_port, 30)
-    log.info("pixel: http://%s:%d/p.gif?site=YOUR.SITE  data: %s", settings.collector_host,
-             settings.collector_port, settings.storage_root)
+    log.info("pixel: http://%s:%d/p.gif?site=YOUR.SITE  stats API: http://%s:%d/docs  data: %s",
+             settings.collector_host, settings.collector_port, settings.serving_host, settings.serving_port,
+             settings.storage_root)
     if demo:
         sup.start("demo", "demo", "--events", "100000000", "--sites", "3", "--rate", "10")
     raise typer.Exit(sup.wait())

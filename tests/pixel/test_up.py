@@ -20,6 +20,7 @@ def test_up_then_ctrl_c_lands_everything_and_exits_cleanly(tmp_path):
                             stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_for_port(settings.collector_host, settings.collector_port, 60)
+        wait_for_port(settings.serving_host, settings.serving_port, 60)
         send_hits(f"http://{settings.collector_host}:{settings.collector_port}", 100, tag="u")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(90) == 0, (tmp_path / "up.log").read_text()[-3000:]
@@ -29,5 +30,5 @@ def test_up_then_ctrl_c_lands_everything_and_exits_cleanly(tmp_path):
     urls = sorted(e["url"] for e in read_landed(settings.data_dir))
     assert urls == sorted(f"https://example.com/u{i}" for i in range(100))
     out = (tmp_path / "up.log").read_text()
-    for name in ("collector", "speed", "lander", "broker"):
+    for name in ("collector", "batch", "serve", "speed", "lander", "broker"):
         assert f"{name} stopped" in out

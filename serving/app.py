@@ -1,0 +1,67 @@
+"""`pixel serve`: the Stats API over the merged views, and, with the embedded store, the
+ingestion of pixel.agg into it (the process that owns the DuckDB file, as Druid's indexing
+service owns its segments).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from batch_layer.storage import open_storage
+from pixel.settings import Settings
+from serving.batch.views import BatchViews
+from serving.merge import MergedStats
+from serving.query import QueryError
+from serving.realtime import open_realtime_store
+from serving.registry import Registry
+from serving.stats_api import Unauthorized, query_error_response, stats_router, unauthorized_response
+
+log = logging.getLogger(__name__)
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
+    """The serving app. ``ingest``: run the embedded store's pixel.agg ingestor in this process."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    registry = Registry(settings.registry_database_url)
+    store = open_realtime_store(settings)
+    views = BatchViews(open_storage(settings.storage_root, settings.hdfs_user))
+    stats = MergedStats(views, store)
+    ingestor = None
+    if ingest and settings.realtime_store == "embedded":
+        from serving.realtime.ingest import AggIngestor
+
+        ingestor = AggIngestor(settings, store)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        thread = None
+        if ingestor is not None:
+            thread = threading.Thread(target=ingestor.run, name="agg-ingestor", daemon=True)
+            thread.start()
+            log.info("ingesting %s into %s", settings.agg_topic, settings.realtime_db)
+        yield
+        if ingestor is not None:
+            ingestor.stop()
+            thread.join(timeout=10)
+
+    app = FastAPI(title="pixel stats", version="0.1.0", lifespan=lifespan,
+                  description="Plausible-compatible Stats API v1 over the batch and real-time views.")
+    app.include_router(stats_router(stats, today=utc_today, can_read=registry.can_read))
+    app.add_exception_handler(QueryError, query_error_response)
+    app.add_exception_handler(Unauthorized, unauthorized_response)
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz() -> dict:
+        return {"status": "ok", "batch_watermark": str(views.watermark() or ""),
+                "realtime_store": settings.realtime_store,
+                "ingested": ingestor.ingested if ingestor is not None else None}
+
+    return app
