@@ -101,6 +101,10 @@ class Settings(BaseSettings):
     druid_port: int = Field(8082, description="Druid broker/router port (realtime_store=druid).")
     serving_host: str = "127.0.0.1"
     serving_port: int = 8000
+    collector_public_url: str = Field(
+        "", description="The collector's URL as browsers reach it, for the embed snippet. "
+        "Empty = http://<collector_host>:<collector_port>."
+    )
     registry_url: str = Field(
         "", description="Sites and tokens database (SQLAlchemy URL), e.g. "
         "postgresql+psycopg://pixel@db/pixel. Empty = SQLite in the data dir."
@@ -125,6 +129,10 @@ class Settings(BaseSettings):
         if self.storage_root.startswith("hdfs://"):
             return "webhdfs://" + self.storage_root.removeprefix("hdfs://").rstrip("/")
         return self.storage_root.rstrip("/")
+
+    @property
+    def collector_url(self) -> str:
+        return (self.collector_public_url or f"http://{self.collector_host}:{self.collector_port}").rstrip("/")
 
     @property
     def registry_database_url(self) -> str:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from batch_layer.storage import open_storage
 from pixel.settings import Settings
 from serving.batch.views import BatchViews
+from serving.dashboard import install_dashboard
 from serving.merge import MergedStats
 from serving.query import QueryError
 from serving.realtime import open_realtime_store
@@ -57,6 +58,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.include_router(stats_router(stats, today=utc_today, can_read=registry.can_read))
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
+    install_dashboard(app, registry, settings.collector_url)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:

@@ -1,0 +1,138 @@
+"""The dashboard in a real headless browser (Debian's chromium, driven by Selenium): pages load
+offline, show exactly the numbers the Stats API gives, ask for a token on a private site; the
+test saves screenshots (test-artifacts/)."""
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+
+from batch_layer.storage import FileStorage
+from batch_layer.watermark import advance_watermark
+from serving.app import create_app
+from serving.realtime.duckdb_store import DuckDBStore
+from serving.registry import Registry
+from tests.harness import free_port, make_settings, wait_until
+from tests.serving.conftest import D1, D2, daily_row, ids, write_view
+
+pytestmark = pytest.mark.slow
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+
+@pytest.fixture
+def server(tmp_path):
+    settings = make_settings(tmp_path / "data", serving_port=free_port())
+    storage = FileStorage(settings.data_dir)
+    for day, scale in ((D1, 1), (D2, 2)):
+        write_view(storage, "daily", day, [
+            daily_row("total", "", 300 * scale, ids(f"{day}-", 100 * scale)),
+            daily_row("page", "/", 200 * scale, ids(f"{day}-", 70 * scale)),
+            daily_row("page", "/pricing", 100 * scale, ids(f"{day}-", 40 * scale)),
+            daily_row("source", "Google", 120 * scale, ids(f"{day}-", 50 * scale)),
+            daily_row("browser", "Firefox", 300 * scale, ids(f"{day}-", 100 * scale)),
+            daily_row("os", "Linux", 300 * scale, ids(f"{day}-", 100 * scale)),
+            daily_row("device", "desktop", 300 * scale, ids(f"{day}-", 100 * scale)),
+            daily_row("total", "", 5, ids("b", 2), site="b.example"),
+        ])
+        write_view(storage, "sessions", day, [{"site": "a.example", "dimension": "total", "value": "",
+                                               "visits": 120 * scale, "bounces": 48 * scale,
+                                               "pageviews": 300 * scale, "duration_ms": 0}])
+    advance_watermark(storage, D2)
+    DuckDBStore(settings.realtime_db).db.close()  # an empty real-time store file
+    registry = Registry(settings.registry_database_url)
+    registry.create_site("a.example", public=True)
+    registry.create_site("b.example")
+    token = registry.create_token("b.example")
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, ingest=False), host="127.0.0.1",
+                                           port=settings.serving_port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{settings.serving_port}"
+    wait_until(lambda: server.started, 30, message="the serving app started")
+    yield base, token
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.fail("Debian's chromium and chromium-driver are needed: run `make setup`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400"):
+        options.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(driver), options=options)
+    yield drv
+    drv.quit()
+
+
+def loaded(browser, url: str, state: str = "true"):
+    browser.get(url)
+    wait_until(lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") in (state, "error"),
+               30, message=f"{url} loaded")
+    return browser
+
+
+def text_of(browser, element_id: str) -> str:
+    return browser.find_element("id", element_id).text
+
+
+def test_site_page_shows_the_api_numbers(server, browser):
+    base, _ = server
+    ARTIFACTS.mkdir(exist_ok=True)
+    params = {"site_id": "a.example", "period": "custom", "date": f"{D1},{D2}"}
+    loaded(browser, f"{base}/sites/a.example?period=custom&date={D1},{D2}")
+    assert browser.find_element("tag name", "body").get_attribute("data-loaded") == "true"
+    assert not browser.find_element("id", "token-form").is_displayed()  # public: no token asked
+
+    agg = httpx.get(f"{base}/api/v1/stats/aggregate",
+                    params={**params, "metrics": "visitors,pageviews,visits,bounce_rate"}).json()["results"]
+    assert text_of(browser, "visitors") == f"{agg['visitors']['value']:,}" == "300"
+    assert text_of(browser, "pageviews") == f"{agg['pageviews']['value']:,}" == "900"
+    assert text_of(browser, "visits") == "360" and text_of(browser, "bounce_rate") == f"{agg['bounce_rate']['value']}%"
+
+    series = httpx.get(f"{base}/api/v1/stats/timeseries", params={**params, "metrics": "visitors,pageviews"}).json()
+    points = browser.find_element("id", "chart").get_attribute("data-points")
+    assert points == str([[p["date"], p["visitors"], p["pageviews"]] for p in series["results"]]).replace("'", '"').replace(" ", "")
+
+    pages = httpx.get(f"{base}/api/v1/stats/breakdown", params={**params, "property": "event:page",
+                                                                 "metrics": "visitors,pageviews", "limit": 10}).json()
+    rows = browser.find_elements("css selector", 'table[data-property="event:page"] tbody tr')
+    assert [r.text.split() for r in rows] == [[p["page"], f"{p['visitors']:,}", f"{p['pageviews']:,}"]
+                                              for p in pages["results"]] == [["/", "210", "600"], ["/pricing", "120", "300"]]
+    assert browser.find_element("css selector", 'table[data-property="visit:source"] tbody tr').text.split()[0] == "Google"
+    assert text_of(browser, "live") == "0"
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-site.png"))
+    assert (ARTIFACTS / "dashboard-site.png").stat().st_size > 10_000
+
+
+def test_index_snippet_and_a_private_site(server, browser):
+    base, token = server
+    browser.get(f"{base}/")
+    wait_until(lambda: "a.example" in text_of(browser, "sites"), 20, message="the site list")
+    assert "b.example private" in text_of(browser, "sites")
+
+    browser.get(f"{base}/sites/a.example/snippet")
+    wait_until(lambda: "p.gif" in text_of(browser, "snippet"), 20, message="the snippet")
+    assert "/p.gif?site=a.example" in text_of(browser, "snippet")
+
+    loaded(browser, f"{base}/sites/b.example?period=custom&date={D1},{D2}", state="never")
+    assert browser.find_element("id", "token-form").is_displayed()
+    assert "pixel tokens create b.example" in text_of(browser, "error")
+    browser.find_element("id", "token").send_keys(token)
+    browser.find_element("css selector", "#token-form button").click()
+    wait_until(lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") == "true", 30,
+               message="the private site with its token")
+    assert text_of(browser, "pageviews") == "10"
+    browser.save_screenshot(str(ARTIFACTS / "dashboard-private.png"))
