@@ -16,6 +16,7 @@ from pixel.settings import Settings
 from serving.batch.views import BatchViews
 from serving.dashboard import install_dashboard
 from serving.merge import MergedStats
+from serving.metrics import install_metrics
 from serving.query import QueryError
 from serving.realtime import open_realtime_store
 from serving.registry import Registry
@@ -59,6 +60,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
     install_dashboard(app, registry, settings.collector_url)
+    install_metrics(app, views.watermark, lambda: ingestor.ingested if ingestor is not None else None)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:

@@ -35,7 +35,7 @@ def test_has_the_production_services(resolved):
 
 def test_pixel_env_names_real_settings_and_parses(resolved, monkeypatch):
     fields = {f"PIXEL_{name.upper()}" for name in Settings.model_fields}
-    for name in ("collector", "lander", "batch-nightly"):
+    for name in ("collector", "lander", "batch-nightly", "serving"):
         env = resolved["services"][name]["environment"]
         pixel_env = {k: v for k, v in env.items() if k.startswith("PIXEL_")}
         unknown = set(pixel_env) - fields - {"PIXEL_DATA_DIR"}
@@ -106,3 +106,33 @@ def test_spark_cluster_runs_the_nightly_batch_from_hdfs(resolved):
     assert "--port" in services["spark-master"]["command"] and "7077" in services["spark-master"]["command"]
     settings = Settings(storage_url=env["PIXEL_STORAGE_URL"], spark_master=env["PIXEL_SPARK_MASTER"])
     assert settings.spark_root == "webhdfs://namenode:9870/pixel"  # Spark's own Hadoop client, over WebHDFS
+
+
+def test_serving_uses_druid_and_the_postgres_registry(resolved):
+    from sqlalchemy.engine import make_url
+
+    services = resolved["services"]
+    env = services["serving"]["environment"]
+    assert services["serving"]["command"] == ["serve"] and env["PIXEL_REALTIME_STORE"] == "druid"
+    assert env["PIXEL_DRUID_HOST"] in services and env["PIXEL_DRUID_PORT"] == "8082"
+    url = make_url(env["PIXEL_REGISTRY_URL"])
+    assert url.drivername == "postgresql+psycopg" and url.host in services
+    pg = services[url.host]["environment"]
+    assert (url.username, url.password, url.database) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"])
+
+
+def test_prometheus_scrapes_services_that_exist_on_their_ports(resolved):
+    services = resolved["services"]
+    mount = [v for v in services["prometheus"]["volumes"] if ":/etc/prometheus/prometheus.yml" in v][0]
+    config = yaml.safe_load(Path(mount.split(":")[0]).read_text())
+    targets = [t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]]
+    for target in targets:
+        host, port = target.split(":")
+        if host == "localhost":
+            continue
+        assert host in services, target
+        command = " ".join(map(str, services[host].get("command") or []))
+        published = [str(p["target"]) if isinstance(p, dict) else str(p).split(":")[-1]
+                     for p in services[host].get("ports", [])]  # docker-compose v1 renders dicts
+        assert port in published \
+            or f"port={port}" in command, f"{target}: nothing listens there"

@@ -53,5 +53,9 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     assert pageviews("7d") == 132
     assert httpx.get(f"{base}/api/v1/stats/aggregate", params={"site_id": "secret.example"}).status_code == 401
     assert httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(closed)
+    metrics = httpx.get(f"{base}/metrics").text
+    assert 'pixel_serving_requests_total{route="/api/v1/stats/aggregate",status="200"} 3.0' in metrics
+    assert 'status="401"' in metrics and "pixel_batch_watermark_lag_days 1.0" in metrics
+    assert "pixel_serving_ingested_rows 2.0" in metrics
     # uvicorn shuts down gracefully (lifespan: the ingestor stops), then re-raises SIGTERM.
     assert serve.stop() == -signal.SIGTERM and "Traceback" not in serve.log()
