@@ -316,8 +316,22 @@ def up(
              settings.collector_host, settings.collector_port, settings.serving_host, settings.serving_port,
              settings.storage_root)
     if demo:
+        _register_demo_sites(3)
         sup.start("demo", "demo", "--events", "100000000", "--sites", "3", "--rate", "10")
     raise typer.Exit(sup.wait())
+
+
+def _register_demo_sites(n: int) -> None:
+    """The demo's sites, public, so the dashboard shows them without tokens."""
+    from pixel.demo import TrafficModel
+
+    registry, settings = _registry(), _settings()
+    known = {site.domain for site in registry.list_sites()}
+    demo_sites = TrafficModel(sites=n).sites
+    for domain in demo_sites:
+        if domain not in known:
+            registry.create_site(domain, public=True)
+    log.info("dashboard: http://%s:%d/sites/%s", settings.serving_host, settings.serving_port, demo_sites[0])
 
 
 sites_app = typer.Typer(help="Sites whose stats the API serves (the registry: PIXEL_REGISTRY_URL).",
