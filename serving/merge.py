@@ -80,10 +80,7 @@ class MergedStats:
 
     # --- per-day batch rows ----------------------------------------------------------------------
     def _batch_rows(self, site: str, day: dt.date, dimension: str, value: str | None = None) -> list[dict]:
-        table = self.views.table("daily", day)
-        if table is None:
-            return []
-        return [r for r in table.to_pylist()
+        return [r for r in self.views.rows("daily", day)
                 if r["site"] == site and r["dimension"] == dimension and (value is None or r["value"] == value)]
 
     # --- answers ---------------------------------------------------------------------------------
@@ -126,8 +123,7 @@ class MergedStats:
             return None
         total = [0, 0, 0, 0]
         for d in plan.batch_days:
-            table = self.views.table("sessions", d)
-            for r in table.to_pylist() if table is not None else []:
+            for r in self.views.rows("sessions", d):
                 if r["site"] == site and r["dimension"] == "total":
                     for i, name in enumerate(("visits", "bounces", "pageviews", "duration_ms")):
                         total[i] += r[name]
