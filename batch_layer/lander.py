@@ -240,3 +240,21 @@ class Lander:
         except Exception:
             self.suspect = True
             return False
+
+
+def serve_metrics(lander: Lander, port: int, host: str = "0.0.0.0") -> None:
+    """Prometheus text on http://host:port/ with the lander's running totals (a daemon thread)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+    from prometheus_client.core import CounterMetricFamily
+
+    class StatsCollector:
+        def collect(self):
+            stats = lander.stats
+            yield CounterMetricFamily("pixel_lander_events", "Events landed in the raw store", value=stats.events)
+            yield CounterMetricFamily("pixel_lander_files", "Raw files written", value=stats.files)
+            yield CounterMetricFamily("pixel_lander_bad_rows", "Bad rows landed (badraw/)", value=stats.bad_rows)
+            yield CounterMetricFamily("pixel_lander_generations", "Topic re-creations detected", value=stats.generations)
+
+    registry = CollectorRegistry()
+    registry.register(StatsCollector())
+    start_http_server(port, addr=host, registry=registry)

@@ -95,9 +95,15 @@ def lander() -> None:
     setup_logging("lander")
     from batch_layer.lander import Lander
 
-    worker = Lander(_settings())
+    settings = _settings()
+    worker = Lander(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())
+    if settings.lander_metrics_port:
+        from batch_layer.lander import serve_metrics
+
+        serve_metrics(worker, settings.lander_metrics_port)
+        log.info("metrics on :%d/metrics", settings.lander_metrics_port)
     log.info("landing %s into %s", worker.topics, worker.store.url)
     worker.run()
     log.info("lander stopped: %s", worker.stats)

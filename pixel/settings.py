@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     lander_group: str = "pixel-lander"
     lander_flush_events: int = Field(20_000, description="Flush a partition's batch at this size.")
     lander_flush_seconds: float = Field(2.0, description="... or when its oldest event is this old.")
+    lander_metrics_port: int = Field(0, ge=0, description="Serve the lander's Prometheus metrics on this port (0: off).")
 
     # --- speed layer (PyFlink) -----------------------------------------------------------------
     speed_window_seconds: int = Field(10, ge=1, description="Tumbling window length.")

@@ -87,3 +87,18 @@ def test_lands_into_hdfs_through_webhdfs(settings, broker, tmp_path):
         assert sorted(e["event_id"] for e in read_landed(tmp_path / "namenode" / "pixel")) == sorted(
             f"e{i}" for i in range(30))
         assert store.exists(f"_lander/{settings.raw_topic}/p2.json")
+
+
+def test_metrics_count_what_was_landed(settings, broker):
+    import httpx
+
+    from batch_layer.lander import serve_metrics
+    from tests.harness import free_port
+
+    produce(settings, [event(i) for i in range(25)])
+    port = free_port()
+    with Running(Lander(settings, FileStorage(settings.data_dir))) as lander:
+        serve_metrics(lander, port, host="127.0.0.1")
+        wait_until(lambda: lander.stats.events >= 25, 30, message="25 events landed")
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    assert "pixel_lander_events_total 25.0" in text and "pixel_lander_bad_rows_total 0.0" in text

@@ -137,5 +137,6 @@ def test_prometheus_scrapes_services_that_exist_on_their_ports(resolved):
         command = " ".join(map(str, [*(services[host].get("command") or []), *(services[host].get("entrypoint") or [])]))
         published = [str(p["target"]) if isinstance(p, dict) else str(p).split(":")[-1]
                      for p in services[host].get("ports", [])]  # docker-compose v1 renders dicts
-        assert port in published or DAEMON_DEFAULT_PORTS.get(host) == port \
+        env_ports = [str(v) for k, v in (services[host].get("environment") or {}).items() if k.endswith("_PORT")]
+        assert port in published or port in env_ports or DAEMON_DEFAULT_PORTS.get(host) == port \
             or re.search(rf"port[= ]{port}\b", command), f"{target}: nothing listens there"
