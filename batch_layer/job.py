@@ -39,7 +39,7 @@ from batch_layer.transform import (
     file_place,
 )
 from batch_layer.watermark import advance_watermark
-from events.aggregate import BOTS, DIMENSIONS, SESSION_GAP_MS
+from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
 from events.badrows import BadReason
 from events.enrich import CLEAN_COLUMNS, CLEAN_SCHEMA
 from events.raw import RAW_SCHEMA, REQUIRED_RAW_FIELDS
@@ -105,9 +105,9 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
     inputs = raw_inputs(storage, day, lateness)
     if not inputs:
         log.info("%s: no raw data", day)
-    raw = _read_raw(spark, [f"{root}/{d}/*.jsonl.gz" for d in inputs])
     enriched = (
-        raw.mapInPandas(functools.partial(enrich_batches, now_ms=int(time.time() * 1000)), OUTPUT_STRUCT)
+        _read_raw(spark, [f"{root}/{d}/*.jsonl.gz" for d in inputs])
+        .mapInPandas(functools.partial(enrich_batches, now_ms=int(time.time() * 1000)), OUTPUT_STRUCT)
         .withColumn("_file_day", F.to_date(F.regexp_extract("file", r"/date=(\d{4}-\d{2}-\d{2})/", 1)))
         .withColumn("_file_hour", F.regexp_extract("file", r"/hour=(\d{2})/", 1).cast("int"))
     ) if inputs else None
@@ -179,12 +179,12 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
     stage("building views")
     events = spark.read.parquet(clean_path)
     bots = [(r["site"], BOTS, "", r["bots"], r["bot_visitors"], r["bot_hll"]) for r in per_site if r["bots"]]
-    daily = _daily_view(events).unionByName(
-        spark.createDataFrame(bots, "site string, dimension string, value string, pageviews long, "
-                                    "visitors long, visitors_hll string"))
-    daily.coalesce(1).sortWithinPartitions("site", "dimension", F.desc("pageviews")).write.mode("overwrite") \
-        .parquet(f"{root}/views/daily/date={day}")
-    _sessions_view(events).coalesce(1).sortWithinPartitions("site", "dimension", F.desc("visits")) \
+    daily = _daily_view(events).unionByName(spark.createDataFrame(bots, struct_of(DAILY_SCHEMA)))
+    daily.select(*(name for name, _ in DAILY_SCHEMA)).coalesce(1) \
+        .sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
+        .write.mode("overwrite").parquet(f"{root}/views/daily/date={day}")
+    _sessions_view(events).select(*(name for name, _ in SESSIONS_SCHEMA)).coalesce(1) \
+        .sortWithinPartitions("site", "dimension", F.desc("visits")) \
         .write.mode("overwrite").parquet(f"{root}/views/sessions/date={day}")
 
     summary.seconds = round(time.monotonic() - started, 2)
@@ -202,8 +202,6 @@ _REQUIRED_STRINGS = [f'"{name}":"' for name, typ in REQUIRED_RAW_FIELDS.items() 
 
 
 def _read_raw(spark: SparkSession, paths: list[str]) -> DataFrame:
-    if not paths:
-        return None
     text = spark.read.text(paths).select("value", F.col("_metadata.file_path").alias(FILE))
     parsed = F.from_json("value", RAW_STRUCT, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
     compact = functools.reduce(Column.__and__, [F.col("value").contains(key) for key in _REQUIRED_STRINGS])
@@ -266,7 +264,6 @@ def _sessions_view(events: DataFrame) -> DataFrame:
         .agg(F.count("*").alias("visits"), F.sum((F.col("pageviews") == 1).cast("long")).alias("bounces"),
              F.sum("pageviews").alias("pageviews"), F.sum("duration_ms").alias("duration_ms"))
     )
-
 
 
 if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 
-from batch_layer.storage import open_storage
+from batch_layer.storage import Storage, open_storage
 from batch_layer.watermark import read_watermark
 from pixel.settings import Settings
 
@@ -44,8 +44,7 @@ def days_to_close(now: dt.datetime, watermark: dt.date | None, first_raw_day: dt
     return [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def first_raw_day(settings: Settings) -> dt.date | None:
-    storage = open_storage(settings.storage_root, settings.hdfs_user)
+def first_raw_day(storage: Storage) -> dt.date | None:
     days = sorted(name.removeprefix("date=") for name in storage.list_dirs("raw") if name.startswith("date="))
     return dt.date.fromisoformat(days[0]) if days else None
 
@@ -61,7 +60,7 @@ class Nightly:
 
     def due(self, now: dt.datetime) -> list[dt.date]:
         storage = open_storage(self.settings.storage_root, self.settings.hdfs_user)
-        return days_to_close(now, read_watermark(storage), first_raw_day(self.settings),
+        return days_to_close(now, read_watermark(storage), first_raw_day(storage),
                              self.settings.batch_lateness_hours, self.settings.batch_catchup_days)
 
     def run_once(self, now: dt.datetime) -> int:

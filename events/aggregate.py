@@ -32,6 +32,17 @@ AGG_COLUMNS = [name for name, _ in AGG_SCHEMA]
 # ids rotate with the daily salt, so a visit never spans two days.
 SESSION_GAP_MS = 30 * 60_000
 
+# The batch daily view (views/daily/date=D/): per (site, dimension, value); dimension is one of
+# DIMENSIONS, or BOTS (bot hits and bot visitors of the site, value "").
+DAILY_SCHEMA: list[tuple[str, str]] = [
+    ("site", "string"),
+    ("dimension", "string"),
+    ("value", "string"),
+    ("pageviews", "long"),
+    ("visitors", "long"),  # exact distinct visitor ids
+    ("visitors_hll", "string"),  # base64 DataSketches HLL of the same ids
+]
+
 # The batch sessions view (views/sessions/date=D/): one row per (site, dimension, value), where the
 # value is the visit's entry attribute (its first page, source, browser, os, device).
 SESSIONS_SCHEMA: list[tuple[str, str]] = [

@@ -42,6 +42,9 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
 
         ingestor = AggIngestor(settings, store)
 
+    def ingested() -> int | None:
+        return ingestor.ingested if ingestor is not None else None
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         thread = None
@@ -60,12 +63,12 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
     install_dashboard(app, registry, settings.collector_url)
-    install_metrics(app, views.watermark, lambda: ingestor.ingested if ingestor is not None else None)
+    install_metrics(app, views.watermark, ingested)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
         return {"status": "ok", "batch_watermark": str(views.watermark() or ""),
                 "realtime_store": settings.realtime_store,
-                "ingested": ingestor.ingested if ingestor is not None else None}
+                "ingested": ingested()}
 
     return app

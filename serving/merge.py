@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from events.days import day_bounds
 from events.sketches import estimate_and_merge
-from serving.batch.views import BatchViews
-from serving.realtime.interface import BREAKDOWN_DIMENSIONS, Count, Ranked, RealtimeStore
+from serving.batch.views import BatchViews, count_of
+from serving.realtime.interface import Bucket, Count, Ranked, RealtimeStore, check_dimension
 
 # How many values per day part a breakdown merges: a value outside every part's top-N is missed,
 # as in any top-N merge; well above any dashboard's limit.
 BREAKDOWN_DEPTH = 1000
+HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -87,8 +88,7 @@ class MergedStats:
     def aggregate(self, site: str, days: DayRange, dimension: str = "total", value: str = "") -> Count:
         """Totals of a site over days; with a dimension and value, of that value only (a filter)."""
         plan = self.plan(days)
-        parts = [Count(r["pageviews"], r["visitors"], r["visitors_hll"])
-                 for d in plan.batch_days for r in self._batch_rows(site, d, dimension, value)]
+        parts = [count_of(r) for d in plan.batch_days for r in self._batch_rows(site, d, dimension, value)]
         if plan.live is not None:
             if dimension == "total":
                 parts.append(self.store.totals(site, *plan.live))
@@ -97,19 +97,17 @@ class MergedStats:
                              if r.value == value)
         return _exact_or_union(parts, plan.live is None)
 
-    def daily_series(self, site: str, days: DayRange, dimension: str = "total",
-                     value: str = "") -> list[tuple[dt.date, Count]]:
-        """One point per day: closed days from the batch view, open ones from the store."""
-        return [(d, self.aggregate(site, DayRange(d, d), dimension, value)) for d in days.days()]
+    def hourly(self, site: str, days: DayRange) -> list[Bucket]:
+        """Hours come from the real-time store (its minute rollups): the batch views are daily."""
+        return self.store.timeseries(site, day_bounds(days.first)[0], day_bounds(days.last)[1], HOUR_MS)
 
     def breakdown(self, site: str, dimension: str, days: DayRange, limit: int = 10) -> list[Ranked]:
-        if dimension not in BREAKDOWN_DIMENSIONS:
-            raise ValueError(f"unknown dimension {dimension!r}; one of {', '.join(BREAKDOWN_DIMENSIONS)}")
+        check_dimension(dimension)
         plan = self.plan(days)
         per_value: dict[str, list[Count]] = defaultdict(list)
         for d in plan.batch_days:
             for r in self._batch_rows(site, d, dimension):
-                per_value[r["value"]].append(Count(r["pageviews"], r["visitors"], r["visitors_hll"]))
+                per_value[r["value"]].append(count_of(r))
         if plan.live is not None:
             for ranked in self.store.top(site, dimension, *plan.live, limit=BREAKDOWN_DEPTH):
                 per_value[ranked.value].append(ranked.count)

@@ -35,13 +35,13 @@ def parse_date(value: str, name: str = "date") -> dt.date:
         raise QueryError(f"{name}={value!r} is not a date: use YYYY-MM-DD") from None
 
 
-def _month_start(day: dt.date, months_back: int = 0) -> dt.date:
+def month_start(day: dt.date, months_back: int = 0) -> dt.date:
     index = day.year * 12 + day.month - 1 - months_back
     return dt.date(index // 12, index % 12 + 1, 1)
 
 
-def _month_end(day: dt.date) -> dt.date:
-    return _month_start(day, -1) - dt.timedelta(days=1)
+def month_end(day: dt.date) -> dt.date:
+    return month_start(day, -1) - dt.timedelta(days=1)
 
 
 def parse_period(period: str, date: str | None, today: dt.date) -> DayRange:
@@ -61,9 +61,9 @@ def parse_period(period: str, date: str | None, today: dt.date) -> DayRange:
     if period in ("7d", "30d"):
         return DayRange(ref - dt.timedelta(days=int(period[:-1]) - 1), ref)
     if period == "month":
-        return DayRange(_month_start(ref), _month_end(ref))
+        return DayRange(month_start(ref), month_end(ref))
     months = int(period.removesuffix("mo"))
-    return DayRange(_month_start(ref, months - 1), _month_end(ref))
+    return DayRange(month_start(ref, months - 1), month_end(ref))
 
 
 def parse_metrics(metrics: str) -> list[str]:

@@ -93,13 +93,17 @@ class Registry:
                 raise RegistryError(f"no site {domain}: create it with `pixel sites create {domain}`")
 
     def site(self, domain: str) -> Site | None:
-        return next((s for s in self.list_sites() if s.domain == domain), None)
+        found = self._sites(sites.c.domain == domain)
+        return found[0] if found else None
 
     def list_sites(self) -> list[Site]:
+        return self._sites()
+
+    def _sites(self, *where) -> list[Site]:
         count = select(func.count()).where(tokens.c.site == sites.c.domain).scalar_subquery()
         with self.engine.connect() as db:
             rows = db.execute(select(sites.c.domain, sites.c.public, sites.c.created_at, count)
-                              .order_by(sites.c.domain)).all()
+                              .where(*where).order_by(sites.c.domain)).all()
         return [Site(d, bool(p), c, n) for d, p, c, n in rows]
 
     def create_token(self, domain: str) -> str:

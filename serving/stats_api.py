@@ -16,12 +16,12 @@ from collections.abc import Callable
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from events.days import day_bounds
-from serving.merge import DayRange, MergedStats
+from serving.merge import BREAKDOWN_DEPTH, DayRange, MergedStats
 from serving.query import (
     SESSION_METRICS,
     Filter,
     QueryError,
+    month_end,
     parse_filters,
     parse_interval,
     parse_limit,
@@ -31,7 +31,6 @@ from serving.query import (
 )
 from serving.realtime.interface import Count
 
-HOUR_MS = 3_600_000
 NO_SESSIONS = ("visits, bounce_rate and visit_duration come from the nightly batch sessions view: "
                "they are null for ranges that include days not closed yet")
 
@@ -94,9 +93,10 @@ def stats_router(stats: MergedStats, today: Callable[[], dt.date],
                   metrics: str = Metrics, filters: str | None = Filters):
         days, names, flt = parse_period(period, date, today()), parse_metrics(metrics), parse_filters(filters)
         count = stats.aggregate(site_id, days, *((flt.dimension, flt.value) if flt else ()))
-        visits = stats.visits(site_id, days) if needs_sessions(names, flt) else None
+        sessions = needs_sessions(names, flt)
+        visits = stats.visits(site_id, days) if sessions else None
         body = {"results": {k: {"value": v} for k, v in values(count, visits, names).items()}}
-        if needs_sessions(names, flt) and visits is None:
+        if sessions and visits is None:
             body["warning"] = NO_SESSIONS
         return body
 
@@ -110,19 +110,18 @@ def stats_router(stats: MergedStats, today: Callable[[], dt.date],
         if interval == "hour":
             if flt is not None or sessions:
                 raise QueryError("interval=hour answers visitors and pageviews without filters only")
-            start, end = day_bounds(days.first)[0], day_bounds(days.last)[1]
-            buckets = stats.store.timeseries(site_id, start, end, HOUR_MS)
             return {"results": [{"date": dt.datetime.fromtimestamp(b.start / 1000, dt.timezone.utc)
-                                 .strftime("%Y-%m-%d %H:%M:%S"), **values(b.count, None, names)} for b in buckets]}
+                                 .strftime("%Y-%m-%d %H:%M:%S"), **values(b.count, None, names)}
+                                for b in stats.hourly(site_id, days)]}
         dim_value = (flt.dimension, flt.value) if flt else ()
         if interval == "date":
             chunks = [(str(d), DayRange(d, d)) for d in days.days()]
         else:
             chunks, first = [], days.first
             while first <= days.last:
-                nxt = dt.date(first.year + first.month // 12, first.month % 12 + 1, 1)
-                chunks.append((first.replace(day=1).isoformat(), DayRange(first, min(days.last, nxt - dt.timedelta(days=1)))))
-                first = nxt
+                last = min(days.last, month_end(first))
+                chunks.append((first.replace(day=1).isoformat(), DayRange(first, last)))
+                first = last + dt.timedelta(days=1)
         return {"results": [
             {"date": label, **values(stats.aggregate(site_id, rng, *dim_value),
                                      stats.visits(site_id, rng) if sessions else None, names)}
@@ -140,7 +139,7 @@ def stats_router(stats: MergedStats, today: Callable[[], dt.date],
         if flt is not None and flt.dimension != dimension:
             raise QueryError("a breakdown can only be filtered on its own property (the views are "
                              "aggregated per dimension)")
-        rows = stats.breakdown(site_id, dimension, days, limit if flt is None else 1000)
+        rows = stats.breakdown(site_id, dimension, days, limit if flt is None else BREAKDOWN_DEPTH)
         if flt is not None:
             rows = [r for r in rows if r.value == flt.value]
         key = property.split(":", 1)[1]

@@ -59,8 +59,9 @@ class BatchViews:
 
     def site_totals(self, day: dt.date) -> dict[str, Count]:
         """Per site: pageviews, exact visitors and the visitors sketch of the day (humans only)."""
-        table = self.table("daily", day)
-        if table is None:
-            return {}
-        rows = table.filter(pa.compute.equal(table["dimension"], "total")).to_pylist()
-        return {r["site"]: Count(r["pageviews"], r["visitors"], r["visitors_hll"]) for r in rows}
+        return {r["site"]: count_of(r) for r in self.rows("daily", day) if r["dimension"] == "total"}
+
+
+def count_of(row: dict) -> Count:
+    """A daily-view row's numbers."""
+    return Count(row["pageviews"], row["visitors"], row["visitors_hll"])

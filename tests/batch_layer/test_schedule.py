@@ -47,13 +47,12 @@ def test_days_to_close_follow_the_watermark_and_cap_the_catch_up():
 
 
 def test_first_raw_day_and_the_watermark_never_moves_back(tmp_path):
-    settings = make_settings(tmp_path)
-    assert first_raw_day(settings) is None
+    storage = FileStorage(tmp_path)
+    assert first_raw_day(storage) is None
     raw = RawDataset(tmp_path)
     raw.write(d(19), 4, [event("e", ms(d(19), 4), "a.example")])
     raw.write(d(17), 23, [event("e", ms(d(17), 23), "a.example")])
-    assert first_raw_day(settings) == d(17)
-    storage = FileStorage(tmp_path)
+    assert first_raw_day(storage) == d(17)
     assert read_watermark(storage) is None
     advance_watermark(storage, d(19))
     advance_watermark(storage, d(18))  # re-running an older day must not reopen later ones
