@@ -146,7 +146,7 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
 
     stage("writing clean events")
     clean_path = f"{root}/clean/events/date={day}"
-    per_site = []
+    per_site, bot_visitors = [], {}
     if ranked is not None:
         mine = F.col("_mine")
         first = mine & (F.col("_rn") == 1)
@@ -157,10 +157,13 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
             F.sum((mine & (F.col("_file_day") != D)).cast("long")).alias("late"),
             F.sum((mine & (F.col("_rn") > 1)).cast("long")).alias("duplicates"),
             F.sum(bot.cast("long")).alias("bots"),
-            F.countDistinct(F.when(bot, visitor)).alias("bot_visitors"),
-            F.base64(F.hll_sketch_agg(F.when(bot, visitor), LG_K)).alias("bot_hll"),
             F.sum((first & ~F.col("is_bot")).cast("long")).alias("clean"),
         ).where("read > 0").collect()
+        # Bots' visitors from the bot rows alone: a distinct count beside the sums above would
+        # make Spark expand every row of the day (measured 0.3 -> 2.8 s for this pass).
+        bot_visitors = {r["site"]: r for r in ranked.where(bot).groupBy("site").agg(
+            F.countDistinct(visitor).alias("visitors"),
+            F.base64(F.hll_sketch_agg(visitor, LG_K)).alias("hll")).collect()}
         clean = ranked.where(first & ~F.col("is_bot")).select(*CLEAN_COLUMNS)
     else:
         clean = spark.createDataFrame([], struct_of(CLEAN_SCHEMA))
@@ -178,7 +181,8 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
 
     stage("building views")
     events = spark.read.parquet(clean_path)
-    bots = [(r["site"], BOTS, "", r["bots"], r["bot_visitors"], r["bot_hll"]) for r in per_site if r["bots"]]
+    bots = [(r["site"], BOTS, "", r["bots"], bot_visitors[r["site"]]["visitors"], bot_visitors[r["site"]]["hll"])
+            for r in per_site if r["bots"]]
     daily = _daily_view(events).unionByName(spark.createDataFrame(bots, struct_of(DAILY_SCHEMA)))
     daily.select(*(name for name, _ in DAILY_SCHEMA)).coalesce(1) \
         .sortWithinPartitions("site", "dimension", F.desc("pageviews")) \

@@ -53,6 +53,10 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.sql.adaptive.coalescePartitions.parallelismFirst", "false")
         .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
         .config("spark.sql.parquet.compression.codec", "zstd")
+        # HLL sketch aggregates are object-hash aggregates, which Spark turns sort-based past
+        # 128 groups by default: a day's views have thousands (daily view measured 7.3 -> 5.0 s).
+        # Sketches of small groups stay small (sparse), so the bound is on groups, not memory.
+        .config("spark.sql.objectHashAggregate.sortBased.fallbackThreshold", "100000")
         .config("spark.ui.showConsoleProgress", "false")  # our own progress bar owns the terminal
         .config("spark.ui.enabled", "false")
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG_CONFIG}")

@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     speed_window_seconds: int = Field(10, ge=1, description="Tumbling window length.")
     speed_watermark_seconds: int = Field(5, ge=0, description="Bounded out-of-orderness allowed.")
     speed_checkpoint_seconds: int = Field(5, ge=1, description="Checkpoint (and exactly-once commit) interval.")
-    speed_parallelism: int = Field(1, ge=1)
+    speed_parallelism: int = Field(1, ge=1, description="Flink parallelism. >1 stalled under load here (README, Benchmark).")
     speed_group: str = "pixel-speed"
     flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")
 
