@@ -35,6 +35,22 @@ MIN_TS_MS = 1_577_836_800_000
 MAX_CLOCK_AHEAD_MS = 86_400_000
 
 
+# Event-time ticks: every collector sends one to each pixel.raw partition every second or so, so
+# a partition without traffic still advances the speed layer's watermark (instead of Flink's
+# idle-partition timeout, which under a backlog marks busy partitions idle and drops their
+# events as late). A tick is no event: the lander skips it, the speed layer's enrichment calls
+# it bad (no site) after its timestamp has moved the watermark.
+TICK_PREFIX = b'{"tick":1,'
+
+
+def tick_message(ts_ms: int) -> bytes:
+    return b'{"tick":1,"ts":%d}' % ts_ms
+
+
+def is_tick(value: bytes | None) -> bool:
+    return value is not None and value.startswith(TICK_PREFIX)
+
+
 def new_event_id() -> str:
     """128 random bits as hex: unique without coordination between collector workers."""
     return os.urandom(16).hex()

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     producer_queue_max_messages: int = Field(
         200_000, description="librdkafka's local queue; when full, hits go to the disk spool."
     )
+    collector_tick_seconds: float = Field(
+        1.0, ge=0, description="Send an event-time tick to every pixel.raw partition this often, so "
+        "partitions without traffic don't hold the speed layer's windows back (0: off).")
     spool_fsync_interval_ms: int = Field(200, description="Spool appends are fsynced this often.")
     retain_until_landed: bool = Field(
         True,
@@ -67,6 +70,10 @@ class Settings(BaseSettings):
     speed_window_seconds: int = Field(10, ge=1, description="Tumbling window length.")
     speed_watermark_seconds: int = Field(5, ge=0, description="Bounded out-of-orderness allowed.")
     speed_checkpoint_seconds: int = Field(5, ge=1, description="Checkpoint (and exactly-once commit) interval.")
+    speed_idle_timeout_seconds: float = Field(
+        0, ge=0, description="Treat a pixel.raw partition silent this long as idle (0: never). Off by "
+        "default: the collectors' ticks keep every partition moving, and under a backlog Flink marked "
+        "busy partitions idle and dropped their events as late (README, Benchmark).")
     speed_parallelism: int = Field(1, ge=1, description="Flink parallelism. >1 stalled under load here (README, Benchmark).")
     speed_group: str = "pixel-speed"
     flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")

@@ -83,7 +83,9 @@ def create_fastapi(collector: Collector) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         collector.handoff.start()
+        collector.ticker.start()
         yield
+        collector.ticker.stop()
         collector.handoff.stop()
 
     app = FastAPI(

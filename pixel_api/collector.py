@@ -16,6 +16,7 @@ from events.raw import build_raw_event, new_event_id
 from events.visitor import truncate_ip, visitor_id
 from pixel.settings import Settings
 from pixel_api.handoff import HandOff
+from pixel_api.ticker import Ticker
 from pixel_api.salt import DailySalt
 
 # Real traffic repeats IPs heavily; ipaddress parsing is the slowest step of a hit otherwise.
@@ -88,6 +89,7 @@ class Collector:
         self.salt = DailySalt(settings.secrets_dir)
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.handoff = HandOff(settings)
+        self.ticker = Ticker(settings)
         self.raw_topic = settings.raw_topic
         self.bad_topic = settings.bad_topic
 

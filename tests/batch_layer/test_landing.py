@@ -60,3 +60,13 @@ def test_bad_rows_topic_lands_under_badraw_by_message_time():
     assert path == "badraw/date=2026-11-24/hour=08/0-0-1.jsonl.gz"
     got = lines(out.files[path])
     assert got[0]["reason"] == "query_too_large" and got[1]["reason"] == "invalid_json"
+
+
+def test_ticks_are_skipped_neither_landed_nor_bad():
+    from events.raw import tick_message
+
+    msgs = [Message(0, raw(0, H8), 0), Message(1, tick_message(H8 + 1), 0), Message(2, raw(2, H8 + 2), 0)]
+    out = land_batch(msgs, partition=0, offset_base=0, is_raw_topic=True, topic="pixel.raw", now_ms=NOW)
+    (path,) = out.files
+    assert [e["event_id"] for e in lines(out.files[path])] == ["e0", "e2"]
+    assert out.events == 2 and out.bad_rows == []

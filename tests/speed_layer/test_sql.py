@@ -54,3 +54,31 @@ def test_enrich_udf_returns_the_row_fields_in_order():
                       pd.Series(["", ""]))
     assert list(out.columns) == [n for n, _ in ENRICH_FIELDS]
     assert out.loc[0, "path"] == "/x" and bool(out.loc[0, "is_bot"]) and out.loc[1, "bad_reason"] == "missing_site"
+
+
+def test_a_tick_is_a_bad_row_for_the_enrichment():
+    """A collector's tick reaches the enrichment with only a ts: it moves the watermark, never a count."""
+    from speed_layer.udfs import enrich_columns
+
+    nothing = pd.Series([None], dtype=object)
+    out = enrich_columns(nothing, pd.Series([1_795_507_200_000]), nothing, nothing, nothing, nothing, nothing, nothing)
+    assert out.loc[0, "bad_reason"] == "missing_site"
+
+
+def test_the_fine_grained_aggregate_feeds_every_grouping_set():
+    """One aggregation at the finest grain (site x every dimension), then the grouping sets over
+    its rows: pageviews are summed, visitor lists concatenated (the sketch ignores repeats)."""
+    text = sql.aggregate_insert(Settings())
+    fine = text[text.index("WITH finest AS"):text.index("SELECT UNIX_TIMESTAMP")]
+    for col in DIMENSIONS.values():
+        if col:
+            assert col in fine
+    assert "GROUPING SETS" not in fine and "GROUPING SETS" in text.split("finest AS")[1].split(")\nSELECT", 1)[1]
+    assert "SUM(pageviews)" in text and "LISTAGG(visitors)" in text
+
+
+def test_idle_partitions_follow_the_setting():
+    from speed_layer.job import idle_timeout
+
+    assert idle_timeout(Settings()) == "0 ms"  # never idle: the collectors' ticks move every partition
+    assert idle_timeout(Settings(speed_idle_timeout_seconds=1.5)) == "1500 ms"
