@@ -7,6 +7,7 @@ double-counts a window (the sink commits its Kafka transaction with each checkpo
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import sys
 from pathlib import Path
@@ -25,6 +26,15 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     return max(done, key=lambda p: p.stat().st_mtime) if done else None
 
 
+def plan_checkpoint_dir(settings: Settings) -> Path:
+    """Checkpoints of this version of the job's SQL: a changed plan (an upgrade) can't restore
+    another plan's operator state, so it starts fresh from the consumer group's committed offsets
+    (losing at most the windows in flight, which the batch layer recounts) instead of failing."""
+    # The queries only: moving the brokers (addresses in the DDL) must keep the state.
+    plan = sql.ENRICHED_VIEW + sql.aggregate_insert(settings)
+    return settings.checkpoint_dir / f"plan-{hashlib.sha256(plan.encode()).hexdigest()[:12]}"
+
+
 def idle_timeout(settings: Settings) -> str:
     return f"{round(settings.speed_idle_timeout_seconds * 1000)} ms"
 
@@ -38,7 +48,8 @@ def build(settings: Settings, restore: bool = True):
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
-    settings.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = plan_checkpoint_dir(settings)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
     options = {
         "pipeline.name": "pixel-speed-layer",
         "pipeline.jars": ";".join(jar.resolve().as_uri() for jar in kafka_connector_jars()),
@@ -49,7 +60,7 @@ def build(settings: Settings, restore: bool = True):
         "table.exec.source.idle-timeout": idle_timeout(settings),
         "execution.checkpointing.interval": f"{settings.speed_checkpoint_seconds} s",
         "execution.checkpointing.mode": "EXACTLY_ONCE",
-        "execution.checkpointing.dir": settings.checkpoint_dir.resolve().as_uri(),
+        "execution.checkpointing.dir": checkpoint_dir.resolve().as_uri(),
         "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
         "execution.checkpointing.num-retained": "3",
         # A bundle goes to the Python UDFs after 200 ms (freshness at low rates) or 20k rows
@@ -59,7 +70,7 @@ def build(settings: Settings, restore: bool = True):
         "python.fn-execution.arrow.batch.size": "20000",
         "python.executable": sys.executable,
     }
-    checkpoint = latest_checkpoint(settings.checkpoint_dir) if restore else None
+    checkpoint = latest_checkpoint(checkpoint_dir) if restore else None
     if checkpoint is not None:
         log.info("resuming from checkpoint %s", checkpoint)
         options["execution.state-recovery.path"] = str(checkpoint)

@@ -82,3 +82,20 @@ def test_idle_partitions_follow_the_setting():
 
     assert idle_timeout(Settings()) == "0 ms"  # never idle: the collectors' ticks move every partition
     assert idle_timeout(Settings(speed_idle_timeout_seconds=1.5)) == "1500 ms"
+
+
+def test_a_changed_plan_checkpoints_apart_and_never_restores_another_plans_state(tmp_path):
+    from speed_layer.job import latest_checkpoint, plan_checkpoint_dir
+
+    s = Settings(data_dir=tmp_path)
+    same, other = plan_checkpoint_dir(s), plan_checkpoint_dir(Settings(data_dir=tmp_path, speed_window_seconds=60))
+    assert same == plan_checkpoint_dir(Settings(data_dir=tmp_path)) and same != other
+    (other / "job-a" / "chk-3").mkdir(parents=True)
+    (other / "job-a" / "chk-3" / "_metadata").write_bytes(b"x")
+    assert latest_checkpoint(same) is None and latest_checkpoint(other) == other / "job-a" / "chk-3"
+
+
+def test_moving_the_brokers_keeps_the_checkpoints():
+    from speed_layer.job import plan_checkpoint_dir
+
+    assert plan_checkpoint_dir(Settings(kafka_bootstrap="a:9092")) == plan_checkpoint_dir(Settings(kafka_bootstrap="b:9092"))
