@@ -43,6 +43,8 @@ from pixel_api.ticker import Ticker  # noqa: E402
 from tests.harness import Broker, Service, make_settings  # noqa: E402
 
 T0 = 1_795_507_200_000
+PER_SECOND = 5000  # event-time density of the synthetic load
+WINDOW_MS = 10_000
 SQL_ONLY_INSERT = """
 INSERT INTO agg
 SELECT UNIX_TIMESTAMP(DATE_FORMAT(window_start, 'yyyy-MM-dd HH:mm:ss')) * 1000,
@@ -104,6 +106,11 @@ def close_windows(producer: Producer, ticker: Ticker, ts: int) -> None:
     ticker.producer.flush(10)
 
 
+def last_window(start_ts: int, n: int) -> int:
+    """Start of the 10 s window holding the last of n events produced from start_ts."""
+    return (start_ts + (n - 1) * 1000 // PER_SECOND) // WINDOW_MS * WINDOW_MS
+
+
 def produce(producer: Producer, settings, values: list[bytes]) -> None:
     for i, value in enumerate(values):
         while True:
@@ -118,7 +125,7 @@ def throughput(n: int, sql_only: bool, tmp: Path, warmup: int = 0) -> float:
     from speed_layer.job import build
 
     tmp.mkdir(parents=True, exist_ok=True)
-    settings = make_settings(tmp / ("sql" if sql_only else "udf"), speed_window_seconds=10,
+    settings = make_settings(tmp / ("sql" if sql_only else "udf"), speed_window_seconds=WINDOW_MS // 1000,
                              speed_watermark_seconds=2, speed_checkpoint_seconds=2, raw_partitions=4,
                              speed_group=f"bench-{'sql' if sql_only else 'udf'}")
     broker = Broker(settings).start()
@@ -134,17 +141,16 @@ def throughput(n: int, sql_only: bool, tmp: Path, warmup: int = 0) -> float:
         # Warm-up: a first load through the running job (JIT-compiled code paths, filled caches),
         # in windows well before the timed ones, committed before the clock starts.
         warmup = max(warmup, 1)
-        warm = raw_events(warmup, 2, T0 - 3_600_000, per_second=5000, prefix="w")
+        warm = raw_events(warmup, 2, T0 - 3_600_000, per_second=PER_SECOND, prefix="w")
         produce(producer, settings, warm)
         close_windows(producer, ticker, T0 - 60_000)
-        committed.wait_for((T0 - 3_600_000 + (warmup - 1) * 1000 // 5000) // 10_000 * 10_000)
-        events = raw_events(n, 1, T0, per_second=5000)
-        flush_ts = T0 + (n * 1000 // 5000) + 60_000
-        last_full_window = (T0 + (n - 1) * 1000 // 5000) // 10_000 * 10_000
+        committed.wait_for(last_window(T0 - 3_600_000, warmup))
+        events = raw_events(n, 1, T0, per_second=PER_SECOND)
+        flush_ts = T0 + (n * 1000 // PER_SECOND) + 60_000
         started = time.perf_counter()
         produce(producer, settings, events)
         close_windows(producer, ticker, flush_ts)
-        committed.wait_for(last_full_window)
+        committed.wait_for(last_window(T0, n))
         elapsed = time.perf_counter() - started
         committed.close()
         result.get_job_client().cancel().result()

@@ -44,7 +44,7 @@ TICK_PREFIX = b'{"tick":1,'
 
 
 def tick_message(ts_ms: int) -> bytes:
-    return b'{"tick":1,"ts":%d}' % ts_ms
+    return TICK_PREFIX + b'"ts":%d}' % ts_ms
 
 
 def is_tick(value: bytes | None) -> bool:

@@ -29,7 +29,6 @@ class Ticker:
         self.producer: Producer | None = None
         self.partitions: list[int] = []
         self._partitions_at = float("-inf")
-        self.sent = 0
 
     def start(self) -> None:
         if self.interval > 0:
@@ -55,7 +54,6 @@ class Ticker:
             except (BufferError, KafkaException):
                 break  # broker down or slow: the next interval tries again
         self.producer.poll(0)
-        self.sent += queued
         return queued
 
     def _refresh_partitions(self) -> None:

@@ -229,7 +229,9 @@ def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_pat
     late. With Flink's 1 s idle timeout this lost whole partitions' windows (bench/speed_layer.py)."""
     produce = phased_producer(settings)
     settings.speed_window_seconds = 10
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20})
+    # The whole backlog fits librdkafka's queue (its default, 100k messages, would not).
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
+                         "queue.buffering.max.messages": 200_000})
     sites = [f"s{i}.example" for i in range(16)]
     n = 120_000
     for i in range(n):  # 20 s of event time, every site on its own key (so on several partitions)
