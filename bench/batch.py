@@ -5,7 +5,7 @@ raw/date=D/hour=HH/), from the demo traffic model: realistic UA mix with a long 
 builds, bots, referrers, campaign tags, ~1% of events redelivered (duplicates). Generated once
 per size in parallel and cached (bench/results/cache/, ~70 MB per million events).
 
-- **pixel (PySpark)**: `batch_layer.job.run_day` on a warm SparkSession (local[2] = this box's
+- **pixel (PySpark)**: `batch_layer.job.run_day` on a SparkSession (local[2] = this box's
   2 cores; start-up excluded by an untimed warm-up day): JSON with the explicit schema ->
   mapInPandas(events library) -> dedupe -> bad rows, clean Parquet, daily view (exact visitors +
   HLL sketches), sessions view, watermark.
@@ -16,7 +16,10 @@ per size in parallel and cached (bench/results/cache/, ~70 MB per million events
   sessions view in SQL. Fewer guarantees than the job (no typed bad rows: the reader skips bad
   lines; no late-event window), so it is a fair floor, not an equal.
 
-Both are checked to produce the same clean events and daily totals before times are reported.
+Both are checked to produce the same clean events and daily totals in every round. Both warm up
+on a 20k-event day first; then each size runs ``--rounds`` times, alternating engines (the box's
+speed drifts), and the median is reported beside every round's time. The first round is the
+colder one (a fresh JVM's first big day still JIT-compiles much of the job).
 
     .venv/bin/python bench/batch.py [--sizes 1000000 10000000] [--driver-memory 6g]
 """
@@ -26,6 +29,7 @@ import argparse
 import datetime as dt
 import json
 import shutil
+import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -192,6 +196,8 @@ def daily_totals(path: str) -> dict[str, tuple[int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each engine per size, alternating; the median is reported")
     parser.add_argument("--driver-memory", default="6g", help="Spark driver memory (local mode: all of Spark's)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -203,32 +209,42 @@ def main() -> None:
     setup_logging("bench")
     inputs = {size: dataset(size) for size in [20_000, *args.sizes]}
     spark = spark_session(Settings(spark_driver_memory=args.driver_memory))
-    run_spark(spark, inputs[20_000])  # warm-up: JVM JIT, Python workers, UA caches
+    # Warm-up, both engines: JVM start and JIT, Python workers, the UA caches of each process.
+    run_spark(spark, inputs[20_000])
+    run_duckdb(inputs[20_000], CACHE / "duckdb-warmup")
 
     results = []
     for size in args.sizes:
         root = inputs[size]
-        spark_s, spark_counts = run_spark(spark, root)
-        print(f"pixel (PySpark): {size:,} events in {spark_s:.1f} s", flush=True)
-        duck_s, duck_counts = run_duckdb(root, CACHE / f"duckdb-{size}")
-        # Same answer, or the comparison means nothing.
-        assert spark_counts["clean"] == duck_counts["clean"], (spark_counts, duck_counts)
-        assert daily_totals(f"{root}/views/daily/date={DAY}/*.parquet") == \
-            {s: (pv, v) for s, (pv, v) in daily_totals(f"{CACHE}/duckdb-{size}/daily.parquet").items()}
+        spark_runs, duck_runs = [], []
+        for round_ in range(args.rounds):
+            spark_s, spark_counts = run_spark(spark, root)
+            duck_s, duck_counts = run_duckdb(root, CACHE / f"duckdb-{size}")
+            print(f"{size:,} events, round {round_ + 1}: pixel (PySpark) {spark_s:.1f} s, DuckDB {duck_s:.1f} s",
+                  flush=True)
+            # Same answer, or the comparison means nothing.
+            assert spark_counts["clean"] == duck_counts["clean"], (spark_counts, duck_counts)
+            assert daily_totals(f"{root}/views/daily/date={DAY}/*.parquet") == \
+                daily_totals(f"{CACHE}/duckdb-{size}/daily.parquet")
+            spark_runs.append(spark_s)
+            duck_runs.append(duck_s)
         lines = json.loads((root / "generated.json").read_text())["lines"]
+        spark_s, duck_s = statistics.median(spark_runs), statistics.median(duck_runs)
         results.append({"events": size, "raw_lines": lines, "clean": spark_counts["clean"],
                         "duplicates": spark_counts["duplicates"], "bots": spark_counts["bots"],
+                        "spark_runs_s": [round(t, 1) for t in spark_runs], "duckdb_runs_s": [round(t, 1) for t in duck_runs],
                         "spark_s": round(spark_s, 1), "spark_eps": round(lines / spark_s),
                         "duckdb_s": round(duck_s, 1), "duckdb_eps": round(lines / duck_s),
                         "speedup_vs_duckdb": round(duck_s / spark_s, 2)})
         print(json.dumps(results[-1]), flush=True)
     spark.stop()
 
-    print("\n| raw lines | clean | pixel (PySpark, local[2]) | DuckDB baseline | pixel / DuckDB |")
-    print("|---:|---:|---:|---:|---:|")
+    print(f"\n| raw lines | clean | pixel (PySpark, local[2]) | DuckDB baseline | pixel / DuckDB | runs (pixel; DuckDB) |")
+    print("|---:|---:|---:|---:|---:|---|")
     for r in results:
+        runs = f"{', '.join(map(str, r['spark_runs_s']))}; {', '.join(map(str, r['duckdb_runs_s']))}"
         print(f"| {r['raw_lines']:,} | {r['clean']:,} | {r['spark_s']} s = {r['spark_eps']:,}/s "
-              f"| {r['duckdb_s']} s = {r['duckdb_eps']:,}/s | {r['speedup_vs_duckdb']}x |")
+              f"| {r['duckdb_s']} s = {r['duckdb_eps']:,}/s | {r['speedup_vs_duckdb']}x | {runs} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 
