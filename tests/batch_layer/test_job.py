@@ -157,6 +157,32 @@ def test_running_a_day_twice_gives_identical_outputs(spark, data):
     assert sorted((r["reason"], r["payload"]) for r in bad_rows(data, D)) == first_bad
 
 
+def test_duplicated_keys_joined_by_shuffle_count_as_by_broadcast(spark, data, monkeypatch):
+    """A day with more duplicated keys than a broadcast should carry takes the shuffle join."""
+    import batch_layer.job as job
+
+    run_day(spark, data, D)
+    broadcast = {p: parquet(data, p) for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet")}
+    monkeypatch.setattr(job, "_BROADCAST_KEYS", 0)
+    spark.conf.set("spark.sql.autoBroadcastJoinThreshold", "-1")  # nor may Spark broadcast on its own
+    try:
+        summary = run_day(spark, data, D)
+    finally:
+        spark.conf.unset("spark.sql.autoBroadcastJoinThreshold")
+    assert (summary.clean, summary.duplicates) == (13, 3)
+    assert {p: parquet(data, p) for p in broadcast} == broadcast
+
+
+def test_a_day_without_raw_data_closes_empty(spark, data):
+    quiet = D + dt.timedelta(days=5)
+    summary = run_day(spark, data, quiet)
+    assert (summary.read, summary.clean, summary.sites, summary.bad) == (0, 0, 0, {})
+    assert parquet(data, f"clean/events/date={quiet}/*.parquet", "SELECT count(*) FROM t") == [(0,)]
+    assert parquet(data, f"views/daily/date={quiet}/*.parquet", "SELECT count(*) FROM t") == [(0,)]
+    assert bad_rows(data, quiet) == []
+    assert read_watermark(FileStorage(data.data_dir)) == quiet
+
+
 def test_nightly_catches_up_by_backfilling_through_the_cli(data, capfd):
     """The nightly scheduler finds the first raw day and runs `pixel batch --from P --to N`."""
     night = Nightly(data, settings_env(data))
