@@ -105,22 +105,23 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
     summary = DaySummary(day.isoformat())
     lateness = settings.batch_lateness_hours
 
-    with _checkpoints_released(spark):
+    checkpoints = _Checkpoints(spark)
+    try:
         stage("reading + enriching raw")
         inputs = raw_inputs(storage, day, lateness)
         if not inputs:
             log.info("%s: no raw data", day)
         # The raw data is read and enriched once; every output below comes from this checkpoint.
         # (A local checkpoint, not persist(): building Spark's columnar cache of these rows took
-        # 5.7 s per 1M rows, the checkpoint 0.3-0.5 s. Lineage ends here: should an executor be lost,
-        # the run fails and is re-run, which overwrites the same outputs.)
-        enriched = _enriched(spark, [f"{root}/{d}/*.jsonl.gz" for d in inputs]).localCheckpoint(eager=True, storageLevel=_CHECKPOINTS)
+        # 5.7 s per 1M rows, the checkpoint 0.3-0.5 s. Lineage ends here: should an executor be
+        # lost, the run fails and is re-run, which overwrites the same outputs.)
+        enriched = checkpoints.take(_enriched(spark, [f"{root}/{d}/*.jsonl.gz" for d in inputs]))
 
         stage("deduplicating")
-        flagged = _flagged(enriched, day, lateness)
+        flagged = _flagged(checkpoints, enriched, day, lateness)
 
         stage("writing bad rows")
-        _write_bad_rows(spark, flagged, f"{root}/bad/date={day}", lateness)
+        _write_bad_rows(flagged, f"{root}/bad/date={day}", lateness)
 
         stage("counting")
         _count(flagged, summary)
@@ -131,7 +132,11 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
             .write.mode("overwrite").parquet(f"{root}/clean/events/date={day}")
 
         stage("building views")
-        _write_views(spark, day_events, f"{root}/views", day, _view_partitions(spark, summary.clean))
+        by_visitor = _by_visitor(spark, checkpoints, day_events, summary.clean)
+        checkpoints.drop(keep=by_visitor)  # the rest of the run reads only this
+        _write_views(by_visitor, f"{root}/views", day)
+    finally:
+        checkpoints.drop()
     summary.seconds = round(time.monotonic() - started, 2)
     storage.write_atomic(f"views/_runs/date={day}.json", json.dumps(asdict(summary), indent=1).encode())
     advance_watermark(storage, day)
@@ -158,7 +163,7 @@ _ORDER = ("ts", "event_id", "_row")
 _BROADCAST_KEYS = 500_000
 
 
-def _flagged(enriched: DataFrame, day: dt.date, lateness: int) -> DataFrame:
+def _flagged(checkpoints: _Checkpoints, enriched: DataFrame, day: dt.date, lateness: int) -> DataFrame:
     """The rows day D's run is about, flagged: ``_first`` (the copy that counts), ``_mine`` (its
     event belongs to D), ``_too_late`` (found in D's folders, of a day whose run can't see them).
 
@@ -167,10 +172,9 @@ def _flagged(enriched: DataFrame, day: dt.date, lateness: int) -> DataFrame:
     which shuffled and sorted every wide row of the day (1M rows: +1.7 s over a scan vs +2.7 s)."""
     good = F.col("bad_reason").isNull()
     D = F.lit(day.isoformat()).cast("date")
-    copies = (enriched.where(good).groupBy("dedupe_key")
-              .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
-              .where("_copies > 1").drop("_copies")
-              .localCheckpoint(eager=True, storageLevel=_CHECKPOINTS))
+    copies = checkpoints.take(enriched.where(good).groupBy("dedupe_key")
+                              .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
+                              .where("_copies > 1").drop("_copies"))
     if copies.count() <= _BROADCAST_KEYS:
         copies = F.broadcast(copies)
     earliest = F.col("_earliest")
@@ -232,7 +236,7 @@ def _read_raw(spark: SparkSession, paths: list[str]) -> DataFrame:
         F.when(F.col(f"r.{CORRUPT}").isNotNull() | ~compact, F.col("value")).alias(CORRUPT), FILE)
 
 
-def _write_bad_rows(spark: SparkSession, flagged: DataFrame, path: str, lateness: int) -> None:
+def _write_bad_rows(flagged: DataFrame, path: str, lateness: int) -> None:
     """Bad rows in the shape of every other bad row on the platform (events.badrows)."""
     too_late = F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
                         F.lit(f" landed beyond the {lateness} h lateness window"))
@@ -246,53 +250,74 @@ def _write_bad_rows(spark: SparkSession, flagged: DataFrame, path: str, lateness
     ).repartition(1).write.mode("overwrite").option("compression", "gzip").json(path)  # one file; the scan stays parallel
 
 
-def _write_views(spark: SparkSession, day_events: DataFrame, path: str, day: dt.date, partitions: int) -> None:
-    """views/daily and views/sessions of the day, from its events (clean ones and bot hits).
+def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int) -> DataFrame:
+    """The day's events (clean ones and bot hits) with the columns the views need, partitioned by
+    (site, visitor_id), sorted by time within, checkpointed with that partitioning and order.
 
-    Both views work per visitor first, so the columns they need are shuffled once by
-    (site, visitor_id), sorted by time and checkpointed; both views' per-visitor steps then run
-    on that without another shuffle or sort (views of 1M events: 10 s -> ~5 s)."""
+    Both views work per visitor first; on this their per-visitor steps need no further shuffle or
+    sort (views of 1M events: ~10 s -> ~5 s)."""
     columns = ["site", "visitor_id", "ts", "event_id", "is_bot", *sorted({c for c in DIMENSIONS.values() if c})]
     with _static_plans(spark):
-        events = (day_events.select(*columns)
-                  .repartition(partitions, "site", "visitor_id")
-                  .sortWithinPartitions("site", "visitor_id", "ts", "event_id")
-                  .localCheckpoint(eager=True, storageLevel=_CHECKPOINTS))
-    clean, bots = events.where(~F.col("is_bot")), events.where(F.col("is_bot"))
+        return checkpoints.take(day_events.select(*columns)
+                                .repartition(_view_partitions(spark, clean_count), "site", "visitor_id")
+                                .sortWithinPartitions("site", "visitor_id", "ts", "event_id"))
+
+
+def _write_views(by_visitor: DataFrame, path: str, day: dt.date) -> None:
+    """views/daily and views/sessions of the day (see _by_visitor for ``by_visitor``). One file
+    each, by repartition(1): coalesce(1) would run each view's final aggregation in one task."""
+    clean, bots = by_visitor.where(~F.col("is_bot")), by_visitor.where(F.col("is_bot"))
     visitor = F.when(F.col("visitor_id") != "", F.col("visitor_id"))
     bot_rows = bots.groupBy("site").agg(
         F.lit(BOTS).alias("dimension"), F.lit("").alias("value"), F.count("*").alias("pageviews"),
         F.countDistinct(visitor).alias("visitors"), F.base64(F.hll_sketch_agg(visitor, LG_K)).alias("visitors_hll"))
-    _daily_view(clean).unionByName(bot_rows).select(*(name for name, _ in DAILY_SCHEMA)).coalesce(1) \
+    _daily_view(clean).unionByName(bot_rows).select(*(name for name, _ in DAILY_SCHEMA)).repartition(1) \
         .sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
         .write.mode("overwrite").parquet(f"{path}/daily/date={day}")
-    _sessions_view(clean).select(*(name for name, _ in SESSIONS_SCHEMA)).coalesce(1) \
+    _sessions_view(clean).select(*(name for name, _ in SESSIONS_SCHEMA)).repartition(1) \
         .sortWithinPartitions("site", "dimension", F.desc("visits")) \
         .write.mode("overwrite").parquet(f"{path}/sessions/date={day}")
 
 
-# Partitions of the views' per-visitor work: one for a quiet day, one per core from this many
-# clean events (so a big day keeps every core busy), more past 4M each.
-_EVENTS_PER_PARTITION = 250_000
+# Partitions of the views' per-visitor work: one for a quiet day; else a multiple of the cores,
+# each partition at most this many events (a partition left over for one core idles the others).
+_EVENTS_PER_PARTITION = 2_000_000
 
 
 def _view_partitions(spark: SparkSession, events: int) -> int:
-    per_core = min(spark.sparkContext.defaultParallelism, -(-events // _EVENTS_PER_PARTITION))
-    return max(1, per_core, -(-events // 4_000_000))
+    if events < 100_000:
+        return 1
+    cores = spark.sparkContext.defaultParallelism
+    return cores * -(-events // (cores * _EVENTS_PER_PARTITION))
 
 
-@contextlib.contextmanager
-def _checkpoints_released(spark: SparkSession) -> Iterator[None]:
-    """The run's checkpoints are dropped when it ends (they would otherwise stay in executor
-    memory and disk until the JVM's garbage collector gets to them, in a long ``pixel up``)."""
-    jsc = spark.sparkContext._jsc
-    before = set(jsc.getPersistentRDDs().keySet())
-    try:
-        yield
-    finally:
-        for rdd_id, rdd in jsc.getPersistentRDDs().items():
-            if rdd_id not in before:
-                rdd.unpersist(False)
+class _Checkpoints:
+    """The run's local checkpoints, each dropped as soon as nothing reads it any more, and all of
+    them when the run ends. Kept, they would stay in executor memory and disk until the JVM's
+    garbage collector got to them (a long-running ``pixel up``), and on a big day the enriched
+    rows would crowd the views' work out of memory."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self._jsc = spark.sparkContext._jsc
+        self._taken: list[tuple[DataFrame, set[int]]] = []  # checkpoint, the RDDs holding it
+
+    def take(self, df: DataFrame) -> DataFrame:
+        before = self._rdd_ids()
+        checkpoint = df.localCheckpoint(eager=True, storageLevel=_CHECKPOINTS)
+        self._taken.append((checkpoint, self._rdd_ids() - before))
+        return checkpoint
+
+    def drop(self, keep: DataFrame | None = None) -> None:
+        """Drop every checkpoint taken (but ``keep``)."""
+        held = self._jsc.getPersistentRDDs()
+        for checkpoint, rdd_ids in self._taken:
+            if checkpoint is not keep:
+                for rdd_id in rdd_ids & set(held.keySet()):
+                    held[rdd_id].unpersist(False)
+        self._taken = [(c, ids) for c, ids in self._taken if c is keep]
+
+    def _rdd_ids(self) -> set[int]:
+        return set(self._jsc.getPersistentRDDs().keySet())
 
 
 @contextlib.contextmanager

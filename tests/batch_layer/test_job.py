@@ -148,7 +148,9 @@ def test_one_day_exact_counts_views_sessions_and_bad_rows(spark, data):
 
 
 def test_running_a_day_twice_gives_identical_outputs(spark, data):
+    held = set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
     run_day(spark, data, D)
+    assert set(spark.sparkContext._jsc.getPersistentRDDs().keySet()) == held  # its checkpoints are dropped
     first = {p: parquet(data, p) for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet",
                                            "views/sessions/*/*.parquet")}
     first_bad = sorted((r["reason"], r["payload"]) for r in bad_rows(data, D))
