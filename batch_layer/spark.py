@@ -60,8 +60,8 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.ui.showConsoleProgress", "false")  # our own progress bar owns the terminal
         .config("spark.ui.enabled", "false")
         # Compiled query classes are cached by their code; a day's run has more than the default
-        # 100, so every run recompiled them and the JIT compiled them again (~9 CPU-s per 1M-event
-        # day, a fifth of the run): backfills and a long-running `pixel up` reuse them now.
+        # 100, so every run recompiled them and the JIT compiled them again (JIT time per 1M-event
+        # day 14-16 s -> 3 s): backfills and a long-running `pixel up` reuse them now.
         .config("spark.sql.codegen.cache.maxEntries", "2000")
         # The throughput collector: a batch job wants the most work per CPU second, not short
         # pauses (G1's concurrent work cost more: first big day 41 s -> 34 s, measured).

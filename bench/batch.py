@@ -239,7 +239,7 @@ def main() -> None:
         print(json.dumps(results[-1]), flush=True)
     spark.stop()
 
-    print(f"\n| raw lines | clean | pixel (PySpark, local[2]) | DuckDB baseline | pixel / DuckDB | runs (pixel; DuckDB) |")
+    print("\n| raw lines | clean | pixel (PySpark, local[2]) | DuckDB baseline | pixel / DuckDB | rounds (pixel; DuckDB) |")
     print("|---:|---:|---:|---:|---:|---|")
     for r in results:
         runs = f"{', '.join(map(str, r['spark_runs_s']))}; {', '.join(map(str, r['duckdb_runs_s']))}"
