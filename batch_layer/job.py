@@ -267,7 +267,7 @@ def _write_views(by_visitor: DataFrame, path: str, day: dt.date) -> None:
     """views/daily and views/sessions of the day (see _by_visitor for ``by_visitor``). One file
     each, by repartition(1): coalesce(1) would run each view's final aggregation in one task."""
     clean, bots = by_visitor.where(~F.col("is_bot")), by_visitor.where(F.col("is_bot"))
-    visitor = F.when(F.col("visitor_id") != "", F.col("visitor_id"))
+    visitor = _known_visitor()
     bot_rows = bots.groupBy("site").agg(
         F.lit(BOTS).alias("dimension"), F.lit("").alias("value"), F.count("*").alias("pageviews"),
         F.countDistinct(visitor).alias("visitors"), F.base64(F.hll_sketch_agg(visitor, LG_K)).alias("visitors_hll"))
@@ -310,9 +310,10 @@ class _Checkpoints:
     def drop(self, keep: DataFrame | None = None) -> None:
         """Drop every checkpoint taken (but ``keep``)."""
         held = self._jsc.getPersistentRDDs()
+        held_ids = set(held.keySet())
         for checkpoint, rdd_ids in self._taken:
             if checkpoint is not keep:
-                for rdd_id in rdd_ids & set(held.keySet()):
+                for rdd_id in rdd_ids & held_ids:
                     held[rdd_id].unpersist(False)
         self._taken = [(c, ids) for c, ids in self._taken if c is keep]
 
@@ -334,6 +335,11 @@ def _static_plans(spark: SparkSession) -> Iterator[None]:
         spark.conf.set("spark.sql.adaptive.enabled", before)
 
 
+def _known_visitor() -> Column:
+    """The visitor id, null when empty (no visitor): what visitor counts and sketches count."""
+    return F.when(F.col("visitor_id") != "", F.col("visitor_id"))
+
+
 def _dimension_rows(df: DataFrame, columns: dict[str, str]) -> Column:
     """One (dimension, value) struct per dimension of DIMENSIONS, exploded: a row per dimension."""
     return F.explode(F.array(*[
@@ -349,7 +355,7 @@ def _daily_view(events: DataFrame) -> DataFrame:
     sketch, which Spark would plan as an Expand of every row per aggregate. The first groups by
     visitor_id itself, the key ``events`` is partitioned by, so it needs no shuffle; the empty
     id (no visitor) is only dropped from the visitor counts after it."""
-    visitor = F.when(F.col("visitor_id") != "", F.col("visitor_id"))
+    visitor = _known_visitor()
     per_visitor = (
         events.select("site", "visitor_id", _dimension_rows(events, DIMENSIONS))
         .groupBy("site", "visitor_id", "d.dimension", "d.value").agg(F.count("*").alias("pageviews"))
