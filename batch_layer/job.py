@@ -4,9 +4,10 @@ For day D it reads the raw folders of D, the first ``batch_lateness_hours`` of D
 landed late) and the last ``batch_lateness_hours`` of D-1 (so a retry just after midnight dedupes
 against its original), and assigns every event by its own timestamp:
 
-1. Spark's JSON reader with the explicit raw schema; ``mapInPandas`` runs the events library
-   (batch_layer/transform.py) -> clean columns or a typed bad reason. The result is checkpointed
-   once (local checkpoint): every output below reads it, none reads the raw data again.
+1. Spark reads the raw lines; ``mapInPandas`` parses them with the explicit raw schema and runs
+   the events library (batch_layer/transform.py) -> clean columns or a typed bad reason. The
+   result is checkpointed once (local checkpoint): every output below reads it, none reads the
+   raw data again.
 2. Deduplication by dedupe_key, earliest wins; a key belongs to the day of its earliest copy.
 3. Outputs, each a whole-directory overwrite so re-running a day reproduces it:
    ``bad/date=D/`` (JSON lines, bad-row shape), ``clean/events/date=D/`` (Parquet, no bots),
@@ -33,18 +34,11 @@ from pyspark.sql import functions as F
 
 from batch_layer.spark import struct_of
 from batch_layer.storage import Storage, open_storage
-from batch_layer.transform import (
-    CORRUPT,
-    FILE,
-    OUTPUT_SCHEMA,
-    enrich_batches,
-    file_place,
-)
+from batch_layer.transform import FILE, LINE, OUTPUT_SCHEMA, enrich_batches, file_place
 from batch_layer.watermark import advance_watermark
 from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
 from events.badrows import BadReason
 from events.enrich import CLEAN_COLUMNS
-from events.raw import RAW_SCHEMA, REQUIRED_RAW_FIELDS
 from events.sketches import LG_K
 from pixel.settings import Settings
 
@@ -53,7 +47,7 @@ log = logging.getLogger(__name__)
 # Checkpoints are kept serialized (a few large blocks instead of millions of row objects for the
 # garbage collector to trace: GC time per 1M-event day 3.5 s -> 1.3 s), spilling to disk.
 _CHECKPOINTS = StorageLevel.MEMORY_AND_DISK
-RAW_STRUCT = struct_of(RAW_SCHEMA + [(CORRUPT, "string")])
+LINES_STRUCT = f"{LINE} binary, {FILE} string"
 OUTPUT_STRUCT = struct_of(OUTPUT_SCHEMA)
 
 
@@ -147,9 +141,8 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
 def _enriched(spark: SparkSession, paths: list[str]) -> DataFrame:
     """Raw lines -> the events library's verdict on each (clean columns or a bad reason), with
     the raw folder each came from and a row number (tells exact redelivered copies apart)."""
-    raw = _read_raw(spark, paths) if paths else spark.createDataFrame([], RAW_STRUCT).withColumn(FILE, F.lit(""))
     return (
-        raw.mapInPandas(functools.partial(enrich_batches, now_ms=int(time.time() * 1000)), OUTPUT_STRUCT)
+        read_lines(spark, paths).mapInPandas(functools.partial(enrich_batches, now_ms=int(time.time() * 1000)), OUTPUT_STRUCT)
         .withColumn("_file_day", F.to_date(F.regexp_extract("file", r"/date=(\d{4}-\d{2}-\d{2})/", 1)))
         .withColumn("_file_hour", F.regexp_extract("file", r"/hour=(\d{2})/", 1).cast("int"))
         .withColumn("_row", F.monotonically_increasing_id())
@@ -220,20 +213,12 @@ def _count(flagged: DataFrame, summary: DaySummary) -> None:
     summary.sites = len(sites)
 
 
-# Spark's reader turns a non-string JSON value of a string field into its JSON text (site: 5 ->
-# "5"), where the lander's check refuses it. Lines that don't hold the required string fields in
-# the compact form the lander writes ("site":"...) therefore take the exact path too: the pandas
-# step re-checks them with check_raw_message. For our own raw data that path is never taken.
-_REQUIRED_STRINGS = [f'"{name}":"' for name, typ in REQUIRED_RAW_FIELDS.items() if typ is str]
-
-
-def _read_raw(spark: SparkSession, paths: list[str]) -> DataFrame:
-    text = spark.read.text(paths).select("value", F.col("_metadata.file_path").alias(FILE))
-    parsed = F.from_json("value", RAW_STRUCT, {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT})
-    compact = functools.reduce(Column.__and__, [F.col("value").contains(key) for key in _REQUIRED_STRINGS])
-    return text.select(parsed.alias("r"), "value", FILE).select(
-        *[f"r.{name}" for name in RAW_STRUCT.fieldNames() if name != CORRUPT],
-        F.when(F.col(f"r.{CORRUPT}").isNotNull() | ~compact, F.col("value")).alias(CORRUPT), FILE)
+def read_lines(spark: SparkSession, paths: list[str]) -> DataFrame:
+    """The raw lines (as bytes: whatever they hold reaches the lander's check) and their files."""
+    if not paths:
+        return spark.createDataFrame([], LINES_STRUCT)
+    return spark.read.text(paths).select(F.col("value").cast("binary").alias(LINE),
+                                         F.col("_metadata.file_path").alias(FILE))
 
 
 def _write_bad_rows(flagged: DataFrame, path: str, lateness: int) -> None:

@@ -4,7 +4,8 @@
   most hits) vs. the same parses uncached (Rust resolver every time).
 - UA parsing misses: ua-parser's Rust resolver vs. its pure-Python resolver; and the is-bot
   verdict (the slowest part of a miss).
-- enrich_frame (vectorized, per distinct value) vs. enrich_event row by row, events/s.
+- enrich_table (Arrow) and enrich_frame (pandas), vectorized per distinct value, vs. enrich_event
+  row by row, events/s.
 
     .venv/bin/python bench/enrich.py [--events 200000]
 """
@@ -21,10 +22,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pandas as pd  # noqa: E402
+import pyarrow as pa  # noqa: E402
 from ua_parser import Parser, basic, load_builtins, load_lazy_builtins, regex  # noqa: E402
 
 from events import useragent  # noqa: E402
-from events.enrich import enrich_event, enrich_frame  # noqa: E402
+from events.enrich import enrich_event, enrich_frame, enrich_table  # noqa: E402
 from pixel.demo import PAGES, REFERRERS, USER_AGENTS  # noqa: E402
 
 
@@ -76,6 +78,10 @@ def main() -> None:
     t = time.perf_counter()
     enrich_frame(frame)
     frame_rate = len(rows) / (time.perf_counter() - t)
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    t = time.perf_counter()
+    enrich_table(table)
+    table_rate = len(rows) / (time.perf_counter() - t)
     row_rate = rate(enrich_event, rows[:50000])
 
     print(f"\n{args.events:,} events, {distinct:,} distinct UAs (top 100 UAs = {top100:.0%} of hits)\n")
@@ -85,7 +91,8 @@ def main() -> None:
     print(f"| UA parse, cached, realistic mix (cold: pays every miss once) | {cached_first:,.0f}/s | uncached {uncached:,.0f}/s | {cached_first / uncached:.1f}x |")
     print(f"| UA parse miss, Rust resolver | {1e6 / rust_miss:.1f} us | pure-Python resolver {1e6 / pure_miss:.0f} us | {rust_miss / pure_miss:.0f}x faster |")
     print(f"| bot verdict miss (is-bot regex) | {1e6 / isbot_miss:.0f} us | - | cached per UA |")
-    print(f"| enrich_frame (vectorized) | {frame_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {frame_rate / row_rate:.1f}x |")
+    print(f"| enrich_table (vectorized, Arrow) | {table_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {table_rate / row_rate:.1f}x |")
+    print(f"| enrich_frame (enrich_table behind pandas) | {frame_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {frame_rate / row_rate:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
 """Raw event -> clean event: the one set of rules every runner uses.
 
 - ``enrich_event(raw)``: one event (tests, small tools).
-- ``enrich_frame(df)``: a pandas DataFrame of raw events -> clean columns plus ``bad_reason`` /
-  ``bad_detail`` (the Flink job's vectorized UDF and the Spark job's ``mapInPandas`` call this).
-  Work is done once per distinct UA / URL / referrer in the frame: real traffic repeats them.
+- ``enrich_table(table)``: an Arrow table of raw events -> clean columns plus ``bad_reason`` /
+  ``bad_detail`` (the Spark job's ``mapInPandas`` step calls this on the table it parsed).
+- ``enrich_frame(df)``: the same for a pandas DataFrame (the Flink job's vectorized UDF).
+  Work is done once per distinct UA / URL / referrer in the batch: real traffic repeats them.
 
 Bots are not bad rows: they are valid events with ``is_bot`` true (and device ``bot``); each
 layer drops them from visitor counts and counts them separately.
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from events.badrows import BadReason
 from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
@@ -49,6 +52,17 @@ CLEAN_SCHEMA: list[tuple[str, str]] = [
 CLEAN_COLUMNS = [name for name, _ in CLEAN_SCHEMA]
 OUTPUT_COLUMNS = CLEAN_COLUMNS + ["bad_reason", "bad_detail"]
 _PASSTHROUGH = ("event_id", "ts", "site", "event", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang", "dnt")
+_PASSTHROUGH_TEXT = ("event_id", "site", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang")
+_TEXT_INPUTS = (*_PASSTHROUGH_TEXT, "event", "ua")
+ARROW_TYPES = {"string": pa.string(), "long": pa.int64(), "boolean": pa.bool_()}
+
+
+def arrow_schema(schema: list[tuple[str, str]]) -> pa.Schema:
+    """One of our (name, type) schemas as an Arrow schema."""
+    return pa.schema([(name, ARROW_TYPES[typ]) for name, typ in schema])
+
+
+OUTPUT_ARROW_SCHEMA = arrow_schema(CLEAN_SCHEMA + [("bad_reason", "string"), ("bad_detail", "string")])
 _CAMPAIGN_CLASS = {"email": "email", "e-mail": "email", "newsletter": "email", "social": "social",
                    "cpc": "search", "ppc": "search", "paid_search": "search", "organic": "search"}
 
@@ -92,49 +106,49 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
     return {name: clean[name] for name in CLEAN_COLUMNS}, None
 
 
-def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
-    """Vectorized enrich_event: same rules, computed once per distinct value in the frame.
+def enrich_table(raw: pa.Table) -> pa.Table:
+    """Vectorized enrich_event on Arrow: same rules, computed once per distinct value in the table.
 
-    Input: raw-event columns (missing optional columns are treated as empty). Output: one row per
-    input row, in order, with OUTPUT_COLUMNS; rows with a ``bad_reason`` carry no enrichment.
+    Input: a table of raw-event columns typed as RAW_SCHEMA (missing optional columns and nulls
+    are treated as empty). Output: one row per input row, in order, with OUTPUT_COLUMNS; rows
+    with a ``bad_reason`` carry no enrichment.
 
-    Each rule runs once per distinct URL, (URL, referrer) pair and UA, and the answers are spread
-    back to the rows by integer codes (numpy takes): the per-row Python work is one dict lookup
-    per column. Both engines (Flink's UDF, Spark's mapInPandas) spend most of their time here.
+    Each rule runs once per distinct URL, (URL, referrer) pair and UA; Arrow spreads the answers
+    back to the rows (dictionary codes, take). No per-row Python object is made, so the batch
+    job hands Spark the columns without converting them, and pass-through columns stay as read.
     """
-    n = len(raw)
-    col = {name: _text(raw, name, n) for name in ("event_id", "site", "event", "url", "referrer", "ua",
-                                                   "visitor_id", "uid", "eid", "ip_trunc", "lang")}
+    n = raw.num_rows
+    text = {name: _text(raw, name, n) for name in _TEXT_INPUTS}
 
-    url_codes, urls = _codes(col["url"])
+    url_codes, urls = _codes(text["url"])
     pages = [parse_page_url(u) for u in urls]
     page_host = [p.host if p is not None else "" for p in pages]
-    site_ok = (col["site"] != "").to_numpy()
-    url_ok = np.array([p is not None for p in pages], dtype=bool)[url_codes] if n else np.zeros(0, dtype=bool)
+    site_ok = pc.not_equal(text["site"], "").to_numpy(zero_copy_only=False)
+    url_ok = np.array([p is not None for p in pages], dtype=bool)[url_codes]
     ok = site_ok & url_ok
     bad = np.full(n, None, dtype=object)
     detail = np.full(n, None, dtype=object)
-    invalid_url = ~url_ok
-    bad[invalid_url] = BadReason.INVALID_URL.value
-    detail[invalid_url] = [f"url={u[:200]!r}" for u in col["url"].to_numpy()[invalid_url]]
-    bad[~site_ok] = BadReason.MISSING_SITE.value  # takes precedence, as in enrich_event
-    detail[~site_ok] = "site is empty"
+    if not ok.all():  # bad rows are rare: their details are built per row
+        invalid_url = ~url_ok
+        bad[invalid_url] = BadReason.INVALID_URL.value
+        detail[invalid_url] = [f"url={urls[c][:200]!r}" for c in url_codes[invalid_url]]
+        bad[~site_ok] = BadReason.MISSING_SITE.value  # takes precedence, as in enrich_event
+        detail[~site_ok] = "site is empty"
 
-    def spread(per_value: list, codes: np.ndarray, empty="") -> np.ndarray:
+    def spread(per_value: list, codes: np.ndarray, typ: pa.DataType = pa.string(), empty="") -> pa.Array:
         """Per-distinct answers -> per-row column; rows that are bad get ``empty``."""
-        column = _objects(per_value)[codes] if n else np.zeros(0, dtype=object)
-        column[~ok] = empty
-        return column
+        return pa.array([*per_value, empty], typ).take(np.where(ok, codes, len(per_value)))
 
-    out = {name: col[name].to_numpy() for name in ("event_id", "site", "url", "referrer", "visitor_id", "uid",
-                                                   "eid", "ip_trunc", "lang")}
-    out["ts"] = (pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64").to_numpy()
-                 if "ts" in raw else np.zeros(n, dtype="int64"))
-    out["event"] = np.where(col["event"].to_numpy() != "", col["event"].to_numpy(), "pageview").astype(object)
-    out["dnt"] = (raw["dnt"].astype("boolean").fillna(False).astype(bool).to_numpy()
-                  if "dnt" in raw else np.zeros(n, dtype=bool))
-    out["dedupe_key"] = np.array([dedupe_key(s, e, c) for s, e, c in zip(col["site"], col["event_id"], col["eid"])],
-                                 dtype=object)
+    out = {name: text[name] for name in _PASSTHROUGH_TEXT}
+    out["ts"] = pc.fill_null(raw.column("ts").combine_chunks(), 0) if "ts" in raw.column_names \
+        else pa.array(np.zeros(n, dtype="int64"))
+    out["event"] = pc.if_else(pc.not_equal(text["event"], ""), text["event"], "pageview")
+    out["dnt"] = pc.fill_null(raw.column("dnt").combine_chunks(), False) if "dnt" in raw.column_names \
+        else pa.array(np.zeros(n, dtype=bool))
+    # dedupe_key(site, event_id, eid), per row in Arrow
+    out["dedupe_key"] = pc.if_else(pc.not_equal(text["eid"], ""),
+                                   pc.binary_join_element_wise("c", text["site"], text["eid"], ":"),
+                                   pc.binary_join_element_wise("s", text["event_id"], ":"))
     out["host"] = spread(page_host, url_codes)
     out["path"] = spread([p.path if p is not None else "" for p in pages], url_codes)
     for i, field in enumerate(UTM_FIELDS):
@@ -142,7 +156,9 @@ def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
 
     # (page, referrer) pairs: the same referrer is "internal" on its own site only, and a campaign
     # tag on the page names the source.
-    pair_codes, pairs = _codes(zip(url_codes.tolist(), col["referrer"]))
+    ref_codes, referrers = _codes(text["referrer"])
+    pair_keys, pair_codes = np.unique(url_codes * max(len(referrers), 1) + ref_codes, return_inverse=True)
+    pairs = [(int(k) // max(len(referrers), 1), referrers[int(k) % max(len(referrers), 1)]) for k in pair_keys]
     refs = [parse_referrer(r, page_host[u]) for u, r in pairs]
     sources = [source_of(pages[u].utm[0], pages[u].utm[1], ref.source, ref.source_class) if pages[u] is not None
                else ("", "") for (u, _), ref in zip(pairs, refs)]
@@ -150,32 +166,49 @@ def enrich_frame(raw: pd.DataFrame) -> pd.DataFrame:
     out["source"] = spread([s for s, _ in sources], pair_codes)
     out["source_class"] = spread([c for _, c in sources], pair_codes)
 
-    ua_codes, uas = _codes(col["ua"])
+    ua_codes, uas = _codes(text["ua"])
     infos = [parse_user_agent(u) for u in uas]
     for name in ("browser", "browser_major", "os", "os_major", "device"):
         out[name] = spread([getattr(i, name) for i in infos], ua_codes)
-    out["is_bot"] = spread([i.is_bot for i in infos], ua_codes, empty=False).astype(bool)
-    out["bad_reason"] = bad
-    out["bad_detail"] = detail
-    return pd.DataFrame({name: out[name] for name in OUTPUT_COLUMNS}, index=raw.index)
+    out["is_bot"] = spread([i.is_bot for i in infos], ua_codes, pa.bool_(), empty=False)
+    out["bad_reason"] = pa.array(bad, pa.string())
+    out["bad_detail"] = pa.array(detail, pa.string())
+    return pa.Table.from_arrays([out[name] for name in OUTPUT_COLUMNS], schema=OUTPUT_ARROW_SCHEMA)
 
 
-def _codes(values) -> tuple[np.ndarray, list]:
-    """(code per row, distinct values in first-seen order). A dict, not pd.factorize/unique:
-    pandas' string hash table stops at NUL, so it treats "a" and "a\x00b" as one value."""
-    index: dict = {}
-    codes = np.fromiter((index.setdefault(v, len(index)) for v in values), dtype=np.int64)
-    return codes, list(index)
+def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS) -> pd.DataFrame:
+    """enrich_table for a pandas DataFrame of raw events (the Flink job's vectorized UDF, tests):
+    the output ``columns`` (all by default), one row per input row, index kept.
+
+    Values are taken as the engines hand them over: text columns as text (a non-string value
+    becomes its str), ``ts`` as a number (else 0), ``dnt`` as a boolean (else false)."""
+    n = len(raw)
+    inputs = {name: _arrow_text(raw[name].fillna("").astype(str)) for name in _TEXT_INPUTS if name in raw}
+    inputs["ts"] = pa.array(pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64").to_numpy()
+                             if "ts" in raw else np.zeros(n, dtype="int64"))
+    inputs["dnt"] = pa.array(raw["dnt"].astype("boolean").fillna(False).astype(bool).to_numpy()
+                              if "dnt" in raw else np.zeros(n, dtype=bool))
+    frame = enrich_table(pa.table(inputs)).select(columns).to_pandas()
+    frame.index = raw.index
+    return frame
 
 
-def _objects(values: list) -> np.ndarray:
-    """A 1-d object array (np.array would build a 2-d one from a list of tuples)."""
-    array = np.empty(len(values), dtype=object)
-    array[:] = values
-    return array
+def _codes(values: pa.Array) -> tuple[np.ndarray, list]:
+    """(code per row, distinct values). Arrow's dictionary encoding compares whole values (pandas'
+    string hash table stops at NUL, so it treated "a" and "a\x00b" as one value)."""
+    encoded = values.dictionary_encode()
+    return encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64), encoded.dictionary.to_pylist()
 
 
-def _text(df: pd.DataFrame, name: str, n: int) -> pd.Series:
-    if name not in df:
-        return pd.Series([""] * n, index=df.index, dtype=object)
-    return df[name].fillna("").astype(str)
+def _text(table: pa.Table, name: str, n: int) -> pa.Array:
+    """A text column as one Arrow array, null (or absent) as ""."""
+    if name not in table.column_names:
+        return pa.array([""] * n, pa.string())
+    return pc.fill_null(table.column(name).combine_chunks(), "")
+
+
+def _arrow_text(values: pd.Series) -> pa.Array:
+    try:
+        return pa.array(values, pa.string())
+    except (UnicodeEncodeError, pa.ArrowInvalid):  # lone surrogates: not UTF-8, so not Arrow text
+        return pa.array([v.encode("utf-8", "replace").decode("utf-8") for v in values], pa.string())

@@ -12,8 +12,9 @@ import orjson
 
 from events.badrows import BadReason
 
-if TYPE_CHECKING:  # the collector imports this module; pandas stays out of its workers
-    import pandas as pd
+if TYPE_CHECKING:  # the collector imports this module; numpy and Arrow stay out of its workers
+    import numpy as np
+    import pyarrow as pa
 
 RAW_VERSION = 1
 
@@ -163,29 +164,33 @@ def check_raw_message(value: bytes | None, now_ms: int) -> tuple[dict | None, Ba
     return event, None, ""
 
 
-def check_raw_frame(raw: pd.DataFrame, now_ms: int) -> tuple[pd.Series, pd.Series]:
+def check_raw_table(raw: pa.Table, now_ms: int) -> tuple[np.ndarray, np.ndarray]:
     """check_raw_message for rows a schema-aware reader already parsed into RAW_SCHEMA columns
-    (the batch job: Spark's JSON reader). Returns (reason, detail) Series, None where valid.
+    (the batch job). Returns (reason, detail) arrays, None where valid.
 
-    Rows the reader couldn't parse at all, or whose fields had the wrong JSON type, never reach
-    this: the reader hands their text to check_raw_message instead, which names the exact fault.
+    Lines the reader couldn't parse, or whose fields had the wrong JSON type, never reach this:
+    they go to check_raw_message, which names the exact fault.
     """
-    import pandas as pd
+    import numpy as np
+    import pyarrow.compute as pc
 
-    reason = pd.Series([None] * len(raw), index=raw.index, dtype=object)
-    detail = pd.Series([None] * len(raw), index=raw.index, dtype=object)
-    ts = raw["ts"]
-    # Nullable columns (Arrow's Int64) compare to NA: fill so a missing value never passes by accident.
-    bad_ts = (ts.notna() & ((ts < MIN_TS_MS) | (ts > now_ms + MAX_CLOCK_AHEAD_MS))).fillna(False).astype(bool)
+    def where(condition) -> np.ndarray:  # null (a missing value) never passes by accident
+        return pc.fill_null(condition, True).to_numpy(zero_copy_only=False)
+
+    n = raw.num_rows
+    reason = np.full(n, None, dtype=object)
+    detail = np.full(n, None, dtype=object)
+    ts = raw.column("ts")
+    bad_ts = where(pc.or_(pc.less(ts, MIN_TS_MS), pc.greater(ts, now_ms + MAX_CLOCK_AHEAD_MS))) & where(pc.is_valid(ts))
     reason[bad_ts] = BadReason.BAD_TIMESTAMP.value
-    detail[bad_ts] = "ts=" + ts[bad_ts].astype("int64").astype(str)
+    detail[bad_ts] = [f"ts={t}" for t in ts.filter(bad_ts).to_pylist()]
     # Checked in reverse order of check_raw_message, so the first failing check wins, as there.
     for name in reversed(REQUIRED_RAW_FIELDS):
-        missing = raw[name].isna()
+        missing = where(pc.is_null(raw.column(name)))
         reason[missing] = BadReason.MISSING_FIELD.value
         detail[missing] = name
-    wrong_version = ~(raw["v"] == RAW_VERSION).fillna(False).astype(bool)
+    version = raw.column("v")
+    wrong_version = where(pc.not_equal(version, RAW_VERSION))
     reason[wrong_version] = BadReason.UNSUPPORTED_VERSION.value
-    detail[wrong_version] = [f"v={None if pd.isna(v) else int(v)!r}, expected {RAW_VERSION}"
-                             for v in raw["v"][wrong_version]]
+    detail[wrong_version] = [f"v={v!r}, expected {RAW_VERSION}" for v in version.filter(wrong_version).to_pylist()]
     return reason, detail

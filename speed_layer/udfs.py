@@ -23,8 +23,8 @@ RAW_INPUTS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "eid")
 
 
 def enrich_columns(*columns: pd.Series) -> pd.DataFrame:
-    frame = enrich_frame(pd.DataFrame(dict(zip(RAW_INPUTS, columns))))
-    return frame[[name for name, _ in ENRICH_FIELDS]].reset_index(drop=True)
+    frame = enrich_frame(pd.DataFrame(dict(zip(RAW_INPUTS, columns))), [name for name, _ in ENRICH_FIELDS])
+    return frame.reset_index(drop=True)
 
 
 def hll_sketches(visitors: pd.Series) -> pd.Series:

@@ -11,7 +11,7 @@ import pytest
 
 from batch_layer.job import raw_inputs
 from batch_layer.storage import FileStorage
-from batch_layer.transform import CORRUPT, FILE, OUTPUT_COLUMNS, enrich_raw, file_place
+from batch_layer.transform import FILE, LINE, OUTPUT_COLUMNS, enrich_lines, file_place
 from events.enrich import CLEAN_COLUMNS, enrich_frame
 from events.raw import RAW_COLUMNS, check_raw_message
 from tests.batch_layer.rawdata import GOOGLEBOT, RawDataset, event, ms
@@ -21,43 +21,64 @@ NOW = ms(D + dt.timedelta(days=2), 0)
 FILE_PATH = "file:///data/raw/date=2026-11-20/hour=10/0-0-9.jsonl.gz"
 
 
-def as_read(lines: list[dict | str]) -> pd.DataFrame:
-    """Rows the way Spark's reader hands them over: parsed columns, or the line in CORRUPT."""
-    rows = []
-    for line in lines:
-        if isinstance(line, str):
-            rows.append({CORRUPT: line, FILE: FILE_PATH})
-        else:
-            rows.append({**{name: line.get(name) for name in RAW_COLUMNS}, CORRUPT: None, FILE: FILE_PATH})
-    return pd.DataFrame(rows, columns=RAW_COLUMNS + [CORRUPT, FILE])
+def lines_of(lines: list[dict | str | bytes]) -> pd.DataFrame:
+    """A batch of raw lines the way Spark hands them to mapInPandas."""
+    values = [orjson.dumps(line) if isinstance(line, dict) else line.encode() if isinstance(line, str) else line
+              for line in lines]
+    return pd.DataFrame({LINE: values, FILE: [FILE_PATH] * len(values)})
+
+
+def plain(frame: pd.DataFrame) -> list[dict]:
+    """Output rows as Python values (None where null)."""
+    return [{k: (None if v is pd.NA else v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 @pytest.mark.fast
 def test_good_rows_are_enriched_and_bad_ones_keep_their_line_and_file():
-    out = enrich_raw(as_read([
-        event("e1", ms(D, 10), "a.example", "/pricing?utm_source=news"),
-        event("e2", ms(D, 10), "a.example", ua=GOOGLEBOT),
+    bad_lines = [
         '{"v":1,"event_id":"x","ts":"soon","site":"a.example"}',
         "not json at all",
         {**event("e3", ms(D, 10), "a.example"), "v": 7},
         {**event("e4", ms(D, 10), "a.example"), "url": "ftp://nope"},
+        b'{"v":1,"event_id":"e5","ts":1,"site":"\xff"}',
+        "",
+    ]
+    out = enrich_lines(lines_of([
+        event("e1", ms(D, 10), "a.example", "/pricing?utm_source=news"),
+        event("e2", ms(D, 10), "a.example", ua=GOOGLEBOT),
+        *bad_lines,
     ]), NOW)
-    assert list(out.columns) == OUTPUT_COLUMNS
-    assert out["bad_reason"].tolist() == [None, None, "bad_field_type", "invalid_json", "unsupported_version",
-                                          "invalid_url"]
-    assert (out.at[0, "path"], out.at[0, "utm_source"], out.at[0, "browser"]) == ("/pricing", "news", "Chrome")
-    assert out.at[1, "is_bot"] and not out.at[0, "is_bot"]
-    assert out.at[3, "payload"] == "not json at all"
-    assert orjson.loads(out.at[4, "payload"])["v"] == 7  # a parsed row's payload: its fields as JSON
-    assert out["payload"][:2].isna().all() and (out["file"] == FILE_PATH).all()
+    rows = plain(out)
+    assert list(out.columns) == OUTPUT_COLUMNS and len(rows) == 8
+    assert [r["bad_reason"] for r in rows] == [None, None, "bad_field_type", "invalid_json", "unsupported_version",
+                                               "invalid_url", "invalid_json", "invalid_json"]
+    assert (rows[0]["path"], rows[0]["utm_source"], rows[0]["browser"]) == ("/pricing", "news", "Chrome")
+    assert rows[1]["is_bot"] and not rows[0]["is_bot"]
+    assert rows[3]["payload"] == "not json at all"
+    assert orjson.loads(rows[4]["payload"])["v"] == 7  # every bad row keeps its line as landed
+    assert rows[6]["payload"] == '{"v":1,"event_id":"e5","ts":1,"site":"\ufffd"}'  # not UTF-8: kept, replaced
+    assert rows[0]["payload"] is None and rows[1]["payload"] is None and all(r["file"] == FILE_PATH for r in rows)
+
+
+@pytest.mark.fast
+@pytest.mark.parametrize("spoilt", [["{"], ["null"], ['{"v":1} {"v":1}'], ['{"v":1} {"v":1}', ""], ["  "]])
+def test_a_batch_of_plain_events_and_one_with_spoilt_lines_read_the_same(spoilt):
+    """A batch the Arrow reader takes and the same events in a batch it refuses: the line-by-line
+    path gives the same columns, and each spoilt line is a bad row of its own (a line of two
+    objects beside a blank line must not shift the rows)."""
+    events = [event(f"e{i}", ms(D, i), "a.example", f"/p{i}?utm_source=s", referrer="https://www.google.com/")
+              for i in range(5)]
+    fast = enrich_lines(lines_of(events), NOW)
+    exact = plain(enrich_lines(lines_of([*events, *spoilt]), NOW))
+    assert exact[:5] == plain(fast)
+    assert [r["bad_reason"] for r in exact[5:]] == [check_raw_message(s.encode(), NOW)[1].value for s in spoilt]
 
 
 @pytest.mark.fast
 def test_a_line_only_an_optional_field_spoilt_is_used():
-    """Spark refuses the whole line when dnt is a string; the lander's check accepts it: so do we."""
-    line = orjson.dumps({**event("e1", ms(D, 10), "a.example", "/x"), "dnt": "yes"}).decode()
-    out = enrich_raw(as_read([line]), NOW)
-    assert out.at[0, "bad_reason"] is None and out.at[0, "path"] == "/x" and out.at[0, "dnt"]
+    """The Arrow reader refuses the whole line when dnt is a string; the lander's check accepts it: so do we."""
+    out = plain(enrich_lines(lines_of([{**event("e1", ms(D, 10), "a.example", "/x"), "dnt": "yes"}]), NOW))
+    assert out[0]["bad_reason"] is None and out[0]["path"] == "/x" and out[0]["dnt"]
 
 
 @pytest.mark.fast
@@ -116,19 +137,33 @@ def stream_verdict(line: str) -> tuple[str | None, dict | None]:
     return None, {name: row[name] for name in CLEAN_COLUMNS}
 
 
+@pytest.mark.fast
+def test_each_line_alone_gets_the_streams_verdict():
+    """A batch of one line: the Arrow reader's path where it takes the line, the lander's check
+    where it doesn't; either way the stream's verdict and clean event."""
+    rng = random.Random(20261124)
+    for i in range(400):
+        line = random_line(rng, i)
+        row = plain(enrich_lines(lines_of([line]), NOW))[0]
+        reason, clean = stream_verdict(line)
+        assert row["bad_reason"] == reason, (line, row["bad_detail"])
+        if clean is not None:
+            assert {name: row[name] for name in CLEAN_COLUMNS} == clean, line
+
+
 @pytest.mark.slow
 def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
     """Spark's own JSON reader with the explicit schema, then mapInPandas: per line, the same bad
     reason or the same clean event as the stream path, over 400 randomly spoilt lines."""
     import functools
 
-    from batch_layer.job import OUTPUT_STRUCT, _read_raw
+    from batch_layer.job import OUTPUT_STRUCT, read_lines
     from batch_layer.transform import enrich_batches
 
     rng = random.Random(20261120)
     lines = [random_line(rng, i) for i in range(400)]
     path = RawDataset(tmp_path).write(D, 10, [line.encode() for line in lines])
-    got = (_read_raw(spark, [f"file://{path}"])
+    got = (read_lines(spark, [f"file://{path}"])
            .mapInPandas(functools.partial(enrich_batches, now_ms=NOW), OUTPUT_STRUCT).toPandas())
     assert len(got) == len(lines)
     verdicts = [stream_verdict(line) for line in lines]
