@@ -141,8 +141,9 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
 def _enriched(spark: SparkSession, paths: list[str]) -> DataFrame:
     """Raw lines -> the events library's verdict on each (clean columns or a bad reason), with
     the raw folder each came from and a row number (tells exact redelivered copies apart)."""
+    enrich = functools.partial(enrich_batches, now_ms=int(time.time() * 1000))
     return (
-        read_lines(spark, paths).mapInPandas(functools.partial(enrich_batches, now_ms=int(time.time() * 1000)), OUTPUT_STRUCT)
+        read_lines(spark, paths).mapInPandas(enrich, OUTPUT_STRUCT)
         .withColumn("_file_day", F.to_date(F.regexp_extract("file", r"/date=(\d{4}-\d{2}-\d{2})/", 1)))
         .withColumn("_file_hour", F.regexp_extract("file", r"/hour=(\d{2})/", 1).cast("int"))
         .withColumn("_row", F.monotonically_increasing_id())
