@@ -7,8 +7,8 @@ per size in parallel and cached (bench/results/cache/, ~70 MB per million events
 
 - **pixel (PySpark)**: `batch_layer.job.run_day` on a SparkSession (local[2] = this box's
   2 cores; start-up excluded by an untimed warm-up day): raw lines -> mapInPandas(Arrow's JSON
-  reader with the explicit schema, events library) -> dedupe -> bad rows, clean Parquet, daily view (exact visitors +
-  HLL sketches), sessions view, watermark.
+  reader with the explicit schema, events library) -> dedupe -> bad rows, clean Parquet, daily
+  view (exact visitors + HLL sketches), sessions view, watermark.
 - **DuckDB baseline**: what a user might write instead, in one process with DuckDB's threads:
   read_json with the same columns, the same events library through its Arrow entry point as a
   vectorized Python UDF, the bad rows of the lines it read, dedupe with QUALIFY, the clean
@@ -17,10 +17,11 @@ per size in parallel and cached (bench/results/cache/, ~70 MB per million events
   counts. Fewer guarantees than the job (the reader skips lines it can't parse instead of keeping
   them as typed bad rows; no late-event window), so it is a fair floor, not an equal.
 
-Both are checked to produce the same clean events and daily totals in every round. Both warm up
-on a 20k-event day first; then each size runs ``--rounds`` times, alternating engines (the box's
-speed drifts), and the median is reported beside every round's time. The first round is the
-colder one (a fresh JVM's first big day still JIT-compiles much of the job).
+Both are checked to produce the same clean, duplicate and bot counts and daily totals in every
+round. Both warm up on a 20k-event day first; then each size runs ``--rounds`` times,
+alternating engines (the box's speed drifts), and the median is reported beside every round's
+time. The first round is the colder one (a fresh JVM's first big day still JIT-compiles much of
+the job).
 
     .venv/bin/python bench/batch.py [--sizes 1000000 10000000] [--driver-memory 6g]
 """

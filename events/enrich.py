@@ -157,8 +157,9 @@ def enrich_table(raw: pa.Table) -> pa.Table:
     # (page, referrer) pairs: the same referrer is "internal" on its own site only, and a campaign
     # tag on the page names the source.
     ref_codes, referrers = _codes(text["referrer"])
-    pair_keys, pair_codes = np.unique(url_codes * max(len(referrers), 1) + ref_codes, return_inverse=True)
-    pairs = [(int(k) // max(len(referrers), 1), referrers[int(k) % max(len(referrers), 1)]) for k in pair_keys]
+    per_url = max(len(referrers), 1)  # a pair's key: url code * per_url + referrer code
+    pair_keys, pair_codes = np.unique(url_codes * per_url + ref_codes, return_inverse=True)
+    pairs = [(int(k) // per_url, referrers[int(k) % per_url]) for k in pair_keys]
     refs = [parse_referrer(r, page_host[u]) for u, r in pairs]
     sources = [source_of(pages[u].utm[0], pages[u].utm[1], ref.source, ref.source_class) if pages[u] is not None
                else ("", "") for (u, _), ref in zip(pairs, refs)]
