@@ -14,6 +14,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.types import (
     BooleanType,
     DataType,
+    DateType,
     LongType,
     StringType,
     StructField,
@@ -26,7 +27,8 @@ from pixel.settings import Settings
 log = logging.getLogger(__name__)
 
 LOG_CONFIG = Path(__file__).resolve().parent.parent / "infra" / "spark" / "log4j2.properties"
-_TYPES: dict[str, DataType] = {"string": StringType(), "long": LongType(), "boolean": BooleanType()}
+_TYPES: dict[str, DataType] = {"string": StringType(), "long": LongType(), "boolean": BooleanType(),
+                               "date": DateType()}
 
 
 def struct_of(schema: list[tuple[str, str]]) -> StructType:

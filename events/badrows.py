@@ -28,6 +28,7 @@ class BadReason(str, enum.Enum):
     BAD_TIMESTAMP = "bad_timestamp"  # lander: ts outside any plausible range
     MISSING_SITE = "missing_site"  # enrichment: no site parameter
     INVALID_URL = "invalid_url"  # enrichment: page URL isn't an http(s) URL with a host
+    UNREADABLE_FILE = "unreadable_file"  # batch: a raw file's compression is corrupt or cut short
     TOO_LATE = "too_late"  # batch: landed in a day's folder beyond the lateness window of its own day
 
 

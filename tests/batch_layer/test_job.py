@@ -175,6 +175,22 @@ def test_duplicated_keys_joined_by_shuffle_count_as_by_broadcast(spark, data, mo
     assert {p: parquet(data, p) for p in broadcast} == broadcast
 
 
+def test_a_cut_raw_file_is_a_bad_row_and_its_whole_lines_are_used(spark, tmp_path):
+    """A raw file whose gzip data ends early (a disk filled up, a copy was interrupted) doesn't
+    stop the day: what it holds up to the cut is used, the cut line and the file are bad rows."""
+    settings = make_settings(tmp_path / "data")
+    raw = RawDataset(settings.data_dir)
+    raw.write(D, 9, [event("w1", ms(D, 9), "a.example", "/", visitor="v1")])
+    whole = [event(f"c{i}", ms(D, 10, 0, i % 60), "a.example", f"/p{i}", visitor=f"v{i}") for i in range(3000)]
+    cut = raw.write(D, 10, whole)
+    cut.write_bytes(cut.read_bytes()[:-2000])
+    summary = run_day(spark, settings, D)
+    assert summary.bad == {"unreadable_file": 1, "invalid_json": 1}
+    assert summary.read == summary.clean + 2 and 1 < summary.clean < 3001
+    unreadable = [r for r in bad_rows(settings, D) if r["reason"] == "unreadable_file"]
+    assert len(unreadable) == 1 and "truncated" in unreadable[0]["detail"] and unreadable[0]["file"].endswith(cut.name)
+
+
 def test_a_day_without_raw_data_closes_empty(spark, data):
     quiet = D + dt.timedelta(days=5)
     summary = run_day(spark, data, quiet)

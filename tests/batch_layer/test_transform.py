@@ -1,17 +1,20 @@
-"""The batch job's per-row rules: the pandas functions mapInPandas runs (fast), and, on a real
+"""The batch job's per-file work: the Arrow functions mapInArrow runs (fast), and, on a real
 SparkSession, the promise that batch and stream reach the same verdict on the same raw line."""
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import random
 
 import orjson
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from batch_layer.job import raw_inputs
 from batch_layer.storage import FileStorage
-from batch_layer.transform import FILE, LINE, OUTPUT_COLUMNS, enrich_lines, file_place
+from batch_layer import transform
+from batch_layer.transform import OUTPUT_COLUMNS, enrich_files, enrich_text, file_place, read_raw_file
 from events.enrich import CLEAN_COLUMNS, enrich_frame
 from events.raw import RAW_COLUMNS, check_raw_message
 from tests.batch_layer.rawdata import GOOGLEBOT, RawDataset, event, ms
@@ -21,16 +24,19 @@ NOW = ms(D + dt.timedelta(days=2), 0)
 FILE_PATH = "file:///data/raw/date=2026-11-20/hour=10/0-0-9.jsonl.gz"
 
 
-def lines_of(lines: list[dict | str | bytes]) -> pd.DataFrame:
-    """A batch of raw lines the way Spark hands them to mapInPandas."""
-    values = [orjson.dumps(line) if isinstance(line, dict) else line.encode() if isinstance(line, str) else line
-              for line in lines]
-    return pd.DataFrame({LINE: values, FILE: [FILE_PATH] * len(values)})
+def text_of(lines: list[dict | str | bytes]) -> bytes:
+    """Raw lines as a raw file holds them (one per line, each ended by a newline)."""
+    return b"".join((orjson.dumps(line) if isinstance(line, dict) else line.encode() if isinstance(line, str)
+                     else line) + b"\n" for line in lines)
 
 
-def plain(frame: pd.DataFrame) -> list[dict]:
+def enrich_lines(lines: list[dict | str | bytes]) -> pa.Table:
+    return pa.concat_tables(enrich_text(text_of(lines), FILE_PATH, NOW))
+
+
+def plain(table: pa.Table) -> list[dict]:
     """Output rows as Python values (None where null)."""
-    return [{k: (None if v is pd.NA else v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return table.to_pylist()
 
 
 @pytest.mark.fast
@@ -43,13 +49,13 @@ def test_good_rows_are_enriched_and_bad_ones_keep_their_line_and_file():
         b'{"v":1,"event_id":"e5","ts":1,"site":"\xff"}',
         "",
     ]
-    out = enrich_lines(lines_of([
+    out = enrich_lines([
         event("e1", ms(D, 10), "a.example", "/pricing?utm_source=news"),
         event("e2", ms(D, 10), "a.example", ua=GOOGLEBOT),
         *bad_lines,
-    ]), NOW)
+    ])
     rows = plain(out)
-    assert list(out.columns) == OUTPUT_COLUMNS and len(rows) == 8
+    assert out.column_names == OUTPUT_COLUMNS and len(rows) == 8
     assert [r["bad_reason"] for r in rows] == [None, None, "bad_field_type", "invalid_json", "unsupported_version",
                                                "invalid_url", "invalid_json", "invalid_json"]
     assert (rows[0]["path"], rows[0]["utm_source"], rows[0]["browser"]) == ("/pricing", "news", "Chrome")
@@ -57,7 +63,8 @@ def test_good_rows_are_enriched_and_bad_ones_keep_their_line_and_file():
     assert rows[3]["payload"] == "not json at all"
     assert orjson.loads(rows[4]["payload"])["v"] == 7  # every bad row keeps its line as landed
     assert rows[6]["payload"] == '{"v":1,"event_id":"e5","ts":1,"site":"\ufffd"}'  # not UTF-8: kept, replaced
-    assert rows[0]["payload"] is None and rows[1]["payload"] is None and all(r["file"] == FILE_PATH for r in rows)
+    assert rows[0]["payload"] is None and rows[1]["payload"] is None
+    assert {(r["file"], r["_file_day"], r["_file_hour"]) for r in rows} == {(FILE_PATH, D, 10)}
 
 
 @pytest.mark.fast
@@ -68,8 +75,8 @@ def test_a_batch_of_plain_events_and_one_with_spoilt_lines_read_the_same(spoilt)
     objects beside a blank line must not shift the rows)."""
     events = [event(f"e{i}", ms(D, i), "a.example", f"/p{i}?utm_source=s", referrer="https://www.google.com/")
               for i in range(5)]
-    fast = enrich_lines(lines_of(events), NOW)
-    exact = plain(enrich_lines(lines_of([*events, *spoilt]), NOW))
+    fast = enrich_lines(events)
+    exact = plain(enrich_lines([*events, *spoilt]))
     assert exact[:5] == plain(fast)
     assert [r["bad_reason"] for r in exact[5:]] == [check_raw_message(s.encode(), NOW)[1].value for s in spoilt]
 
@@ -77,8 +84,54 @@ def test_a_batch_of_plain_events_and_one_with_spoilt_lines_read_the_same(spoilt)
 @pytest.mark.fast
 def test_a_line_only_an_optional_field_spoilt_is_used():
     """The Arrow reader refuses the whole line when dnt is a string; the lander's check accepts it: so do we."""
-    out = plain(enrich_lines(lines_of([{**event("e1", ms(D, 10), "a.example", "/x"), "dnt": "yes"}]), NOW))
+    out = plain(enrich_lines([{**event("e1", ms(D, 10), "a.example", "/x"), "dnt": "yes"}]))
     assert out[0]["bad_reason"] is None and out[0]["path"] == "/x" and out[0]["dnt"]
+
+
+@pytest.mark.fast
+def test_chunks_read_as_one_and_the_last_line_needs_no_newline(monkeypatch):
+    """A file is parsed CHUNK_LINES lines at a time: a spoilt line sends only its own chunk line
+    by line, and the rows come out in file order as if read whole."""
+    lines = [event(f"e{i}", ms(D, 10), "a.example", f"/p{i}") for i in range(10)]
+    lines[4] = "{"
+    whole = plain(enrich_lines(lines))
+    monkeypatch.setattr(transform, "CHUNK_LINES", 3)
+    assert len(list(enrich_text(text_of(lines), FILE_PATH, NOW))) == 4
+    assert plain(enrich_lines(lines)) == whole
+    assert [r["bad_reason"] for r in whole] == [None] * 4 + ["invalid_json"] + [None] * 5
+    # No newline after the last line: still a line. A blank last line: a bad row of its own.
+    unended = pa.concat_tables(enrich_text(text_of(lines)[:-1], FILE_PATH, NOW))
+    assert plain(unended) == whole
+    blank = plain(pa.concat_tables(enrich_text(text_of([*lines, ""]), FILE_PATH, NOW)))
+    assert blank[:10] == whole and blank[10]["bad_reason"] == "invalid_json" and len(blank) == 11
+
+
+@pytest.mark.fast
+def test_raw_files_are_gunzipped_whole_or_kept_up_to_their_fault():
+    text = text_of([event(f"e{i}", ms(D, 10), "a.example") for i in range(2000)])
+    packed = gzip.compress(text[:5000]) + gzip.compress(text[5000:])  # two gzip members, as `cat` makes
+    assert read_raw_file(packed) == (text, None)
+    assert read_raw_file(text) == (text, None)  # not gzip: the file is the text
+    kept, fault = read_raw_file(packed[:-100])
+    assert "truncated" in fault and text.startswith(kept) and len(kept) > 5000
+    corrupt = packed[:2000] + bytes(64) + packed[2064:]
+    kept, fault = read_raw_file(corrupt)
+    assert "corrupt" in fault and text.startswith(kept)
+
+
+@pytest.mark.fast
+def test_an_unreadable_file_is_a_bad_row_and_its_readable_lines_still_count():
+    lines = [event(f"e{i}", ms(D, 10), "a.example", "/x") for i in range(1000)]
+    packed = gzip.compress(text_of(lines))
+    batch = pa.RecordBatch.from_pydict({"path": [FILE_PATH, FILE_PATH], "content": [packed, packed[:len(packed) // 2]]})
+    rows = plain(pa.Table.from_batches(list(enrich_files(iter([batch]), NOW))))
+    whole, cut = rows[:1000], rows[1000:]
+    assert all(r["bad_reason"] is None for r in whole) and [r["event_id"] for r in whole] == [f"e{i}" for i in range(1000)]
+    assert cut[-1]["bad_reason"] == "unreadable_file" and "truncated" in cut[-1]["bad_detail"]
+    assert cut[-1]["file"] == FILE_PATH and cut[-1]["_file_day"] == D
+    # Every line before the fault is there; the one it cut in two is a bad row of its own.
+    assert [r["event_id"] for r in cut[:-2]] == [f"e{i}" for i in range(len(cut) - 2)]
+    assert cut[-2]["bad_reason"] == "invalid_json" and 0 < len(cut) - 2 < 1000
 
 
 @pytest.mark.fast
@@ -144,7 +197,7 @@ def test_each_line_alone_gets_the_streams_verdict():
     rng = random.Random(20261124)
     for i in range(400):
         line = random_line(rng, i)
-        row = plain(enrich_lines(lines_of([line]), NOW))[0]
+        row = plain(enrich_lines([line]))[0]
         reason, clean = stream_verdict(line)
         assert row["bad_reason"] == reason, (line, row["bad_detail"])
         if clean is not None:
@@ -153,18 +206,17 @@ def test_each_line_alone_gets_the_streams_verdict():
 
 @pytest.mark.slow
 def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
-    """Spark's own JSON reader with the explicit schema, then mapInPandas: per line, the same bad
-    reason or the same clean event as the stream path, over 400 randomly spoilt lines."""
+    """Spark reads the file, mapInArrow parses and enriches it: per line, the same bad reason or
+    the same clean event as the stream path, over 400 randomly spoilt lines."""
     import functools
 
-    from batch_layer.job import OUTPUT_STRUCT, read_lines
-    from batch_layer.transform import enrich_batches
+    from batch_layer.job import OUTPUT_STRUCT, read_files
 
     rng = random.Random(20261120)
     lines = [random_line(rng, i) for i in range(400)]
     path = RawDataset(tmp_path).write(D, 10, [line.encode() for line in lines])
-    got = (read_lines(spark, [f"file://{path}"])
-           .mapInPandas(functools.partial(enrich_batches, now_ms=NOW), OUTPUT_STRUCT).toPandas())
+    got = (read_files(spark, [f"file://{path}"])
+           .mapInArrow(functools.partial(enrich_files, now_ms=NOW), OUTPUT_STRUCT).toPandas())
     assert len(got) == len(lines)
     verdicts = [stream_verdict(line) for line in lines]
     assert {r for r, _ in verdicts} >= {None, "invalid_json", "not_an_object", "missing_field", "bad_field_type",
