@@ -29,16 +29,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from batch_layer.spark import struct_of
 from batch_layer.storage import Storage, open_storage
 from batch_layer.transform import OUTPUT_SCHEMA, enrich_files, file_place
 from batch_layer.watermark import advance_watermark
-from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
+from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSIONS, SESSIONS_SCHEMA
 from events.badrows import BadReason
 from events.enrich import CLEAN_COLUMNS
+from events.sessions import HIT_COLUMNS, session_sums
 from events.sketches import LG_K
 from pixel.settings import Settings
 
@@ -109,16 +110,14 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
         # (A local checkpoint, not persist(): building Spark's columnar cache of these rows took
         # 5.7 s per 1M rows, the checkpoint 0.3-0.5 s. Lineage ends here: should an executor be
         # lost, the run fails and is re-run, which overwrites the same outputs.)
-        enriched = checkpoints.take(_enriched(spark, [f"{root}/{d}/*.jsonl.gz" for d in inputs]))
+        with _even_raw_splits(spark):
+            enriched = checkpoints.take(_enriched(spark, [f"{root}/{d}" for d in inputs]))
 
         stage("deduplicating")
-        flagged = _flagged(checkpoints, enriched, day, lateness)
+        flagged = _flagged(spark, checkpoints, enriched, day, lateness)
 
-        stage("writing bad rows")
-        _write_bad_rows(flagged, f"{root}/bad/date={day}", lateness)
-
-        stage("counting")
-        _count(flagged, summary)
+        stage("writing bad rows + counting")
+        _write_bad_rows(flagged, f"{root}/bad/date={day}", lateness, summary)
 
         stage("writing clean events")
         day_events = flagged.where(F.col("_mine") & F.col("_first")).select(*CLEAN_COLUMNS)
@@ -152,7 +151,8 @@ _ORDER = ("ts", "event_id", "_row")
 _BROADCAST_KEYS = 500_000
 
 
-def _flagged(checkpoints: _Checkpoints, enriched: DataFrame, day: dt.date, lateness: int) -> DataFrame:
+def _flagged(spark: SparkSession, checkpoints: _Checkpoints, enriched: DataFrame, day: dt.date,
+             lateness: int) -> DataFrame:
     """The rows day D's run is about, flagged: ``_first`` (the copy that counts), ``_mine`` (its
     event belongs to D), ``_too_late`` (found in D's folders, of a day whose run can't see them).
 
@@ -161,9 +161,12 @@ def _flagged(checkpoints: _Checkpoints, enriched: DataFrame, day: dt.date, laten
     which shuffled and sorted every wide row of the day (1M rows: +1.7 s over a scan vs +2.7 s)."""
     good = F.col("bad_reason").isNull()
     D = F.lit(day.isoformat()).cast("date")
-    copies = checkpoints.take(enriched.where(good).groupBy("dedupe_key")
-                              .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
-                              .where("_copies > 1").drop("_copies"))
+    # Its result is small, but all of a day's keys go through its final aggregation: kept on
+    # every core (AQE would merge the ~50 MB shuffle of 1M keys into one task: 0.75 s on one core).
+    with _session_conf(spark, {"spark.sql.adaptive.coalescePartitions.parallelismFirst": "true"}):
+        copies = checkpoints.take(enriched.where(good).groupBy("dedupe_key")
+                                  .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
+                                  .where("_copies > 1").drop("_copies"))
     if copies.count() <= _BROADCAST_KEYS:
         copies = F.broadcast(copies)
     earliest = F.col("_earliest")
@@ -180,54 +183,71 @@ def _flagged(checkpoints: _Checkpoints, enriched: DataFrame, day: dt.date, laten
     )
 
 
-def _count(flagged: DataFrame, summary: DaySummary) -> None:
-    """The day's summary, from one aggregation: read == bad + duplicates + bots + clean."""
-    mine, first, bot = F.col("_mine"), F.col("_mine") & F.col("_first"), F.col("is_bot")
-    reason = F.when(F.col("bad_reason").isNotNull(), F.col("bad_reason")) \
+def _summary_metrics() -> list[Column]:
+    """The day's summary as aggregates over the flagged rows (with their bad ``reason``):
+    read == bad + duplicates + bots + clean."""
+    mine, first, bot, reason = F.col("_mine"), F.col("_mine") & F.col("_first"), F.col("is_bot"), F.col("reason")
+
+    def rows(condition: Column) -> Column:
+        return F.count(F.when(condition, 1))
+    return [
+        rows(mine).alias("read"),
+        rows(mine & (F.col("_file_day") != F.col("_event_day"))).alias("late"),
+        rows(mine & ~F.col("_first")).alias("duplicates"),
+        rows(first & bot).alias("bots"),
+        rows(first & ~bot).alias("clean"),
+        F.size(F.collect_set(F.when(mine, F.col("site")))).alias("sites"),
+        *(rows(reason == r.value).alias(f"bad:{r.value}") for r in BadReason),
+    ]
+
+
+def _fill_summary(summary: DaySummary, metrics: dict) -> None:
+    for name in ("late", "duplicates", "bots", "clean", "sites"):
+        setattr(summary, name, metrics[name])
+    summary.bad = {name.removeprefix("bad:"): n for name, n in metrics.items() if name.startswith("bad:") and n}
+    summary.read = metrics["read"] + summary.bad_total
+
+
+def _bad_reason() -> Column:
+    """Why a flagged row is a bad row of the day (null: it isn't)."""
+    return F.when(F.col("bad_reason").isNotNull(), F.col("bad_reason")) \
         .when(F.col("_too_late"), F.lit(BadReason.TOO_LATE.value))
-    rows = flagged.groupBy("site", reason.alias("reason")).agg(
-        F.count("*").alias("rows"),
-        F.sum(mine.cast("long")).alias("read"),
-        F.sum((mine & (F.col("_file_day") != F.col("_event_day"))).cast("long")).alias("late"),
-        F.sum((mine & ~F.col("_first")).cast("long")).alias("duplicates"),
-        F.sum((first & bot).cast("long")).alias("bots"),
-        F.sum((first & ~bot).cast("long")).alias("clean"),
-    ).collect()
-    sites = set()
-    for r in rows:
-        if r["reason"] is not None:
-            summary.bad[r["reason"]] = summary.bad.get(r["reason"], 0) + r["rows"]
-            continue
-        if r["read"]:
-            sites.add(r["site"])
-        summary.read += r["read"]
-        summary.late += r["late"]
-        summary.duplicates += r["duplicates"]
-        summary.bots += r["bots"]
-        summary.clean += r["clean"]
-    summary.read += summary.bad_total
-    summary.sites = len(sites)
 
 
-def read_files(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """The raw files, one row each: its path and its bytes as stored (still compressed)."""
-    if not paths:
+def read_files(spark: SparkSession, folders: list[str]) -> DataFrame:
+    """The raw files of these folders (``*.jsonl.gz``), one row each: its path and its bytes as
+    stored (still compressed). Folders, not a glob of files: Spark lists a few folders itself,
+    where a glob's hundred-odd files became a listing job of their own (~0.5 s a day)."""
+    if not folders:
         return spark.createDataFrame([], FILES_STRUCT)
-    return spark.read.format("binaryFile").load(paths).select("path", "content")
+    return spark.read.format("binaryFile").option("pathGlobFilter", "*.jsonl.gz").load(folders).select("path", "content")
 
 
-def _write_bad_rows(flagged: DataFrame, path: str, lateness: int) -> None:
-    """Bad rows in the shape of every other bad row on the platform (events.badrows)."""
+def _write_bad_rows(flagged: DataFrame, path: str, lateness: int, summary: DaySummary) -> None:
+    """Bad rows in the shape of every other bad row on the platform (events.badrows), and the
+    day's summary, observed on the same scan (a separate aggregation read every row again).
+    The observation sees only the few columns it and the bad rows need (an observation is not
+    compiled into the scan's code: every row that reaches it is copied whole)."""
+    reason = _bad_reason()
     too_late = F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
                         F.lit(f" landed beyond the {lateness} h lateness window"))
-    bad = flagged.where(F.col("bad_reason").isNotNull() | F.col("_too_late")).select(
-        F.coalesce("bad_reason", F.lit(BadReason.TOO_LATE.value)).alias("reason"),
+    rows = flagged.select(
+        "site", "_mine", "_first", "is_bot", "_file_day", "_event_day", "file", reason.alias("reason"),
         F.when(F.col("_too_late"), too_late).otherwise(F.coalesce("bad_detail", F.lit(""))).alias("detail"),
-        F.coalesce("payload", F.to_json(F.struct(*CLEAN_COLUMNS))).alias("payload"), "file")
-    bad.select(
+        # Evaluated for bad rows only: a too-late event is kept as its clean event.
+        F.when(reason.isNotNull(), F.coalesce("payload", F.to_json(F.struct(*CLEAN_COLUMNS)))).alias("payload"))
+    observation = Observation("day summary")
+    rows.observe(observation, *_summary_metrics()).where(F.col("reason").isNotNull()).select(
         F.lit(1).alias("v"), "reason", "detail", F.lit("batch").alias("source"),
         F.lit(int(time.time() * 1000)).alias("ts"), "payload", F.octet_length("payload").alias("payload_bytes"), "file",
     ).repartition(1).write.mode("overwrite").option("compression", "gzip").json(path)  # one file; the scan stays parallel
+    _fill_summary(summary, observation.get)
+
+
+# A visitor (ids are per site), visitor_id first: sorting by it, the sort's 8-byte key prefix
+# tells almost any two rows apart (by site first, 20 sites, it told none: every comparison went on
+# to the whole key).
+_VISITOR = ("visitor_id", "site")
 
 
 def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int) -> DataFrame:
@@ -239,22 +259,17 @@ def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: Data
     columns = ["site", "visitor_id", "ts", "event_id", "is_bot", *sorted({c for c in DIMENSIONS.values() if c})]
     with _static_plans(spark):
         return checkpoints.take(day_events.select(*columns)
-                                .repartition(_view_partitions(spark, clean_count), "site", "visitor_id")
-                                .sortWithinPartitions("site", "visitor_id", "ts", "event_id"))
+                                .repartition(_view_partitions(spark, clean_count), *_VISITOR)
+                                .sortWithinPartitions(*_VISITOR, "ts", "event_id"))
 
 
 def _write_views(by_visitor: DataFrame, path: str, day: dt.date) -> None:
     """views/daily and views/sessions of the day (see _by_visitor for ``by_visitor``). One file
     each, by repartition(1): coalesce(1) would run each view's final aggregation in one task."""
-    clean, bots = by_visitor.where(~F.col("is_bot")), by_visitor.where(F.col("is_bot"))
-    visitor = _known_visitor()
-    bot_rows = bots.groupBy("site").agg(
-        F.lit(BOTS).alias("dimension"), F.lit("").alias("value"), F.count("*").alias("pageviews"),
-        F.countDistinct(visitor).alias("visitors"), F.base64(F.hll_sketch_agg(visitor, LG_K)).alias("visitors_hll"))
-    _daily_view(clean).unionByName(bot_rows).select(*(name for name, _ in DAILY_SCHEMA)).repartition(1) \
+    _daily_view(by_visitor).select(*(name for name, _ in DAILY_SCHEMA)).repartition(1) \
         .sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
         .write.mode("overwrite").parquet(f"{path}/daily/date={day}")
-    _sessions_view(clean).select(*(name for name, _ in SESSIONS_SCHEMA)).repartition(1) \
+    _sessions_view(by_visitor.where(~F.col("is_bot"))).select(*(name for name, _ in SESSIONS_SCHEMA)).repartition(1) \
         .sortWithinPartitions("site", "dimension", F.desc("visits")) \
         .write.mode("overwrite").parquet(f"{path}/sessions/date={day}")
 
@@ -302,17 +317,35 @@ class _Checkpoints:
 
 
 @contextlib.contextmanager
-def _static_plans(spark: SparkSession) -> Iterator[None]:
+def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
+    """Session settings for the block (the actions in it), then back as they were."""
+    before = {key: spark.conf.get(key, None) for key in conf}
+    for key, value in conf.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            spark.conf.unset(key) if value is None else spark.conf.set(key, value)
+
+
+def _static_plans(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
     """Adaptive execution off for the block. A checkpoint records its plan's partitioning and
     sort order, so later aggregations and windows over the same keys skip their shuffle and
     sort; an adaptive plan reports neither before it has run, so the checkpoint would know
     nothing (measured: every view step shuffled and sorted again)."""
-    before = spark.conf.get("spark.sql.adaptive.enabled")
-    spark.conf.set("spark.sql.adaptive.enabled", "false")
-    try:
-        yield
-    finally:
-        spark.conf.set("spark.sql.adaptive.enabled", before)
+    return _session_conf(spark, {"spark.sql.adaptive.enabled": "false"})
+
+
+def _even_raw_splits(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
+    """Raw files packed into about 4 equal partitions per core. Every later step over the
+    enriched rows keeps this partitioning. Spark's defaults charge each file 4 MB to open,
+    which packed a 1M-event day (116 files of ~0.5 MB) into 3 full partitions and a 45% one:
+    on 2 cores the second round left one core idle half the time."""
+    return _session_conf(spark, {
+        "spark.sql.files.openCostInBytes": str(64 * 1024),
+        "spark.sql.files.minPartitionNum": str(4 * spark.sparkContext.defaultParallelism),
+    })
 
 
 def _known_visitor() -> Column:
@@ -320,24 +353,27 @@ def _known_visitor() -> Column:
     return F.when(F.col("visitor_id") != "", F.col("visitor_id"))
 
 
-def _dimension_rows(df: DataFrame, columns: dict[str, str]) -> Column:
-    """One (dimension, value) struct per dimension of DIMENSIONS, exploded: a row per dimension."""
-    return F.explode(F.array(*[
-        F.struct(F.lit(dim).alias("dimension"), (F.col(columns[dim]) if columns[dim] else F.lit("")).alias("value"))
-        for dim in DIMENSIONS
-    ])).alias("d")
+def _dimension_rows(bot: Column) -> Column:
+    """One (dimension, value) struct per dimension of DIMENSIONS, exploded: a row per dimension;
+    for a bot's hit, the one row (BOTS, "") instead."""
+    def row(dimension: str, value: Column) -> Column:
+        return F.struct(F.lit(dimension).alias("dimension"), value.alias("value"))
+    rows = F.array(*[row(dim, F.col(column) if column else F.lit("")) for dim, column in DIMENSIONS.items()])
+    return F.explode(F.when(bot, F.array(row(BOTS, F.lit("")))).otherwise(rows)).alias("d")
 
 
 def _daily_view(events: DataFrame) -> DataFrame:
-    """Pageviews, exact visitors and a visitors sketch per (site, dimension, value).
+    """Pageviews, exact visitors and a visitors sketch per (site, dimension, value), bots in
+    their own dimension.
 
     Two plain aggregations (per visitor, then per value) instead of count(DISTINCT) beside the
     sketch, which Spark would plan as an Expand of every row per aggregate. The first groups by
     visitor_id itself, the key ``events`` is partitioned by, so it needs no shuffle; the empty
-    id (no visitor) is only dropped from the visitor counts after it."""
+    id (no visitor) is only dropped from the visitor counts after it. The bots' rows come out of
+    the same two aggregations (not a second pass over the day's events)."""
     visitor = _known_visitor()
     per_visitor = (
-        events.select("site", "visitor_id", _dimension_rows(events, DIMENSIONS))
+        events.select("site", "visitor_id", _dimension_rows(F.col("is_bot")))
         .groupBy("site", "visitor_id", "d.dimension", "d.value").agg(F.count("*").alias("pageviews"))
     )
     return per_visitor.groupBy("site", "dimension", "value").agg(
@@ -345,25 +381,14 @@ def _daily_view(events: DataFrame) -> DataFrame:
         F.base64(F.hll_sketch_agg(visitor, LG_K)).alias("visitors_hll"))
 
 
-def _sessions_view(events: DataFrame) -> DataFrame:
-    """Visits: a visitor's hits on a site split by SESSION_GAP_MS of inactivity."""
-    order = Window.partitionBy("site", "visitor_id").orderBy("ts", "event_id")
-    gap = F.col("ts") - F.lag("ts").over(order)
-    hits = events.withColumn("_new", F.when(gap.isNull() | (gap > SESSION_GAP_MS), 1).otherwise(0)) \
-        .withColumn("visit", F.sum("_new").over(order))
-    entry_columns = {dim: col for dim, col in DIMENSIONS.items() if col}
-    visits = hits.groupBy("site", "visitor_id", "visit").agg(
-        F.count("*").alias("pageviews"),
-        (F.max("ts") - F.min("ts")).alias("duration_ms"),
-        F.min_by(F.struct(*entry_columns.values()), F.struct("ts", "event_id")).alias("entry"),
-    )
-    entry = {dim: f"entry.{col}" if col else "" for dim, col in DIMENSIONS.items()}
-    return (
-        visits.select("site", "pageviews", "duration_ms", _dimension_rows(visits, entry))
-        .groupBy("site", "d.dimension", "d.value")
-        .agg(F.count("*").alias("visits"), F.sum((F.col("pageviews") == 1).cast("long")).alias("bounces"),
-             F.sum("pageviews").alias("pageviews"), F.sum("duration_ms").alias("duration_ms"))
-    )
+def _sessions_view(hits: DataFrame) -> DataFrame:
+    """Visits per (site, dimension, value) of their entry hit (events.sessions). Each partition
+    of ``hits`` holds whole visitors, in time order (see _by_visitor): each is summed in one
+    pass by the Python workers (a window over the visitors, then two aggregations, took twice
+    as long: 1M events 2.0 s -> 1.1 s), and the partitions' sums are added up here."""
+    sums = [name for name, _ in SESSIONS_SCHEMA[3:]]
+    return hits.select(*HIT_COLUMNS).mapInArrow(session_sums, struct_of(SESSIONS_SCHEMA)) \
+        .groupBy("site", "dimension", "value").agg(*(F.sum(name).alias(name) for name in sums))
 
 
 if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -27,6 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
+from isal import isal_zlib
 
 from events.badrows import MAX_BAD_PAYLOAD_BYTES, BadReason
 from events.enrich import CLEAN_SCHEMA, arrow_schema, enrich_table
@@ -80,7 +80,7 @@ def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
     parts, rest = [], content
     try:
         while rest:
-            member = zlib.decompressobj(wbits=31)
+            member = isal_zlib.decompressobj(wbits=31)  # ISA-L: ~3.5x zlib's speed, same output
             for start in range(0, len(rest), _READ_STEP):  # steps: a fault keeps what came before it
                 parts.append(member.decompress(rest[start:start + _READ_STEP]))
                 if member.eof:
@@ -88,7 +88,7 @@ def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
             if not member.eof:
                 return b"".join(parts), "gzip data ends early (truncated file)"
             rest = member.unused_data
-    except zlib.error as error:
+    except isal_zlib.error as error:
         return b"".join(parts), f"corrupt gzip data: {error}"
     return b"".join(parts), None
 

@@ -215,7 +215,7 @@ def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
     rng = random.Random(20261120)
     lines = [random_line(rng, i) for i in range(400)]
     path = RawDataset(tmp_path).write(D, 10, [line.encode() for line in lines])
-    got = (read_files(spark, [f"file://{path}"])
+    got = (read_files(spark, [f"file://{path.parent}"])
            .mapInArrow(functools.partial(enrich_files, now_ms=NOW), OUTPUT_STRUCT).toPandas())
     assert len(got) == len(lines)
     verdicts = [stream_verdict(line) for line in lines]

@@ -1,0 +1,111 @@
+"""Visits (sessions): a visitor's hits on a site split by SESSION_GAP_MS of inactivity, summed per
+(site, dimension, value) of the visit's entry hit. Pure functions over Arrow tables.
+
+The input is a visitor's hits together and in time order: sorted by (visitor_id, site, ts,
+event_id), as the batch job's per-visitor checkpoint holds them. ``SessionSums`` takes such rows
+in batches of any size (a visitor's hits may straddle two batches) and sums as it goes.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from events.aggregate import DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
+from events.enrich import arrow_schema
+
+SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
+_SUMS = ["visits", "bounces", "pageviews", "duration_ms"]
+# The hit columns visits need: who, when, and what each dimension's value is.
+HIT_COLUMNS = ["visitor_id", "site", "ts", *sorted({c for c in DIMENSIONS.values() if c})]
+
+
+class SessionSums:
+    """Sums of visits per (site, dimension, value), fed hits batch by batch."""
+
+    def __init__(self) -> None:
+        self._carry: pa.Table | None = None  # the last visitor's hits so far (may go on)
+        self._parts: list[pa.Table] = []
+
+    def add(self, hits: pa.Table) -> None:
+        hits = hits.select(HIT_COLUMNS)
+        if self._carry is not None:
+            hits = pa.concat_tables([self._carry, hits])
+        if not hits.num_rows:
+            return
+        last = _last_visitor_start(hits)
+        self._carry = hits.slice(last)
+        if last:
+            self._sum(hits.slice(0, last))
+
+    def result(self) -> pa.Table:
+        """The sums of every hit added (call once, after the last batch)."""
+        if self._carry is not None and self._carry.num_rows:
+            self._sum(self._carry)
+            self._carry = None
+        if not self._parts:
+            return SESSIONS_ARROW.empty_table()
+        return _sum_by_value(pa.concat_tables(self._parts))
+
+    def _sum(self, hits: pa.Table) -> None:
+        self._parts.append(_sum_by_value(_visit_rows(hits)))
+        if len(self._parts) > 64:  # keep the partial sums small
+            self._parts = [_sum_by_value(pa.concat_tables(self._parts))]
+
+
+def session_sums(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Batches of hits (in the order above) -> their sums per (site, dimension, value): the
+    batch job's mapInArrow function (one call per partition, whole visitors per partition)."""
+    sums = SessionSums()
+    for batch in batches:
+        sums.add(pa.Table.from_batches([batch]))
+    yield from sums.result().to_batches()
+
+
+def _new_visitor(hits: pa.Table) -> np.ndarray:
+    """Per hit: is it the first of its visitor in the table? (null ids are one visitor, as
+    Spark groups them)"""
+    first = np.zeros(hits.num_rows, dtype=bool)
+    first[:1] = True
+    for name in ("visitor_id", "site"):
+        column = hits.column(name).combine_chunks()
+        before, after = column.slice(0, len(column) - 1), column.slice(1)
+        changed = pc.and_not(pc.not_equal(after, before).fill_null(True), pc.and_(pc.is_null(after), pc.is_null(before)))
+        first[1:] |= changed.to_numpy(zero_copy_only=False)
+    return first
+
+
+def _last_visitor_start(hits: pa.Table) -> int:
+    return int(np.flatnonzero(_new_visitor(hits))[-1])
+
+
+def _visit_rows(hits: pa.Table) -> pa.Table:
+    """Hits of whole visitors -> one row per visit: its site, entry values, pageviews, duration."""
+    ts = hits.column("ts").to_numpy()
+    new_visit = _new_visitor(hits)
+    new_visit[1:] |= np.diff(ts) > SESSION_GAP_MS
+    starts = np.flatnonzero(new_visit)
+    ends = np.append(starts[1:], len(ts))
+    pageviews = ends - starts
+    columns = {"site": hits.column("site").take(starts)}
+    for column in sorted({c for c in DIMENSIONS.values() if c}):
+        columns[column] = hits.column(column).take(starts)
+    columns.update(pageviews=pageviews, duration_ms=ts[ends - 1] - ts[starts], bounces=(pageviews == 1).astype(np.int64),
+                   visits=np.ones(len(starts), dtype=np.int64))
+    return pa.table(columns)
+
+
+def _sum_by_value(visits: pa.Table) -> pa.Table:
+    """Visit rows (or partial sums) -> sums per (site, dimension, value)."""
+    if "dimension" not in visits.column_names:
+        n = visits.num_rows
+        visits = pa.concat_tables([
+            pa.table({"site": visits.column("site"), "dimension": pa.repeat(pa.scalar(dim), n),
+                      "value": visits.column(column) if column else pa.repeat(pa.scalar(""), n),
+                      **{name: visits.column(name) for name in _SUMS}})
+            for dim, column in DIMENSIONS.items()])
+    summed = visits.group_by(["site", "dimension", "value"], use_threads=False).aggregate([(n, "sum") for n in _SUMS])
+    return pa.table({name: summed.column(name if name in ("site", "dimension", "value") else f"{name}_sum")
+                     for name, _ in SESSIONS_SCHEMA}).cast(SESSIONS_ARROW)
