@@ -1,7 +1,7 @@
 """The batch job's per-partition work, as pure functions (no Spark, no I/O).
 
 Spark reads the raw files (``binaryFile``: file://, hdfs://, whatever Hadoop reaches) and hands
-each one, as stored, to ``enrich_files`` through ``mapInArrow``. Here it is decompressed, split
+each one, as stored, to ``enrich_files`` through ``mapInPandas``. Here it is decompressed, split
 into lines and parsed by Arrow's JSON reader with the explicit raw schema, and enriched by the
 events library (the same rules the speed layer runs): clean columns, or for a line that can't be
 used, a typed bad reason and the line itself. Tests call these functions directly.
@@ -22,6 +22,7 @@ import re
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,16 +61,24 @@ def file_place(path: str) -> tuple[str, int] | None:
     return (match.group(1), int(match.group(2))) if match else None
 
 
-def enrich_files(batches: Iterator[pa.RecordBatch], now_ms: int) -> Iterator[pa.RecordBatch]:
-    """The mapInArrow function (bind now_ms with functools.partial): rows of (path, content),
-    one per raw file -> OUTPUT_SCHEMA rows, one per line of each file, in file order."""
-    for batch in batches:
-        for path, content in zip(batch.column("path").to_pylist(), batch.column("content").to_pylist()):
-            text, fault = read_raw_file(content)
+def enrich_files(batches: Iterator[pd.DataFrame], now_ms: int) -> Iterator[pd.DataFrame]:
+    """The mapInPandas function (bind now_ms with functools.partial): rows of (path, content),
+    one per raw file -> OUTPUT_SCHEMA rows, one per line of each file, in file order.
+
+    The rows go out as pandas columns backed by the Arrow arrays themselves (ArrowDtype), which
+    Spark takes over without converting: no per-row Python object on the way."""
+    for files in batches:
+        for path, content in zip(files["path"], files["content"]):
+            text, fault = read_raw_file(bytes(content))
             for table in enrich_text(text, path, now_ms):
-                yield from table.to_batches()
+                yield _as_frame(table)
             if fault is not None:
-                yield unreadable_row(path, fault, now_ms).to_batches()[0]
+                yield _as_frame(unreadable_row(path, fault, now_ms))
+
+
+def _as_frame(table: pa.Table) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.arrays.ArrowExtensionArray(column)
+                         for name, column in zip(table.column_names, table.columns)})
 
 
 def read_raw_file(content: bytes) -> tuple[bytes, str | None]:

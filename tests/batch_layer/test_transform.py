@@ -1,4 +1,4 @@
-"""The batch job's per-file work: the Arrow functions mapInArrow runs (fast), and, on a real
+"""The batch job's per-file work: the functions mapInPandas runs (fast), and, on a real
 SparkSession, the promise that batch and stream reach the same verdict on the same raw line."""
 from __future__ import annotations
 
@@ -123,8 +123,8 @@ def test_raw_files_are_gunzipped_whole_or_kept_up_to_their_fault():
 def test_an_unreadable_file_is_a_bad_row_and_its_readable_lines_still_count():
     lines = [event(f"e{i}", ms(D, 10), "a.example", "/x") for i in range(1000)]
     packed = gzip.compress(text_of(lines))
-    batch = pa.RecordBatch.from_pydict({"path": [FILE_PATH, FILE_PATH], "content": [packed, packed[:len(packed) // 2]]})
-    rows = plain(pa.Table.from_batches(list(enrich_files(iter([batch]), NOW))))
+    files = pd.DataFrame({"path": [FILE_PATH, FILE_PATH], "content": [packed, packed[:len(packed) // 2]]})
+    rows = plain(pa.concat_tables(pa.Table.from_pandas(frame, preserve_index=False) for frame in enrich_files(iter([files]), NOW)))
     whole, cut = rows[:1000], rows[1000:]
     assert all(r["bad_reason"] is None for r in whole) and [r["event_id"] for r in whole] == [f"e{i}" for i in range(1000)]
     assert cut[-1]["bad_reason"] == "unreadable_file" and "truncated" in cut[-1]["bad_detail"]
@@ -216,7 +216,7 @@ def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
     lines = [random_line(rng, i) for i in range(400)]
     path = RawDataset(tmp_path).write(D, 10, [line.encode() for line in lines])
     got = (read_files(spark, [f"file://{path.parent}"])
-           .mapInArrow(functools.partial(enrich_files, now_ms=NOW), OUTPUT_STRUCT).toPandas())
+           .mapInPandas(functools.partial(enrich_files, now_ms=NOW), OUTPUT_STRUCT).toPandas())
     assert len(got) == len(lines)
     verdicts = [stream_verdict(line) for line in lines]
     assert {r for r, _ in verdicts} >= {None, "invalid_json", "not_an_object", "missing_field", "bad_field_type",
