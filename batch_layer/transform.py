@@ -22,8 +22,8 @@ import re
 from collections.abc import Iterator
 
 import numpy as np
-import pandas as pd
 import orjson
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
@@ -33,7 +33,7 @@ from events.badrows import MAX_BAD_PAYLOAD_BYTES, BadReason
 from events.enrich import CLEAN_SCHEMA, arrow_schema, enrich_table
 from events.raw import RAW_SCHEMA, check_raw_message, check_raw_table
 
-# What mapInArrow returns: the clean event, why it is bad (if it is) and what to keep of it.
+# What mapInPandas returns: the clean event, why it is bad (if it is) and what to keep of it.
 BAD_COLUMNS: list[tuple[str, str]] = [
     ("bad_reason", "string"),
     ("bad_detail", "string"),
@@ -52,6 +52,7 @@ _FILE_PLACE = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 # Lines parsed and enriched at a time: bounds the Arrow batches handed back to Spark (~25 MB).
 CHUNK_LINES = 32_768
 _GZIP_MAGIC = b"\x1f\x8b"
+_READ_STEP = 1 << 20  # gzip input fed this much at a time: a fault keeps what came before it
 _NEWLINE, _OPEN_BRACE = ord("\n"), ord("{")
 
 
@@ -73,7 +74,7 @@ def enrich_files(batches: Iterator[pd.DataFrame], now_ms: int) -> Iterator[pd.Da
             for table in enrich_text(text, path, now_ms):
                 yield _as_frame(table)
             if fault is not None:
-                yield _as_frame(unreadable_row(path, fault, now_ms))
+                yield _as_frame(unreadable_row(path, fault))
 
 
 def _as_frame(table: pa.Table) -> pd.DataFrame:
@@ -90,7 +91,7 @@ def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
     try:
         while rest:
             member = isal_zlib.decompressobj(wbits=31)  # ISA-L: ~3.5x zlib's speed, same output
-            for start in range(0, len(rest), _READ_STEP):  # steps: a fault keeps what came before it
+            for start in range(0, len(rest), _READ_STEP):
                 parts.append(member.decompress(rest[start:start + _READ_STEP]))
                 if member.eof:
                     break
@@ -102,10 +103,8 @@ def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
     return b"".join(parts), None
 
 
-_READ_STEP = 1 << 20
 
-
-def unreadable_row(path: str, fault: str, now_ms: int) -> pa.Table:
+def unreadable_row(path: str, fault: str) -> pa.Table:
     """The bad row of a raw file that could not be read whole (its readable lines have their own)."""
     row = {name: None for name in OUTPUT_COLUMNS}
     row.update(bad_reason=BadReason.UNREADABLE_FILE.value, bad_detail=fault, payload="")
@@ -130,36 +129,33 @@ def enrich_text(text: bytes, file: str, now_ms: int) -> Iterator[pa.Table]:
     if len(text) and text[-1] != _NEWLINE:
         ends = np.append(ends, len(text))
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
-    buffer = pa.py_buffer(text)
     for first in range(0, len(ends), CHUNK_LINES):
-        chunk_starts, chunk_ends = starts[first:first + CHUNK_LINES], ends[first:first + CHUNK_LINES]
-        yield _enrich_chunk(buffer, data, chunk_starts, chunk_ends, file, now_ms)
+        yield _enrich_chunk(_Lines(text, data, starts[first:first + CHUNK_LINES], ends[first:first + CHUNK_LINES]),
+                            file, now_ms)
 
 
-def _enrich_chunk(buffer: pa.Buffer, data: np.ndarray, starts: np.ndarray, ends: np.ndarray,
-                  file: str, now_ms: int) -> pa.Table:
-    lines = _Lines(buffer, starts, ends)
-    raw, reason, detail = parse_lines(lines, data, now_ms)
+def _enrich_chunk(lines: _Lines, file: str, now_ms: int) -> pa.Table:
+    raw, reason, detail = parse_lines(lines, now_ms)
     out = enrich_table(raw)
     bad_reason, bad_detail = out.column("bad_reason"), out.column("bad_detail")
     structural = np.not_equal(reason, None)
     if structural.any():  # the lander's verdict comes first, as in the stream
         bad_reason = pc.if_else(structural, pa.array(reason, pa.string()), bad_reason)
         bad_detail = pc.if_else(structural, pa.array(detail, pa.string()), bad_detail)
-    payload = np.full(len(starts), None, dtype=object)
+    payload = np.full(len(lines), None, dtype=object)
     bad = pc.is_valid(bad_reason).to_numpy(zero_copy_only=False)
     payload[bad] = [lines[i][:MAX_BAD_PAYLOAD_BYTES].decode("utf-8", "replace") for i in np.flatnonzero(bad)]
     columns = [*out.columns[:len(CLEAN_SCHEMA)], bad_reason, bad_detail, pa.array(payload, pa.string()),
-               *_file_columns(file, len(starts))]
+               *_file_columns(file, len(lines))]
     return pa.Table.from_arrays([c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns],
                                 schema=OUTPUT_ARROW)
 
 
 class _Lines:
-    """Lines of a buffer by (start, end) offsets, without copying until one is asked for."""
+    """Lines of a file's text by (start, end) offsets, without copying until one is asked for."""
 
-    def __init__(self, buffer: pa.Buffer, starts: np.ndarray, ends: np.ndarray) -> None:
-        self.buffer, self.starts, self.ends = buffer, starts, ends
+    def __init__(self, text: bytes, data: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> None:
+        self.buffer, self.data, self.starts, self.ends = pa.py_buffer(text), data, starts, ends
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -172,10 +168,10 @@ class _Lines:
         return self.buffer[int(self.starts[0]):int(self.ends[-1])] if len(self) else pa.py_buffer(b"")
 
 
-def parse_lines(lines: _Lines, data: np.ndarray, now_ms: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
+def parse_lines(lines: _Lines, now_ms: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
     """Lines -> (RAW_SCHEMA table, reason, detail): per line, the lander's verdict (None where the
     line is a valid raw event; a refused line's fields are null)."""
-    table = _parse_chunk(lines, data)
+    table = _parse_chunk(lines)
     if table is None:
         table, reason, detail = _parse_each([lines[i] for i in range(len(lines))], now_ms)
     else:
@@ -187,14 +183,14 @@ def parse_lines(lines: _Lines, data: np.ndarray, now_ms: int) -> tuple[pa.Table,
     return table, reason, detail
 
 
-def _parse_chunk(lines: _Lines, data: np.ndarray) -> pa.Table | None:
+def _parse_chunk(lines: _Lines) -> pa.Table | None:
     """The chunk's lines with Arrow's JSON reader, or None if it refuses any line."""
     if not len(lines):
         return RAW_ARROW_SCHEMA.empty_table()
     # Each line must open an object, so that it is at least one row of the reader's output and
     # the count below can tell a line of two objects. (A blank line is no row; a top-level
     # `null` crashed pyarrow 20's reader.)
-    if not (lines.ends > lines.starts).all() or not (data[lines.starts] == _OPEN_BRACE).all():
+    if not (lines.ends > lines.starts).all() or not (lines.data[lines.starts] == _OPEN_BRACE).all():
         return None
     span = lines.span()
     try:
