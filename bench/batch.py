@@ -6,7 +6,7 @@ builds, bots, referrers, campaign tags, ~1% of events redelivered (duplicates). 
 per size in parallel and cached (bench/results/cache/, ~70 MB per million events).
 
 - **pixel (PySpark)**: `batch_layer.job.run_day` on a SparkSession (local[2] = this box's
-  2 cores; start-up excluded by an untimed warm-up day): raw lines -> mapInPandas(Arrow's JSON
+  2 cores; start-up excluded by an untimed warm-up day): raw files -> mapInPandas(gunzip, Arrow's JSON
   reader with the explicit schema, events library) -> dedupe -> bad rows, clean Parquet, daily
   view (exact visitors + HLL sketches), sessions view, watermark.
 - **DuckDB baseline**: what a user might write instead, in one process with DuckDB's threads:
