@@ -38,10 +38,10 @@ from batch_layer.spark import struct_of
 from batch_layer.storage import Storage, open_storage
 from batch_layer.transform import OUTPUT_SCHEMA, enrich_files, file_place
 from batch_layer.watermark import advance_watermark
-from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSIONS, SESSIONS_SCHEMA
+from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA
 from events.badrows import BadReason
 from events.enrich import CLEAN_COLUMNS
-from events.sessions import HIT_COLUMNS, session_sums
+from events.sessions import HIT_COLUMNS, SUM_COLUMNS, session_sums
 from events.sketches import LG_K
 from pixel.settings import Settings
 
@@ -259,7 +259,7 @@ def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: Data
 
     Both views work per visitor first: the daily view's first aggregation needs no shuffle on
     this, and the sessions view reads each partition's visitors in one pass."""
-    columns = ["site", "visitor_id", "ts", "event_id", "is_bot", *sorted({c for c in DIMENSIONS.values() if c})]
+    columns = ["site", "visitor_id", "ts", "event_id", "is_bot", *DIMENSION_COLUMNS]
     with _static_plans(spark):
         return checkpoints.take(day_events.select(*columns)
                                 .repartition(_view_partitions(spark, clean_count), *_VISITOR)
@@ -394,9 +394,8 @@ def _sessions_view(hits: DataFrame) -> DataFrame:
     of ``hits`` holds whole visitors, in time order (see _by_visitor): each is summed in one
     pass by the Python workers (a window over the visitors, then two aggregations, took twice
     as long: 1M events 2.0 s -> 1.1 s), and the partitions' sums are added up here."""
-    sums = [name for name, _ in SESSIONS_SCHEMA[3:]]
     return hits.select(*HIT_COLUMNS).mapInArrow(session_sums, struct_of(SESSIONS_SCHEMA)) \
-        .groupBy("site", "dimension", "value").agg(*(F.sum(name).alias(name) for name in sums))
+        .groupBy("site", "dimension", "value").agg(*(F.sum(name).alias(name) for name in SUM_COLUMNS))
 
 
 if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2

@@ -103,7 +103,6 @@ def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
     return b"".join(parts), None
 
 
-
 def unreadable_row(path: str, fault: str) -> pa.Table:
     """The bad row of a raw file that could not be read whole (its readable lines have their own)."""
     row = {name: None for name in OUTPUT_COLUMNS}
@@ -164,8 +163,8 @@ class _Lines:
         return self.buffer[int(self.starts[i]):int(self.ends[i])].to_pybytes()
 
     def span(self) -> pa.Buffer:
-        """All the lines, with the newlines between them (one slice of the buffer, no copy)."""
-        return self.buffer[int(self.starts[0]):int(self.ends[-1])] if len(self) else pa.py_buffer(b"")
+        """All the lines (at least one), with the newlines between them (one slice, no copy)."""
+        return self.buffer[int(self.starts[0]):int(self.ends[-1])]
 
 
 def parse_lines(lines: _Lines, now_ms: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:

@@ -15,6 +15,8 @@ DIMENSIONS: dict[str, str] = {
     "os": "os",
     "device": "device",
 }
+# The clean-event columns the dimensions break down by, in DIMENSIONS' order.
+DIMENSION_COLUMNS: list[str] = [column for column in DIMENSIONS.values() if column]
 BOTS = "bots"
 
 AGG_SCHEMA: list[tuple[str, str]] = [

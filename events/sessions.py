@@ -13,13 +13,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from events.aggregate import DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
+from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
 from events.enrich import arrow_schema
 
 SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
-_SUMS = ["visits", "bounces", "pageviews", "duration_ms"]
+_KEYS = ["site", "dimension", "value"]
+SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in _KEYS]  # visits, bounces, ...
 # The hit columns visits need: who, when, and what each dimension's value is.
-HIT_COLUMNS = ["visitor_id", "site", "ts", *sorted({c for c in DIMENSIONS.values() if c})]
+HIT_COLUMNS = ["visitor_id", "site", "ts", *DIMENSION_COLUMNS]
 
 
 class SessionSums:
@@ -35,24 +36,25 @@ class SessionSums:
             hits = pa.concat_tables([self._carry, hits])
         if not hits.num_rows:
             return
-        last = _last_visitor_start(hits)
+        first = _new_visitor(hits)
+        last = int(np.flatnonzero(first)[-1])  # where the last visitor starts: it may go on
         self._carry = hits.slice(last)
         if last:
-            self._sum(hits.slice(0, last))
+            self._sum(hits.slice(0, last), first[:last])
 
     def result(self) -> pa.Table:
         """The sums of every hit added (call once, after the last batch)."""
         if self._carry is not None and self._carry.num_rows:
-            self._sum(self._carry)
+            self._sum(self._carry, _new_visitor(self._carry))
             self._carry = None
         if not self._parts:
             return SESSIONS_ARROW.empty_table()
-        return _sum_by_value(pa.concat_tables(self._parts))
+        return _summed(pa.concat_tables(self._parts))
 
-    def _sum(self, hits: pa.Table) -> None:
-        self._parts.append(_sum_by_value(_visit_rows(hits)))
+    def _sum(self, hits: pa.Table, new_visitor: np.ndarray) -> None:
+        self._parts.append(_summed(_by_dimension(_visit_rows(hits, new_visitor))))
         if len(self._parts) > 64:  # keep the partial sums small
-            self._parts = [_sum_by_value(pa.concat_tables(self._parts))]
+            self._parts = [_summed(pa.concat_tables(self._parts))]
 
 
 def session_sums(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -77,35 +79,33 @@ def _new_visitor(hits: pa.Table) -> np.ndarray:
     return first
 
 
-def _last_visitor_start(hits: pa.Table) -> int:
-    return int(np.flatnonzero(_new_visitor(hits))[-1])
-
-
-def _visit_rows(hits: pa.Table) -> pa.Table:
-    """Hits of whole visitors -> one row per visit: its site, entry values, pageviews, duration."""
+def _visit_rows(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
+    """Hits of whole visitors (``new_visitor``: where each starts) -> one row per visit: its
+    site, entry values, pageviews, duration."""
     ts = hits.column("ts").to_numpy()
-    new_visit = _new_visitor(hits)
+    new_visit = new_visitor.copy()
     new_visit[1:] |= np.diff(ts) > SESSION_GAP_MS
     starts = np.flatnonzero(new_visit)
     ends = np.append(starts[1:], len(ts))
     pageviews = ends - starts
-    columns = {"site": hits.column("site").take(starts)}
-    for column in sorted({c for c in DIMENSIONS.values() if c}):
-        columns[column] = hits.column(column).take(starts)
-    columns.update(pageviews=pageviews, duration_ms=ts[ends - 1] - ts[starts], bounces=(pageviews == 1).astype(np.int64),
-                   visits=np.ones(len(starts), dtype=np.int64))
+    columns = {name: hits.column(name).take(starts) for name in ["site", *DIMENSION_COLUMNS]}
+    columns.update(visits=np.ones(len(starts), dtype=np.int64), bounces=(pageviews == 1).astype(np.int64),
+                   pageviews=pageviews, duration_ms=ts[ends - 1] - ts[starts])
     return pa.table(columns)
 
 
-def _sum_by_value(visits: pa.Table) -> pa.Table:
-    """Visit rows (or partial sums) -> sums per (site, dimension, value)."""
-    if "dimension" not in visits.column_names:
-        n = visits.num_rows
-        visits = pa.concat_tables([
-            pa.table({"site": visits.column("site"), "dimension": pa.repeat(pa.scalar(dim), n),
-                      "value": visits.column(column) if column else pa.repeat(pa.scalar(""), n),
-                      **{name: visits.column(name) for name in _SUMS}})
-            for dim, column in DIMENSIONS.items()])
-    summed = visits.group_by(["site", "dimension", "value"], use_threads=False).aggregate([(n, "sum") for n in _SUMS])
-    return pa.table({name: summed.column(name if name in ("site", "dimension", "value") else f"{name}_sum")
+def _by_dimension(visits: pa.Table) -> pa.Table:
+    """Visit rows -> a row per visit and dimension: (site, dimension, entry value, sums)."""
+    n = visits.num_rows
+    return pa.concat_tables([
+        pa.table({"site": visits.column("site"), "dimension": pa.repeat(pa.scalar(dim), n),
+                  "value": visits.column(column) if column else pa.repeat(pa.scalar(""), n),
+                  **{name: visits.column(name) for name in SUM_COLUMNS}})
+        for dim, column in DIMENSIONS.items()])
+
+
+def _summed(rows: pa.Table) -> pa.Table:
+    """Rows of (site, dimension, value, sums) -> one per (site, dimension, value)."""
+    summed = rows.group_by(_KEYS, use_threads=False).aggregate([(name, "sum") for name in SUM_COLUMNS])
+    return pa.table({name: summed.column(name if name in _KEYS else f"{name}_sum")
                      for name, _ in SESSIONS_SCHEMA}).cast(SESSIONS_ARROW)

@@ -14,7 +14,7 @@ The second is a cascaded window aggregation: it fires on the same watermark, add
 """
 from __future__ import annotations
 
-from events.aggregate import BOTS, DIMENSIONS
+from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS
 from pixel.settings import Settings
 
 
@@ -72,7 +72,7 @@ WHERE e.bad_reason IS NULL"""
 
 
 def aggregate_insert(s: Settings) -> str:
-    columns = [col for col in DIMENSIONS.values() if col]
+    columns = DIMENSION_COLUMNS
     sets = ", ".join(["()"] + [f"({c})" for c in columns])
     dimension = " ".join(f"WHEN g_{col} = 0 THEN '{dim}'" for dim, col in DIMENSIONS.items() if col)
     value = " ".join(f"WHEN g_{col} = 0 THEN {col}" for col in columns)
