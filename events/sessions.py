@@ -11,10 +11,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
 from events.enrich import arrow_schema
+from events.visitors import WholeVisitors
 
 SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
 _KEYS = ["site", "dimension", "value"]
@@ -27,26 +27,17 @@ class SessionSums:
     """Sums of visits per (site, dimension, value), fed hits batch by batch."""
 
     def __init__(self) -> None:
-        self._carry: pa.Table | None = None  # the last visitor's hits so far (may go on)
+        self._visitors = WholeVisitors(HIT_COLUMNS)
         self._parts: list[pa.Table] = []
 
     def add(self, hits: pa.Table) -> None:
-        hits = hits.select(HIT_COLUMNS)
-        if self._carry is not None:
-            hits = pa.concat_tables([self._carry, hits])
-        if not hits.num_rows:
-            return
-        first = _new_visitor(hits)
-        last = int(np.flatnonzero(first)[-1])  # where the last visitor starts: it may go on
-        self._carry = hits.slice(last)
-        if last:
-            self._sum(hits.slice(0, last), first[:last])
+        if whole := self._visitors.add(hits):
+            self._sum(*whole)
 
     def result(self) -> pa.Table:
         """The sums of every hit added (call once, after the last batch)."""
-        if self._carry is not None and self._carry.num_rows:
-            self._sum(self._carry, _new_visitor(self._carry))
-            self._carry = None
+        if whole := self._visitors.rest():
+            self._sum(*whole)
         if not self._parts:
             return SESSIONS_ARROW.empty_table()
         return _summed(pa.concat_tables(self._parts))
@@ -64,19 +55,6 @@ def session_sums(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     for batch in batches:
         sums.add(pa.Table.from_batches([batch]))
     yield from sums.result().to_batches()
-
-
-def _new_visitor(hits: pa.Table) -> np.ndarray:
-    """Per hit: is it the first of its visitor in the table? (null ids are one visitor, as
-    Spark groups them)"""
-    first = np.zeros(hits.num_rows, dtype=bool)
-    first[:1] = True
-    for name in ("visitor_id", "site"):
-        column = hits.column(name).combine_chunks()
-        before, after = column.slice(0, len(column) - 1), column.slice(1)
-        changed = pc.and_not(pc.not_equal(after, before).fill_null(True), pc.and_(pc.is_null(after), pc.is_null(before)))
-        first[1:] |= changed.to_numpy(zero_copy_only=False)
-    return first
 
 
 def _visit_rows(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
