@@ -59,10 +59,6 @@ def spark_session(settings: Settings) -> SparkSession:
         # 128 groups by default: a day's views have thousands (daily view measured 7.3 -> 5.0 s).
         # Sketches of small groups stay small (sparse), so the bound is on groups, not memory.
         .config("spark.sql.objectHashAggregate.sortBased.fallbackThreshold", "100000")
-        # An aggregation over input already partitioned by its keys (the daily view's count per
-        # visitor, over the checkpoint partitioned by visitor) runs as one hash map, not as a
-        # partial map feeding a final one in the same task (views, 1M events: -0.2 s).
-        .config("spark.sql.execution.combineAdjacentAggregation", "true")
         .config("spark.ui.showConsoleProgress", "false")  # our own progress bar owns the terminal
         .config("spark.ui.enabled", "false")
         # Compiled query classes are cached by their code; a day's run has more than the default
