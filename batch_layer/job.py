@@ -38,7 +38,7 @@ from batch_layer.spark import struct_of
 from batch_layer.storage import Storage, open_storage
 from batch_layer.transform import OUTPUT_SCHEMA, enrich_files, file_place
 from batch_layer.watermark import advance_watermark
-from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA
+from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA, VIEW_KEYS
 from events.badrows import BadReason
 from events.enrich import CLEAN_COLUMNS
 from events.sessions import HIT_COLUMNS, SUM_COLUMNS, session_sums
@@ -396,12 +396,10 @@ def _daily_view(events: DataFrame) -> DataFrame:
             .groupBy("site", F.col("d.dimension").alias("dimension"), F.col("d.value").alias("value"))
             .agg(F.count("*").alias("pageviews"), F.base64(F.hll_sketch_agg(_known_visitor(), LG_K)).alias("visitors_hll")))
     visitors = events.select(*VISITOR_HIT_COLUMNS).mapInArrow(visitor_counts, struct_of(VISITOR_COUNTS_SCHEMA)) \
-        .groupBy(*(F.col(key).alias(f"_{key}") for key in _DAILY_KEYS)).agg(F.sum("visitors").alias("visitors"))
-    return hits.join(visitors, [hits[key].eqNullSafe(visitors[f"_{key}"]) for key in _DAILY_KEYS], "left") \
+        .groupBy(*(F.col(key).alias(f"_{key}") for key in VIEW_KEYS)).agg(F.sum("visitors").alias("visitors"))
+    return hits.join(visitors, [hits[key].eqNullSafe(visitors[f"_{key}"]) for key in VIEW_KEYS], "left") \
         .withColumn("visitors", F.coalesce("visitors", F.lit(0)))
 
-
-_DAILY_KEYS = ("site", "dimension", "value")
 
 
 def _sessions_view(hits: DataFrame) -> DataFrame:
@@ -410,7 +408,7 @@ def _sessions_view(hits: DataFrame) -> DataFrame:
     pass by the Python workers (a window over the visitors, then two aggregations, took twice
     as long: 1M events 2.0 s -> 1.1 s), and the partitions' sums are added up here."""
     return hits.select(*HIT_COLUMNS).mapInArrow(session_sums, struct_of(SESSIONS_SCHEMA)) \
-        .groupBy("site", "dimension", "value").agg(*(F.sum(name).alias(name) for name in SUM_COLUMNS))
+        .groupBy(*VIEW_KEYS).agg(*(F.sum(name).alias(name) for name in SUM_COLUMNS))
 
 
 if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2

@@ -34,6 +34,9 @@ AGG_COLUMNS = [name for name, _ in AGG_SCHEMA]
 # ids rotate with the daily salt, so a visit never spans two days.
 SESSION_GAP_MS = 30 * 60_000
 
+# What a view row (daily, sessions) is about: its key in every view.
+VIEW_KEYS = ["site", "dimension", "value"]
+
 # The batch daily view (views/daily/date=D/): per (site, dimension, value); dimension is one of
 # DIMENSIONS, or BOTS (bot hits and bot visitors of the site, value "").
 DAILY_SCHEMA: list[tuple[str, str]] = [

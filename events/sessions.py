@@ -12,13 +12,12 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 import pyarrow as pa
 
-from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA
+from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA, VIEW_KEYS
 from events.enrich import arrow_schema
-from events.visitors import WholeVisitors
+from events.visitors import ValueSums, WholeVisitors
 
 SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
-_KEYS = ["site", "dimension", "value"]
-SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in _KEYS]  # visits, bounces, ...
+SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in VIEW_KEYS]  # visits, bounces, ...
 # The hit columns visits need: who, when, and what each dimension's value is.
 HIT_COLUMNS = ["visitor_id", "site", "ts", *DIMENSION_COLUMNS]
 
@@ -28,24 +27,17 @@ class SessionSums:
 
     def __init__(self) -> None:
         self._visitors = WholeVisitors(HIT_COLUMNS)
-        self._parts: list[pa.Table] = []
+        self._sums = ValueSums(SESSIONS_ARROW)
 
     def add(self, hits: pa.Table) -> None:
         if whole := self._visitors.add(hits):
-            self._sum(*whole)
+            self._sums.add(_by_dimension(_visit_rows(*whole)))
 
     def result(self) -> pa.Table:
         """The sums of every hit added (call once, after the last batch)."""
         if whole := self._visitors.rest():
-            self._sum(*whole)
-        if not self._parts:
-            return SESSIONS_ARROW.empty_table()
-        return _summed(pa.concat_tables(self._parts))
-
-    def _sum(self, hits: pa.Table, new_visitor: np.ndarray) -> None:
-        self._parts.append(_summed(_by_dimension(_visit_rows(hits, new_visitor))))
-        if len(self._parts) > 64:  # keep the partial sums small
-            self._parts = [_summed(pa.concat_tables(self._parts))]
+            self._sums.add(_by_dimension(_visit_rows(*whole)))
+        return self._sums.result()
 
 
 def session_sums(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
@@ -80,10 +72,3 @@ def _by_dimension(visits: pa.Table) -> pa.Table:
                   "value": visits.column(column) if column else pa.repeat(pa.scalar(""), n),
                   **{name: visits.column(name) for name in SUM_COLUMNS}})
         for dim, column in DIMENSIONS.items()])
-
-
-def _summed(rows: pa.Table) -> pa.Table:
-    """Rows of (site, dimension, value, sums) -> one per (site, dimension, value)."""
-    summed = rows.group_by(_KEYS, use_threads=False).aggregate([(name, "sum") for name in SUM_COLUMNS])
-    return pa.table({name: summed.column(name if name in _KEYS else f"{name}_sum")
-                     for name, _ in SESSIONS_SCHEMA}).cast(SESSIONS_ARROW)

@@ -1,4 +1,5 @@
-"""Whole visitors, and the daily view's exact visitor counts. Pure functions over Arrow tables.
+"""Whole visitors, sums per view key, and the daily view's exact visitor counts. Pure functions
+over Arrow tables.
 
 The input is a visitor's hits together: sorted by (visitor_id, site, ...), as the batch job's
 per-visitor checkpoint holds them, in batches of any size (a visitor's hits may straddle two
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS
+from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS, VIEW_KEYS
 from events.enrich import arrow_schema
 
 # What visitor_counts reads and returns.
@@ -29,7 +30,6 @@ VISITOR_COUNTS_SCHEMA: list[tuple[str, str]] = [
     ("visitors", "long"),  # distinct known visitor ids (not null, not "")
 ]
 VISITOR_COUNTS_ARROW = arrow_schema(VISITOR_COUNTS_SCHEMA)
-_KEYS = ["site", "dimension", "value"]
 
 
 def new_visitor(hits: pa.Table) -> np.ndarray:
@@ -71,20 +71,40 @@ class WholeVisitors:
         return (carry, new_visitor(carry)) if carry is not None and carry.num_rows else None
 
 
+class ValueSums:
+    """Rows of (VIEW_KEYS, numbers) added up per key as they come: each part summed as it is
+    added, and the parts summed together every 64 (so that they stay small)."""
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self._schema, self._parts = schema, []
+        self._sums = [name for name in schema.names if name not in VIEW_KEYS]
+
+    def add(self, rows: pa.Table) -> None:
+        self._parts.append(self._summed(rows))
+        if len(self._parts) > 64:
+            self._parts = [self.result()]
+
+    def result(self) -> pa.Table:
+        """The sums of every row added."""
+        return self._summed(pa.concat_tables(self._parts)) if self._parts else self._schema.empty_table()
+
+    def _summed(self, rows: pa.Table) -> pa.Table:
+        summed = rows.group_by(VIEW_KEYS, use_threads=False).aggregate([(name, "sum") for name in self._sums])
+        return pa.table({name: summed.column(name if name in VIEW_KEYS else f"{name}_sum")
+                         for name in self._schema.names}).cast(self._schema)
+
+
 def visitor_counts(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     """Batches of hits (VISITOR_HIT_COLUMNS, in the order above) -> distinct known visitors per
     (site, dimension, value), bot hits in the BOTS dimension (value ""), as the daily view
     counts them: the batch job's mapInArrow function (one call per partition)."""
-    visitors, parts = WholeVisitors(VISITOR_HIT_COLUMNS), []
+    visitors, counts = WholeVisitors(VISITOR_HIT_COLUMNS), ValueSums(VISITOR_COUNTS_ARROW)
     for batch in batches:
         if whole := visitors.add(pa.Table.from_batches([batch])):
-            parts.append(_counts(*whole))
-            if len(parts) > 64:  # keep the partial counts small
-                parts = [_summed(pa.concat_tables(parts))]
+            counts.add(_counts(*whole))
     if whole := visitors.rest():
-        parts.append(_counts(*whole))
-    if parts:
-        yield from _summed(pa.concat_tables(parts)).to_batches()
+        counts.add(_counts(*whole))
+    yield from counts.result().to_batches()
 
 
 def _counts(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
@@ -117,10 +137,3 @@ def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
     names = encoded.dictionary.cast(pa.string())
     codes = encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
     return codes, pa.concat_arrays([names, pa.nulls(1, pa.string())])
-
-
-def _summed(rows: pa.Table) -> pa.Table:
-    """Rows of (site, dimension, value, visitors) -> one per (site, dimension, value)."""
-    summed = rows.group_by(_KEYS, use_threads=False).aggregate([("visitors", "sum")])
-    return pa.table({"site": summed.column("site"), "dimension": summed.column("dimension"),
-                     "value": summed.column("value"), "visitors": summed.column("visitors_sum")}).cast(VISITOR_COUNTS_ARROW)
