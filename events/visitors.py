@@ -132,7 +132,8 @@ def _counts(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
 
 
 def _codes(values: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Each value's number (int64) and the values by number (null, if any, the last)."""
+    """Each value's number (int64) and the values by number, with a last one for null (the
+    number nulls get)."""
     encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
     names = encoded.dictionary.cast(pa.string())
     codes = encoded.indices.fill_null(len(names)).to_numpy(zero_copy_only=False).astype(np.int64)
