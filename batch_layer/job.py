@@ -266,8 +266,8 @@ def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: Data
     visitor (_VISITOR), each visitor's hits together and in time order, checkpointed with that
     partitioning and order.
 
-    Both views work per visitor first: the daily view's first aggregation needs no shuffle on
-    this, and the sessions view reads each partition's visitors in one pass."""
+    Both views work per visitor first: the daily view's exact visitor counts and the sessions
+    view each read a partition's visitors in one Python pass, with no further shuffle or sort."""
     columns = ["site", "visitor_id", "ts", "event_id", "is_bot", *DIMENSION_COLUMNS]
     with _static_plans(spark):
         return checkpoints.take(day_events.select(*columns)
@@ -404,7 +404,6 @@ def _daily_view(events: DataFrame) -> DataFrame:
         .groupBy(*(F.col(key).alias(f"_{key}") for key in VIEW_KEYS)).agg(F.sum("visitors").alias("visitors"))
     return hits.join(visitors, [hits[key].eqNullSafe(visitors[f"_{key}"]) for key in VIEW_KEYS], "left") \
         .withColumn("visitors", F.coalesce("visitors", F.lit(0)))
-
 
 
 def _sessions_view(hits: DataFrame) -> DataFrame:
