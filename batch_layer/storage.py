@@ -3,7 +3,8 @@
 The contract every implementation keeps (tests/batch_layer/test_storage.py runs it):
 - write_atomic(path, data): after it returns the file is durable and complete; readers never see
   a partial file; an existing file at that path is replaced (re-landing overwrites itself).
-- read / exists / list_files (recursive, relative paths, sorted) / delete.
+- read / exists / list_files (recursive, relative paths, sorted) / file_sizes (the same files'
+  sizes in bytes) / delete.
 Paths are relative to the store's root and always use '/'.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Storage(Protocol):
     def read(self, path: str) -> bytes: ...
     def exists(self, path: str) -> bool: ...
     def list_files(self, prefix: str = "") -> list[str]: ...
+    def file_sizes(self, prefix: str = "") -> dict[str, int]: ...
     def list_dirs(self, prefix: str = "") -> list[str]: ...
     def delete(self, path: str) -> None: ...
 
@@ -62,15 +64,15 @@ class FileStorage:
         return self._abs(path).exists()
 
     def list_files(self, prefix: str = "") -> list[str]:
+        return sorted(self.file_sizes(prefix))
+
+    def file_sizes(self, prefix: str = "") -> dict[str, int]:
         base = self._abs(prefix) if prefix else self.root.resolve()
         if not base.exists():
-            return []
+            return {}
         root = self.root.resolve()
-        return sorted(
-            str(p.relative_to(root)).replace(os.sep, "/")
-            for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
-        )
+        return {str(p.relative_to(root)).replace(os.sep, "/"): p.stat().st_size
+                for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")}
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         """Names of the folders directly under prefix (cheap where list_files would walk years)."""
@@ -123,14 +125,16 @@ class HdfsStorage:
         return self.client.status(self._abs(path), strict=False) is not None
 
     def list_files(self, prefix: str = "") -> list[str]:
+        return sorted(self.file_sizes(prefix))
+
+    def file_sizes(self, prefix: str = "") -> dict[str, int]:
         top = self._abs(prefix)
         if self.client.status(top, strict=False) is None:
-            return []
-        out = []
+            return {}
         strip = len(self.base.rstrip("/")) + 1
-        for dirpath, _dirs, files in self.client.walk(top):
-            out.extend(f"{dirpath}/{f}"[strip:] for f in files if not f.startswith("."))
-        return sorted(out)
+        return {f"{dirpath}/{name}"[strip:]: status["length"]
+                for (dirpath, _), _dirs, files in self.client.walk(top, status=True)
+                for name, status in files if not name.startswith(".")}
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         top = self._abs(prefix)

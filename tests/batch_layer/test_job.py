@@ -175,6 +175,42 @@ def test_duplicated_keys_joined_by_shuffle_count_as_by_broadcast(spark, data, mo
     assert {p: parquet(data, p) for p in broadcast} == broadcast
 
 
+def test_enriched_rows_serialized_or_as_objects_give_the_same_outputs(spark, data, monkeypatch):
+    """A test day is small: its enriched rows are kept as objects. A big one's are serialized."""
+    import batch_layer.job as job
+
+    assert job.enriched_level(sum(job.raw_inputs(FileStorage(data.data_dir), D, 2).values()),
+                              job._heap_bytes(spark)) == job._AS_OBJECTS
+    run_day(spark, data, D)
+    as_objects = {p: parquet(data, p) for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet",
+                                                "views/sessions/*/*.parquet")}
+    monkeypatch.setattr(job, "_OBJECT_BYTES_PER_RAW_BYTE", 1 << 40)
+    summary = run_day(spark, data, D)
+    assert (summary.clean, summary.duplicates) == (13, 3)
+    assert {p: parquet(data, p) for p in as_objects} == as_objects
+
+
+@pytest.mark.fast
+def test_enriched_rows_are_objects_up_to_a_quarter_of_the_heap():
+    from batch_layer.job import _AS_OBJECTS, _OBJECT_BYTES_PER_RAW_BYTE, _SERIALIZED, enriched_level
+
+    heap = 6 << 30
+    fits = heap // 4 // _OBJECT_BYTES_PER_RAW_BYTE
+    assert enriched_level(0, heap) == enriched_level(fits, heap) == _AS_OBJECTS
+    assert enriched_level(fits + 1, heap) == _SERIALIZED
+
+
+def test_the_heap_is_read_from_sparks_memory_setting(spark):
+    from batch_layer.job import _heap_bytes, jvm_size
+
+    assert spark.sparkContext.master.startswith("local")  # the driver's heap runs the tasks
+    real = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()  # less the survivor space
+    assert 0.8 * _heap_bytes(spark) <= real <= _heap_bytes(spark)
+    assert [jvm_size(t) for t in ("2g", "512m", "1024K", "3gb", "4096", " 1 t ")] == \
+        [2 << 30, 512 << 20, 1 << 20, 3 << 30, 4096, 1 << 40]
+    assert jvm_size("lots") == jvm_size("") == 1 << 30
+
+
 def test_a_cut_raw_file_is_a_bad_row_and_its_whole_lines_are_used(spark, tmp_path):
     """A raw file whose gzip data ends early (a disk filled up, a copy was interrupted) doesn't
     stop the day: what it holds up to the cut is used, the cut line and the file are bad rows."""

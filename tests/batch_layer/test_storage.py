@@ -41,6 +41,9 @@ def test_list_is_recursive_sorted_and_relative(store):
     assert store.list_dirs("raw") == ["a", "b"] and store.list_dirs("raw/a") == ["x"]
     assert store.list_dirs("missing") == [] and store.list_dirs("raw/b") == []
     assert len(store.list_files()) == 4
+    store.write_atomic("raw/a/1.gz", b"four")
+    assert store.file_sizes("raw") == {"raw/a/1.gz": 4, "raw/a/x/3.gz": 1, "raw/b/2.gz": 1}
+    assert store.file_sizes("missing") == {}
 
 
 def test_delete(store):

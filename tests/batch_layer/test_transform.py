@@ -142,10 +142,12 @@ def test_file_place_and_the_folders_a_day_reads(tmp_path):
     for day, hour in [(D - dt.timedelta(days=1), 20), (D - dt.timedelta(days=1), 23), (D, 0), (D, 13),
                       (D + dt.timedelta(days=1), 0), (D + dt.timedelta(days=1), 1), (D + dt.timedelta(days=1), 2)]:
         raw.write(day, hour, [event("e", ms(day, hour), "a.example")])
-    assert raw_inputs(FileStorage(tmp_path), D, lateness_hours=2) == [
+    inputs = raw_inputs(FileStorage(tmp_path), D, lateness_hours=2)
+    assert list(inputs) == [
         "raw/date=2026-11-19/hour=23", "raw/date=2026-11-20/hour=00", "raw/date=2026-11-20/hour=13",
         "raw/date=2026-11-21/hour=00", "raw/date=2026-11-21/hour=01"]
-    assert raw_inputs(FileStorage(tmp_path), D, lateness_hours=0) == [
+    assert inputs == {folder: sum(f.stat().st_size for f in (tmp_path / folder).iterdir()) for folder in inputs}
+    assert list(raw_inputs(FileStorage(tmp_path), D, lateness_hours=0)) == [
         "raw/date=2026-11-20/hour=00", "raw/date=2026-11-20/hour=13"]
 
 
