@@ -5,16 +5,17 @@ landed late) and the last ``batch_lateness_hours`` of D-1 (so a retry just after
 against its original), and assigns every event by its own timestamp:
 
 1. Spark reads the raw files as stored; ``mapInPandas`` gunzips them, parses their lines with
-   the explicit raw schema and runs the events library (batch_layer/transform.py) -> clean
-   columns or a typed bad reason per line. The result is checkpointed once (local checkpoint):
+   the explicit raw schema and runs the events library (batch_layer/transform.py) -> per line,
+   a narrow row (keys, view dimensions, a typed bad reason) and, once per chunk of lines, the
+   chunk's clean events as one Arrow value. The result is checkpointed once (local checkpoint):
    every output below reads it, none reads the raw data again.
 2. Deduplication by dedupe_key, earliest wins; a key belongs to the day of its earliest copy.
 3. Outputs, each a whole-directory overwrite so re-running a day reproduces it:
-   ``bad/date=D/`` (JSON lines, bad-row shape; the day's counts are taken on the same scan),
-   ``clean/events/date=D/`` (Parquet, no bots), ``views/daily/date=D/`` and
-   ``views/sessions/date=D/`` (Parquet, from one per-visitor checkpoint), then
-   ``views/_watermark`` advances atomically and the day's summary is kept at
-   ``views/_runs/date=D.json``.
+   ``clean/events/date=D/`` (Parquet, no bots: written by the Python workers from the chunks,
+   batch_layer/clean_parts.py), ``bad/date=D/`` (JSON lines, bad-row shape; the day's counts
+   are taken on the same scan), ``views/daily/date=D/`` and ``views/sessions/date=D/``
+   (Parquet, from one per-visitor checkpoint), then ``views/_watermark`` advances atomically
+   and the day's summary is kept at ``views/_runs/date=D.json``.
 
 An event found in D's folders that belongs to a day whose run can't see that folder (it came in
 beyond the lateness window) is not dropped: it becomes a ``too_late`` bad row of D.
@@ -35,13 +36,13 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from batch_layer.clean_parts import PART_INPUT_COLUMNS, PART_OUTPUT_SCHEMA, parquet_bytes, write_clean_parts
 from batch_layer.spark import struct_of
 from batch_layer.storage import Storage, open_storage
-from batch_layer.transform import OUTPUT_SCHEMA, enrich_files, file_place
+from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files, file_place
 from batch_layer.watermark import advance_watermark
 from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA, VIEW_KEYS
 from events.badrows import BadReason
-from events.enrich import CLEAN_COLUMNS
 from events.sessions import HIT_COLUMNS, SUM_COLUMNS, session_sums
 from events.visitors import VISITOR_COUNTS_SCHEMA, VISITOR_HIT_COLUMNS, visitor_counts
 from events.sketches import LG_K
@@ -51,14 +52,14 @@ log = logging.getLogger(__name__)
 
 # Checkpoints kept as row objects: no Java serialization of every row on the way in and out.
 # The narrow ones (a day's duplicated keys; the per-visitor hits the views read twice) always are;
-# the enriched rows only while they fit well in memory (see enriched_level).
+# the enriched lines only while they fit well in memory (see enriched_level).
 _AS_OBJECTS = StorageLevel.MEMORY_AND_DISK_DESER
 _SERIALIZED = StorageLevel.MEMORY_AND_DISK
-# The enriched rows as objects take ~14x their raw gzip bytes (a 1M-event day: 56 MB of gzip,
-# 786 MB as objects, 228 MB serialized).
-_OBJECT_BYTES_PER_RAW_BYTE = 14
+# The enriched lines (a narrow row each, and the chunks' events) as objects take ~9.3x their raw
+# gzip bytes (a 1M-event day: 56 MB of gzip, 515 MB as objects, 240 MB serialized).
+_OBJECT_BYTES_PER_RAW_BYTE = 10
 FILES_STRUCT = "path string, content binary"
-OUTPUT_STRUCT = struct_of(OUTPUT_SCHEMA)
+LINE_STRUCT = struct_of(LINE_SCHEMA)
 
 
 @dataclass
@@ -126,21 +127,23 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
         log.info("%s: %d raw folders, %.1f MB; enriched rows kept %s", day, len(inputs),
                  sum(inputs.values()) / 1e6, "as objects" if level == _AS_OBJECTS else "serialized")
         with _even_raw_splits(spark):
-            enriched = checkpoints.take(_enriched(spark, [f"{root}/{d}" for d in inputs]), level)
+            lines = checkpoints.take(_enriched(spark, [f"{root}/{d}" for d in inputs]), level)
 
         stage("deduplicating")
-        flagged = _flagged(spark, checkpoints, enriched, day, lateness)
-
-        stage("writing bad rows + counting")
-        _write_bad_rows(flagged, f"{root}/bad/date={day}", lateness, summary)
+        flagged, in_place = _flagged(spark, checkpoints, lines, day, lateness)
 
         stage("writing clean events")
-        day_events = flagged.where(F.col("_mine") & F.col("_first")).select(*CLEAN_COLUMNS)
-        day_events.where(~F.col("is_bot")).sortWithinPartitions("site", "ts") \
-            .write.mode("overwrite").parquet(f"{root}/clean/events/date={day}")
+        staging = f"_staging/clean/date={day}"
+        written = _write_clean_events(checkpoints, flagged, in_place, storage, settings, day, staging)
+
+        stage("writing bad rows + counting")
+        of_day = flagged.where((F.col("_event_day") == _date(day)) | (F.col("_file_day") == _date(day)))
+        too_late = written.where(F.col("part").isNull()).select("file", "line", "payload")
+        _write_bad_rows(of_day, too_late, f"{root}/bad/date={day}", lateness, summary)
+        _publish_clean_events(storage, written, summary, staging, f"clean/events/date={day}")
 
         stage("building views")
-        by_visitor = _by_visitor(spark, checkpoints, day_events, summary.clean)
+        by_visitor = _by_visitor(spark, checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean)
         checkpoints.drop(keep=by_visitor)  # the rest of the run reads only this
         _write_views(by_visitor, f"{root}/views", day)
     finally:
@@ -185,10 +188,16 @@ def jvm_size(text: str) -> int:
 
 
 def _enriched(spark: SparkSession, paths: list[str]) -> DataFrame:
-    """Raw files -> per line, the events library's verdict (clean columns or a bad reason), the
-    raw file and folder it came from, and a row number (tells exact redelivered copies apart)."""
+    """Raw files -> a row per line (LINE_SCHEMA): the events library's verdict (the clean
+    columns Spark reads, or a bad reason), the raw file, folder and line number it came from,
+    on each chunk's first line the chunk's events, and a row number (``_row``: 8 bytes that tell
+    exact redelivered copies apart, where (file, line) would carry a path through the dedupe)."""
     enrich = functools.partial(enrich_files, now_ms=int(time.time() * 1000))
-    return read_files(spark, paths).mapInPandas(enrich, OUTPUT_STRUCT).withColumn("_row", F.monotonically_increasing_id())
+    return read_files(spark, paths).mapInPandas(enrich, LINE_STRUCT).withColumn("_row", F.monotonically_increasing_id())
+
+
+def _date(day: dt.date) -> Column:
+    return F.lit(day.isoformat()).cast("date")
 
 
 # Copies of a dedupe key are ordered by (ts, event_id), the row number breaking ties between
@@ -198,40 +207,77 @@ _ORDER = ("ts", "event_id", "_row")
 _BROADCAST_KEYS = 500_000
 
 
-def _flagged(spark: SparkSession, checkpoints: _Checkpoints, enriched: DataFrame, day: dt.date,
-             lateness: int) -> DataFrame:
-    """The rows day D's run is about, flagged: ``_first`` (the copy that counts), ``_mine`` (its
-    event belongs to D), ``_too_late`` (found in D's folders, of a day whose run can't see them).
+def _flagged(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, day: dt.date,
+             lateness: int) -> tuple[DataFrame, bool]:
+    """Every line read, flagged: ``_first`` (the copy that counts), ``_event_day`` (the day its
+    event belongs to), ``_mine`` (that is D), ``_too_late`` (found in D's folders, of a day
+    whose run can't see them); and whether the lines kept the checkpoint's partitions (the
+    duplicated keys were broadcast, not joined by a shuffle).
 
     Deduplication finds the keys that occur more than once (~1% of a day) by a narrow
     aggregation of (key, order) and joins them back, instead of a window over the whole rows,
     which shuffled and sorted every wide row of the day (1M rows: +1.7 s over a scan vs +2.7 s)."""
     good = F.col("bad_reason").isNull()
-    D = F.lit(day.isoformat()).cast("date")
+    D = _date(day)
     # Its result is small, but all of a day's keys go through its final aggregation: kept on
     # every core (AQE would merge the ~50 MB shuffle of 1M keys into one task: 0.75 s on one core).
     # Nearly every key is unique, so an aggregation before the shuffle would reduce nothing for
     # the cost of a map of every key: skipped (1M events: 1.7 -> 1.3 s).
     with _session_conf(spark, {"spark.sql.adaptive.coalescePartitions.parallelismFirst": "true",
                                "spark.sql.execution.bypassPartialAggregation": "true"}):
-        copies = checkpoints.take(enriched.where(good).groupBy(F.col("dedupe_key").alias("_key"))
+        copies = checkpoints.take(lines.where(good).groupBy(F.col("dedupe_key").alias("_key"))
                                   .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
                                   .where("_copies > 1").drop("_copies"))
-    if copies.count() <= _BROADCAST_KEYS:
+    broadcast = copies.count() <= _BROADCAST_KEYS
+    if broadcast:
         copies = F.broadcast(copies)
     earliest = F.col("_earliest")
     event_day = F.to_date(F.timestamp_millis(F.coalesce(earliest.getField("ts"), F.col("ts"))))
-    return (
-        # The key renamed: both sides come from ``enriched``, whose columns the checkpoint keeps
+    flagged = (
+        # The key renamed: both sides come from ``lines``, whose columns the checkpoint keeps
         # the identity of (Spark warned of a trivially true condition, and resolved it right).
-        enriched.join(copies, (F.col("dedupe_key") == F.col("_key")) & good, "left").drop("_key")
+        lines.join(copies, (F.col("dedupe_key") == F.col("_key")) & good, "left").drop("_key")
         .withColumn("_first", good & (earliest.isNull() | (F.struct(*_ORDER) == earliest)))
         .withColumn("_event_day", F.when(good, event_day))
-        .where((F.col("_event_day") == D) | (F.col("_file_day") == D))
         .withColumn("_mine", F.coalesce(F.col("_event_day") == D, F.lit(False)))
         .withColumn("_too_late", good & (F.col("_file_day") == D) & ~F.col("_mine")
                     & ~_covered(F.col("_file_day"), F.col("_file_hour"), F.col("_event_day"), lateness))
     )
+    return flagged, broadcast
+
+
+def _write_clean_events(checkpoints: _Checkpoints, flagged: DataFrame, in_place: bool, storage: Storage,
+                        settings: Settings, day: dt.date, staging: str) -> DataFrame:
+    """The day's clean Parquet, written by the Python workers from the chunks' events
+    (batch_layer/clean_parts.py) into ``staging``. Returns what they wrote (PART_OUTPUT_SCHEMA):
+    the parts with their event counts, and the too-late lines' clean events (bad rows of D).
+
+    The writers get each chunk and only the lines Spark flags as exceptions: a later copy of a
+    key, a too-late event. Each needs the chunks of every file whose lines it has: a broadcast
+    join kept each file's lines in the partition its chunks are in; after a shuffle join (a day
+    of more duplicated keys than _BROADCAST_KEYS) the rows are brought together by file again."""
+    storage.remove_dir(staging)  # what a failed run left there
+    later_copy = F.col("bad_reason").isNull() & ~F.col("_first")
+    rows = flagged.where(F.col("chunk").isNotNull() | later_copy | F.col("_too_late")) \
+        .select("file", "line", "chunk", later_copy.alias("later_copy"), F.col("_too_late").alias("too_late"))
+    assert rows.columns == PART_INPUT_COLUMNS
+    if not in_place:
+        rows = rows.repartition("file")
+    write = functools.partial(write_clean_parts, day=day, storage_url=settings.storage_root,
+                              hdfs_user=settings.hdfs_user, folder=staging)
+    return checkpoints.take(rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA)))  # runs the writers
+
+
+def _publish_clean_events(storage: Storage, written: DataFrame, summary: DaySummary, staging: str, target: str) -> None:
+    """The staging folder becomes the day's folder, if its parts hold exactly the day's clean
+    events as the summary counts them (else the run fails and the day stays as it was)."""
+    events = written.agg(F.sum("events")).first()[0] or 0
+    if events != summary.clean:
+        raise RuntimeError(f"the clean Parquet written for {summary.date} holds {events} events, the day's "
+                           f"count is {summary.clean}: not published ({storage.url}/{staging} kept to inspect)")
+    if not events:  # a day without clean events is an empty file, not no file
+        storage.write_atomic(f"{staging}/part-00000.parquet", parquet_bytes(CLEAN_ARROW.empty_table()))
+    storage.replace_dir(staging, target)
 
 
 def _summary_metrics() -> list[Column]:
@@ -274,19 +320,22 @@ def read_files(spark: SparkSession, folders: list[str]) -> DataFrame:
     return spark.read.format("binaryFile").option("pathGlobFilter", "*.jsonl.gz").load(folders).select("path", "content")
 
 
-def _write_bad_rows(flagged: DataFrame, path: str, lateness: int, summary: DaySummary) -> None:
+def _write_bad_rows(of_day: DataFrame, too_late: DataFrame, path: str, lateness: int, summary: DaySummary) -> None:
     """Bad rows in the shape of every other bad row on the platform (events.badrows), and the
     day's summary, observed on the same scan (a separate aggregation read every row again).
     The observation sees only the few columns it and the bad rows need (an observation is not
-    compiled into the scan's code: every row that reaches it is copied whole)."""
+    compiled into the scan's code: every row that reaches it is copied whole). A too-late
+    event's payload is its clean event (``too_late``: file, line, payload)."""
     reason = _bad_reason()
-    too_late = F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
-                        F.lit(f" landed beyond the {lateness} h lateness window"))
-    rows = flagged.select(
+    late_detail = F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
+                           F.lit(f" landed beyond the {lateness} h lateness window"))
+    if not too_late.isEmpty():  # rare: only events landed beyond the window
+        of_day = of_day.join(F.broadcast(too_late.withColumnRenamed("payload", "_clean_event")), ["file", "line"], "left") \
+            .withColumn("payload", F.coalesce("payload", "_clean_event"))
+    rows = of_day.select(
         "site", "_mine", "_first", "is_bot", "_file_day", "_event_day", "file", reason.alias("reason"),
-        F.when(F.col("_too_late"), too_late).otherwise(F.coalesce("bad_detail", F.lit(""))).alias("detail"),
-        # Evaluated for bad rows only: a too-late event is kept as its clean event.
-        F.when(reason.isNotNull(), F.coalesce("payload", F.to_json(F.struct(*CLEAN_COLUMNS)))).alias("payload"))
+        F.when(F.col("_too_late"), late_detail).otherwise(F.coalesce("bad_detail", F.lit(""))).alias("detail"),
+        F.when(reason.isNotNull(), F.col("payload")).alias("payload"))
     observation = Observation("day summary")
     rows.observe(observation, *_summary_metrics()).where(F.col("reason").isNotNull()).select(
         F.lit(1).alias("v"), "reason", "detail", F.lit("batch").alias("source"),

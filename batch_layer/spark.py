@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 from pyspark.sql.types import (
+    BinaryType,
     BooleanType,
     DataType,
     DateType,
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 LOG_CONFIG = Path(__file__).resolve().parent.parent / "infra" / "spark" / "log4j2.properties"
 _TYPES: dict[str, DataType] = {"string": StringType(), "long": LongType(), "boolean": BooleanType(),
-                               "date": DateType()}
+                               "date": DateType(), "binary": BinaryType()}
 
 
 def struct_of(schema: list[tuple[str, str]]) -> StructType:

@@ -5,11 +5,16 @@ The contract every implementation keeps (tests/batch_layer/test_storage.py runs 
   a partial file; an existing file at that path is replaced (re-landing overwrites itself).
 - read / exists / list_files (recursive, relative paths, sorted) / file_sizes (the same files'
   sizes in bytes) / delete.
+- remove_dir(path): the folder and everything under it are gone (nothing to do if absent).
+- replace_dir(src, dst): the folder src becomes dst, whatever dst held before is gone (how a
+  batch run publishes a day's output it wrote elsewhere). Not atomic on either store: a reader in
+  between may find dst missing, never mixed.
 Paths are relative to the store's root and always use '/'.
 """
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Protocol
@@ -26,6 +31,8 @@ class Storage(Protocol):
     def file_sizes(self, prefix: str = "") -> dict[str, int]: ...
     def list_dirs(self, prefix: str = "") -> list[str]: ...
     def delete(self, path: str) -> None: ...
+    def remove_dir(self, path: str) -> None: ...
+    def replace_dir(self, src: str, dst: str) -> None: ...
 
 
 class FileStorage:
@@ -81,6 +88,24 @@ class FileStorage:
 
     def delete(self, path: str) -> None:
         self._abs(path).unlink(missing_ok=True)
+
+    def remove_dir(self, path: str) -> None:
+        target = self._abs(path)
+        if target == self.root.resolve():
+            raise ValueError("refusing to remove the store's root")
+        if target.exists():
+            shutil.rmtree(target)
+
+    def replace_dir(self, src: str, dst: str) -> None:
+        source, target = self._abs(src), self._abs(dst)
+        self.remove_dir(dst)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(source, target)
+        fd = os.open(target.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)  # the rename must survive a power cut, as write_atomic's
+        finally:
+            os.close(fd)
 
 
 class HdfsStorage:
@@ -144,6 +169,17 @@ class HdfsStorage:
 
     def delete(self, path: str) -> None:
         self.client.delete(self._abs(path))
+
+    def remove_dir(self, path: str) -> None:
+        if self._abs(path) == self.base:
+            raise ValueError("refusing to remove the store's root")
+        self.client.delete(self._abs(path), recursive=True)
+
+    def replace_dir(self, src: str, dst: str) -> None:
+        # WebHDFS RENAME onto an existing folder would move src inside it: remove dst first.
+        self.remove_dir(dst)
+        self.client.makedirs(self._abs(dst).rsplit("/", 1)[0])
+        self.client.rename(self._abs(src), self._abs(dst))
 
 
 def open_storage(url: str, hdfs_user: str = "pixel") -> Storage:

@@ -20,8 +20,8 @@ from events.badrows import BadReason
 from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
 from events.useragent import parse_user_agent
 
-# The clean event schema (name, type). Types: "string", "long", "boolean" ("date" elsewhere); both Spark and
-# pyarrow schemas are derived from this list, so there is one definition.
+# The clean event schema (name, type). Types: "string", "long", "boolean" ("date", "binary" elsewhere);
+# both Spark and pyarrow schemas are derived from this list, so there is one definition.
 CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("event_id", "string"),
     ("dedupe_key", "string"),  # client eid (scoped to the site) when given, else event_id
@@ -54,7 +54,8 @@ OUTPUT_COLUMNS = CLEAN_COLUMNS + ["bad_reason", "bad_detail"]
 _PASSTHROUGH = ("event_id", "ts", "site", "event", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang", "dnt")
 _PASSTHROUGH_TEXT = ("event_id", "site", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang")
 _TEXT_INPUTS = (*_PASSTHROUGH_TEXT, "event", "ua")
-ARROW_TYPES = {"string": pa.string(), "long": pa.int64(), "boolean": pa.bool_(), "date": pa.date32()}
+ARROW_TYPES = {"string": pa.string(), "long": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
+               "binary": pa.binary()}
 
 
 def arrow_schema(schema: list[tuple[str, str]]) -> pa.Schema:

@@ -211,6 +211,38 @@ def test_the_heap_is_read_from_sparks_memory_setting(spark):
     assert jvm_size("lots") == jvm_size("") == 1 << 30
 
 
+def test_a_file_of_several_chunks_gives_every_event_once_joined_either_way(spark, tmp_path, monkeypatch):
+    """The clean Parquet is written from the chunks' clean events (CHUNK_LINES lines each): a
+    file of three chunks, its redelivered copies and bots in every chunk, gives each event once,
+    whether the duplicated keys are broadcast or joined by a shuffle (which moves the lines away
+    from their chunks' partitions, and the writer's input is brought together by file again)."""
+    import batch_layer.job as job
+    from batch_layer.transform import CHUNK_LINES
+
+    settings = make_settings(tmp_path / "data")
+    n = 2 * CHUNK_LINES + 100
+    lines = [event(f"e{i}", ms(D, 10, i // 3600 % 60, i % 60), f"s{i % 3}.example", f"/p{i % 50}", visitor=f"v{i % 997}",
+                   ua=GOOGLEBOT if i % 101 == 0 else IPHONE) for i in range(n)]
+    lines += lines[::500]  # redelivered copies of events from every chunk
+    RawDataset(settings.data_dir).write(D, 10, lines)
+    bots = len(range(0, n, 101))
+    expected = sorted(f"e{i}" for i in range(n) if i % 101)
+
+    def clean_ids() -> list[str]:
+        return [e for (e,) in parquet(settings, "clean/events/*/*.parquet", "SELECT event_id FROM t ORDER BY event_id")]
+    summary = run_day(spark, settings, D)
+    assert (summary.read, summary.duplicates, summary.bots, summary.clean) == (len(lines), len(lines) - n, bots, n - bots)
+    assert clean_ids() == expected
+    monkeypatch.setattr(job, "_BROADCAST_KEYS", 0)
+    # No broadcast, and the join's output kept in all its shuffle partitions (AQE would merge a
+    # test's few rows into one, where the lines would meet their chunks by chance).
+    shuffled = {"spark.sql.autoBroadcastJoinThreshold": "-1", "spark.sql.adaptive.coalescePartitions.enabled": "false"}
+    with job._session_conf(spark, shuffled):
+        summary = run_day(spark, settings, D)
+    assert (summary.duplicates, summary.clean) == (len(lines) - n, n - bots)
+    assert clean_ids() == expected
+
+
 def test_a_cut_raw_file_is_a_bad_row_and_its_whole_lines_are_used(spark, tmp_path):
     """A raw file whose gzip data ends early (a disk filled up, a copy was interrupted) doesn't
     stop the day: what it holds up to the cut is used, the cut line and the file are bad rows."""

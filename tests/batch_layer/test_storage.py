@@ -53,6 +53,24 @@ def test_delete(store):
     store.delete("a/b.gz")  # deleting what's gone is fine
 
 
+def test_a_folder_is_removed_whole_or_replaced_by_another(store):
+    for p in ["out/date=1/part-0.parquet", "out/date=1/part-1.parquet", "out/date=2/part-0.parquet",
+              "_staging/date=1/part-0.parquet"]:
+        store.write_atomic(p, p.encode())
+    store.replace_dir("_staging/date=1", "out/date=1")  # the old day's two parts are gone
+    assert store.list_files("out") == ["out/date=1/part-0.parquet", "out/date=2/part-0.parquet"]
+    assert store.read("out/date=1/part-0.parquet") == b"_staging/date=1/part-0.parquet"
+    assert store.list_files("_staging") == []
+    store.write_atomic("_staging/date=3/part-0.parquet", b"new")
+    store.replace_dir("_staging/date=3", "fresh/out/date=3")  # no such folder, nor its parent, yet
+    assert store.read("fresh/out/date=3/part-0.parquet") == b"new"
+    store.remove_dir("out")
+    store.remove_dir("out")  # removing what's gone is fine
+    assert store.list_files("out") == [] and store.list_files("fresh") == ["fresh/out/date=3/part-0.parquet"]
+    with pytest.raises(ValueError):
+        store.remove_dir("")
+
+
 def test_paths_cannot_escape_the_root(store):
     with pytest.raises(ValueError):
         store.write_atomic("../outside", b"x")

@@ -14,7 +14,15 @@ import pytest
 from batch_layer.job import raw_inputs
 from batch_layer.storage import FileStorage
 from batch_layer import transform
-from batch_layer.transform import OUTPUT_COLUMNS, enrich_files, enrich_text, file_place, read_raw_file
+from batch_layer.transform import (
+    LINE_CLEAN_COLUMNS,
+    OUTPUT_COLUMNS,
+    chunk_table,
+    enrich_files,
+    enrich_text,
+    file_place,
+    read_raw_file,
+)
 from events.enrich import CLEAN_COLUMNS, enrich_frame
 from events.raw import RAW_COLUMNS, check_raw_message
 from tests.batch_layer.rawdata import GOOGLEBOT, RawDataset, event, ms
@@ -208,18 +216,22 @@ def test_each_line_alone_gets_the_streams_verdict():
 
 @pytest.mark.slow
 def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
-    """Spark reads the file, mapInArrow parses and enriches it: per line, the same bad reason or
-    the same clean event as the stream path, over 400 randomly spoilt lines."""
+    """Spark reads the file, mapInPandas parses and enriches it: per line, the same bad reason or
+    the same clean event as the stream path, over 400 randomly spoilt lines. The clean events
+    come back from the chunk values Spark kept, as the clean Parquet's writer reads them."""
     import functools
 
-    from batch_layer.job import OUTPUT_STRUCT, read_files
+    from batch_layer.job import LINE_STRUCT, read_files
 
     rng = random.Random(20261120)
     lines = [random_line(rng, i) for i in range(400)]
     path = RawDataset(tmp_path).write(D, 10, [line.encode() for line in lines])
     got = (read_files(spark, [f"file://{path.parent}"])
-           .mapInPandas(functools.partial(enrich_files, now_ms=NOW), OUTPUT_STRUCT).toPandas())
-    assert len(got) == len(lines)
+           .mapInPandas(functools.partial(enrich_files, now_ms=NOW), LINE_STRUCT).toPandas())
+    assert len(got) == len(lines) and list(got["line"]) == list(range(len(lines)))
+    chunks = got[got["chunk"].notna()]
+    assert list(chunks["line"]) == list(range(0, len(lines), transform.CHUNK_LINES))
+    events = plain(pa.concat_tables(chunk_table(bytes(value)) for value in chunks["chunk"]))
     verdicts = [stream_verdict(line) for line in lines]
     assert {r for r, _ in verdicts} >= {None, "invalid_json", "not_an_object", "missing_field", "bad_field_type",
                                         "missing_site", "invalid_url", "unsupported_version"}
@@ -228,4 +240,5 @@ def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
         row = got.iloc[i]
         assert row["bad_reason"] == reason, (line, row["bad_reason"], row["bad_detail"])
         if clean is not None:
-            assert {name: row[name] for name in CLEAN_COLUMNS} == clean, line
+            assert {name: events[i][name] for name in CLEAN_COLUMNS} == clean, line
+            assert {name: row[name] for name in LINE_CLEAN_COLUMNS} == {name: clean[name] for name in LINE_CLEAN_COLUMNS}

@@ -82,7 +82,7 @@ class FakeWebHDFS:
                     return self._reply(307, None, {"Location": loc})
                 if op == "CREATE":
                     data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                    if local.exists() and params.get("overwrite") != "true":
+                    if local.exists() and not _true(params.get("overwrite")):
                         return self._error(403, "FileAlreadyExistsException", f"{path} already exists")
                     local.parent.mkdir(parents=True, exist_ok=True)
                     local.write_bytes(data)
@@ -100,7 +100,7 @@ class FakeWebHDFS:
                 if not local.exists():
                     return self._reply(200, {"boolean": False})
                 if local.is_dir():
-                    if any(local.iterdir()) and params.get("recursive") != "true":
+                    if any(local.iterdir()) and not _true(params.get("recursive")):
                         return self._error(403, "PathIsNotEmptyDirectoryException", "not empty")
                     shutil.rmtree(local)
                 else:
@@ -118,3 +118,9 @@ class FakeWebHDFS:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+def _true(value: str | None) -> bool:
+    """A WebHDFS boolean parameter: "true" in any case, as the namenode's BooleanParam reads it
+    (the hdfs client sends Python's "True")."""
+    return (value or "").lower() == "true"
