@@ -353,15 +353,17 @@ _VISITOR = ("visitor_id", "site")
 def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int) -> DataFrame:
     """The day's events (clean ones and bot hits) with the columns the views need, partitioned by
     visitor (_VISITOR), each visitor's hits together and in time order, checkpointed with that
-    partitioning and order.
+    partitioning and order. Hits of one visitor at the same millisecond keep the order they were
+    read in (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider; views -0.3 s per
+    1M events, alternating in one JVM).
 
     Both views work per visitor first: the daily view's exact visitor counts and the sessions
     view each read a partition's visitors in one Python pass, with no further shuffle or sort."""
-    columns = ["site", "visitor_id", "ts", "event_id", "is_bot", *DIMENSION_COLUMNS]
+    columns = ["site", "visitor_id", "ts", "_row", "is_bot", *DIMENSION_COLUMNS]
     with _static_plans(spark):
         return checkpoints.take(day_events.select(*columns)
                                 .repartition(_view_partitions(spark, clean_count), *_VISITOR)
-                                .sortWithinPartitions(*_VISITOR, "ts", "event_id"))
+                                .sortWithinPartitions(*_VISITOR, "ts", "_row"))
 
 
 def _write_views(by_visitor: DataFrame, path: str, day: dt.date) -> None:

@@ -1,8 +1,8 @@
 """Visits (sessions): a visitor's hits on a site split by SESSION_GAP_MS of inactivity, summed per
 (site, dimension, value) of the visit's entry hit. Pure functions over Arrow tables.
 
-The input is a visitor's hits together and in time order: sorted by (visitor_id, site, ts,
-event_id), as the batch job's per-visitor checkpoint holds them. ``SessionSums`` takes such rows
+The input is a visitor's hits together and in time order: sorted by (visitor_id, site, ts, and
+a tie-break), as the batch job's per-visitor checkpoint holds them. ``SessionSums`` takes such rows
 in batches of any size (a visitor's hits may straddle two batches) and sums as it goes.
 """
 from __future__ import annotations
