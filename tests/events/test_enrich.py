@@ -9,7 +9,7 @@ from hypothesis import given, settings, strategies as st
 
 from events.enrich import CLEAN_COLUMNS, OUTPUT_COLUMNS, dedupe_key, enrich_event, enrich_frame
 from events.urls import parse_page_url, parse_referrer
-from events.useragent import parse_user_agent
+from events.useragent import bot_matcher, parse_user_agent
 
 pytestmark = pytest.mark.fast
 GOLDEN = Path(__file__).parent / "golden"
@@ -30,6 +30,35 @@ def test_user_agent_golden(ua, expected):
         assert got[4:] == expected[4:]
     else:
         assert got == expected
+
+
+def test_the_bot_list_gives_is_bots_own_verdict_on_every_ua():
+    """Our matcher of is-bot's patterns (lower-cased ASCII UAs, re, anchored ones tried at the
+    start only) against is-bot's own (one regex alternation, IGNORECASE): the same verdict on
+    the golden UAs, the demo traffic's long tail of builds, and their case-mangled, non-ASCII
+    and spoilt variants."""
+    from is_bot import Bots
+
+    from pixel.demo import USER_AGENTS, TrafficModel
+
+    theirs, ours = Bots(), bot_matcher(Bots().patterns)
+    uas = {param.values[0] for param in golden_user_agents()}
+    uas |= {ua for _ip, ua in TrafficModel(sites=5, seed=7, visitors=5000).visitors} | {ua for ua, _ in USER_AGENTS}
+    uas |= {f(ua) for ua in list(uas) for f in (str.upper, str.swapcase, lambda u: u.replace("o", "ö"),
+                                                lambda u: "İ" + u, lambda u: u[:49], lambda u: u + "|", lambda u: u[::-1])}
+    uas |= {"", "Googlebot", "GOOGLE", "Mozilla/5.0 (compatible)", "x" * 50, "x" * 49, "İ" * 49, "K" * 60, "bot", "cubot"}
+    assert len(uas) > 5000
+    verdicts = {ua: (theirs.is_bot(ua), ours(ua)) for ua in uas}
+    assert [ua for ua, (a, b) in verdicts.items() if a != b] == []
+    assert 100 < sum(a for a, _ in verdicts.values()) < len(uas) - 100  # both kinds are well represented
+
+
+def test_the_bot_matcher_keeps_a_patterns_meaning():
+    match = bot_matcher(["^abc|xyz", "^[0-9]+$", "(?<!ab|c)d"])  # an anchored alternation; a look-behind re can't take
+    assert match("abc-") and match("--xyz") and match("123") and not match("12a")
+    assert match("--d") and not match("abd") and match("ABC") and match("ÄBC XYZ")
+    with pytest.raises(ValueError, match="lower-case ASCII"):
+        bot_matcher(["Bot"])
 
 
 @pytest.mark.parametrize(
