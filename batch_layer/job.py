@@ -43,8 +43,7 @@ from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files, file_p
 from batch_layer.watermark import advance_watermark
 from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA, VIEW_KEYS
 from events.badrows import BadReason
-from events.sessions import HIT_COLUMNS, SUM_COLUMNS, session_sums
-from events.visitors import VISITOR_COUNTS_SCHEMA, VISITOR_HIT_COLUMNS, visitor_counts
+from events.visitor_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, view_sums
 from events.sketches import LG_K
 from pixel.settings import Settings
 
@@ -138,14 +137,13 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
 
         stage("writing bad rows + counting")
         of_day = flagged.where((F.col("_event_day") == _date(day)) | (F.col("_file_day") == _date(day)))
-        too_late = written.where(F.col("part").isNull()).select("file", "line", "payload")
-        _write_bad_rows(of_day, too_late, f"{root}/bad/date={day}", lateness, summary)
+        _write_bad_rows(of_day, written.too_late, f"{root}/bad/date={day}", lateness, summary)
         _publish_clean_events(storage, written, summary, staging, f"clean/events/date={day}")
 
         stage("building views")
         by_visitor = _by_visitor(spark, checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean)
         checkpoints.drop(keep=by_visitor)  # the rest of the run reads only this
-        _write_views(by_visitor, f"{root}/views", day)
+        _write_views(checkpoints, by_visitor, f"{root}/views", day)
     finally:
         checkpoints.drop()
     summary.seconds = round(time.monotonic() - started, 2)
@@ -246,11 +244,18 @@ def _flagged(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, d
     return flagged, broadcast
 
 
+@dataclass
+class _Written:
+    """What the clean Parquet's writers report: the events their parts hold, and the too-late
+    lines' clean events (file, line, payload: bad rows of the day; None when there are none)."""
+    events: int
+    too_late: DataFrame | None
+
+
 def _write_clean_events(checkpoints: _Checkpoints, flagged: DataFrame, in_place: bool, storage: Storage,
-                        settings: Settings, day: dt.date, staging: str) -> DataFrame:
+                        settings: Settings, day: dt.date, staging: str) -> _Written:
     """The day's clean Parquet, written by the Python workers from the chunks' events
-    (batch_layer/clean_parts.py) into ``staging``. Returns what they wrote (PART_OUTPUT_SCHEMA):
-    the parts with their event counts, and the too-late lines' clean events (bad rows of D).
+    (batch_layer/clean_parts.py) into ``staging``.
 
     The writers get each chunk and only the lines Spark flags as exceptions: a later copy of a
     key, a too-late event. Each needs the chunks of every file whose lines it has: a broadcast
@@ -265,17 +270,18 @@ def _write_clean_events(checkpoints: _Checkpoints, flagged: DataFrame, in_place:
         rows = rows.repartition("file")
     write = functools.partial(write_clean_parts, day=day, storage_url=settings.storage_root,
                               hdfs_user=settings.hdfs_user, folder=staging)
-    return checkpoints.take(rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA)))  # runs the writers
+    report = checkpoints.take(rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA)))  # runs the writers
+    parts, too_late = report.select(F.sum("events"), F.count("line")).first()  # one small job for both
+    return _Written(parts or 0, report.where(F.col("part").isNull()).select("file", "line", "payload") if too_late else None)
 
 
-def _publish_clean_events(storage: Storage, written: DataFrame, summary: DaySummary, staging: str, target: str) -> None:
+def _publish_clean_events(storage: Storage, written: _Written, summary: DaySummary, staging: str, target: str) -> None:
     """The staging folder becomes the day's folder, if its parts hold exactly the day's clean
     events as the summary counts them (else the run fails and the day stays as it was)."""
-    events = written.agg(F.sum("events")).first()[0] or 0
-    if events != summary.clean:
-        raise RuntimeError(f"the clean Parquet written for {summary.date} holds {events} events, the day's "
+    if written.events != summary.clean:
+        raise RuntimeError(f"the clean Parquet written for {summary.date} holds {written.events} events, the day's "
                            f"count is {summary.clean}: not published ({storage.url}/{staging} kept to inspect)")
-    if not events:  # a day without clean events is an empty file, not no file
+    if not written.events:  # a day without clean events is an empty file, not no file
         storage.write_atomic(f"{staging}/part-00000.parquet", parquet_bytes(CLEAN_ARROW.empty_table()))
     storage.replace_dir(staging, target)
 
@@ -320,16 +326,16 @@ def read_files(spark: SparkSession, folders: list[str]) -> DataFrame:
     return spark.read.format("binaryFile").option("pathGlobFilter", "*.jsonl.gz").load(folders).select("path", "content")
 
 
-def _write_bad_rows(of_day: DataFrame, too_late: DataFrame, path: str, lateness: int, summary: DaySummary) -> None:
+def _write_bad_rows(of_day: DataFrame, too_late: DataFrame | None, path: str, lateness: int, summary: DaySummary) -> None:
     """Bad rows in the shape of every other bad row on the platform (events.badrows), and the
     day's summary, observed on the same scan (a separate aggregation read every row again).
     The observation sees only the few columns it and the bad rows need (an observation is not
     compiled into the scan's code: every row that reaches it is copied whole). A too-late
-    event's payload is its clean event (``too_late``: file, line, payload)."""
+    event's payload is its clean event (``too_late``: file, line, payload; None: there are none)."""
     reason = _bad_reason()
     late_detail = F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
                            F.lit(f" landed beyond the {lateness} h lateness window"))
-    if not too_late.isEmpty():  # rare: only events landed beyond the window
+    if too_late is not None:  # rare: only events landed beyond the window
         of_day = of_day.join(F.broadcast(too_late.withColumnRenamed("payload", "_clean_event")), ["file", "line"], "left") \
             .withColumn("payload", F.coalesce("payload", "_clean_event"))
     rows = of_day.select(
@@ -366,14 +372,20 @@ def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: Data
                                 .sortWithinPartitions(*_VISITOR, "ts", "_row"))
 
 
-def _write_views(by_visitor: DataFrame, path: str, day: dt.date) -> None:
-    """views/daily and views/sessions of the day (see _by_visitor for ``by_visitor``). One file
-    each, by repartition(1): coalesce(1) would run each view's final aggregation in one task."""
+def _write_views(checkpoints: _Checkpoints, by_visitor: DataFrame, path: str, day: dt.date) -> None:
+    """views/daily and views/sessions of the day (see _by_visitor for ``by_visitor``), both from
+    one Python pass over each partition's whole visitors (events.visitor_pass) and, for the daily
+    view, one Spark aggregation. One file each, by repartition(1): coalesce(1) would run each
+    view's final aggregation in one task."""
     with _session_conf(by_visitor.sparkSession, _VIEW_BATCHES):
-        _daily_view(by_visitor).select(*(name for name, _ in DAILY_SCHEMA)).repartition(1) \
+        sums = checkpoints.take(by_visitor.select(*PASS_COLUMNS).mapInArrow(view_sums, struct_of(VIEW_SUMS_SCHEMA))
+                                .groupBy(*VIEW_KEYS).agg(*(F.sum(name).alias(name) for name, _ in VIEW_SUMS_SCHEMA
+                                                           if name not in VIEW_KEYS)))
+        _daily_view(by_visitor, sums).select(*(name for name, _ in DAILY_SCHEMA)).repartition(1) \
             .sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
             .write.mode("overwrite").parquet(f"{path}/daily/date={day}")
-        _sessions_view(by_visitor.where(~F.col("is_bot"))).select(*(name for name, _ in SESSIONS_SCHEMA)) \
+        # Keys no visit entered on have visitors, no visit sums.
+        sums.where(F.col("visits").isNotNull()).select(*(name for name, _ in SESSIONS_SCHEMA)) \
             .repartition(1).sortWithinPartitions("site", "dimension", F.desc("visits")) \
             .write.mode("overwrite").parquet(f"{path}/sessions/date={day}")
 
@@ -478,32 +490,21 @@ def _dimension_rows(bot: Column) -> Column:
     return F.explode(F.when(bot, F.array(row(BOTS, F.lit("")))).otherwise(rows)).alias("d")
 
 
-def _daily_view(events: DataFrame) -> DataFrame:
+def _daily_view(events: DataFrame, sums: DataFrame) -> DataFrame:
     """Pageviews, exact visitors and a visitors sketch per (site, dimension, value), bots in
     their own dimension.
 
     Pageviews and sketches: one aggregation of the hits, a row per hit and dimension (a
-    sketch counts each id once however often it sees it). Exact visitors: counted per
-    partition by the Python workers (events.visitors; each partition of ``events`` holds whole
-    visitors, each visitor's hits together, see _by_visitor), then added up. Spark counted them
-    by aggregating every (site, visitor, dimension, value) first: a hash map of ~5 string keys
-    per hit, most of the view's time. (1M events, with _VIEW_BATCHES: views 5.9 -> 5.0 s.)"""
+    sketch counts each id once however often it sees it). Exact visitors: from ``sums``, counted
+    per partition of whole visitors by the Python workers (events.visitors) and added up. Spark
+    counted them by aggregating every (site, visitor, dimension, value) first: a hash map of ~5
+    string keys per hit, most of the view's time."""
     hits = (events.select("site", "visitor_id", _dimension_rows(F.col("is_bot")))
             .groupBy("site", F.col("d.dimension").alias("dimension"), F.col("d.value").alias("value"))
             .agg(F.count("*").alias("pageviews"), F.base64(F.hll_sketch_agg(_known_visitor(), LG_K)).alias("visitors_hll")))
-    visitors = events.select(*VISITOR_HIT_COLUMNS).mapInArrow(visitor_counts, struct_of(VISITOR_COUNTS_SCHEMA)) \
-        .groupBy(*(F.col(key).alias(f"_{key}") for key in VIEW_KEYS)).agg(F.sum("visitors").alias("visitors"))
+    visitors = sums.select(*(F.col(key).alias(f"_{key}") for key in VIEW_KEYS), "visitors")
     return hits.join(visitors, [hits[key].eqNullSafe(visitors[f"_{key}"]) for key in VIEW_KEYS], "left") \
         .withColumn("visitors", F.coalesce("visitors", F.lit(0)))
-
-
-def _sessions_view(hits: DataFrame) -> DataFrame:
-    """Visits per (site, dimension, value) of their entry hit (events.sessions). Each partition
-    of ``hits`` holds whole visitors, in time order (see _by_visitor): each is summed in one
-    pass by the Python workers (a window over the visitors, then two aggregations, took twice
-    as long: 1M events 2.0 s -> 1.1 s), and the partitions' sums are added up here."""
-    return hits.select(*HIT_COLUMNS).mapInArrow(session_sums, struct_of(SESSIONS_SCHEMA)) \
-        .groupBy(*VIEW_KEYS).agg(*(F.sum(name).alias(name) for name in SUM_COLUMNS))
 
 
 if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2

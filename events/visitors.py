@@ -12,7 +12,7 @@ one partition.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+
 
 import numpy as np
 import pyarrow as pa
@@ -21,8 +21,7 @@ import pyarrow.compute as pc
 from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS, VIEW_KEYS
 from events.enrich import arrow_schema
 
-# What visitor_counts reads and returns.
-VISITOR_HIT_COLUMNS = ["visitor_id", "site", "is_bot", *DIMENSION_COLUMNS]
+# What visitor_counts returns.
 VISITOR_COUNTS_SCHEMA: list[tuple[str, str]] = [
     ("site", "string"),
     ("dimension", "string"),  # one of DIMENSIONS, or BOTS
@@ -94,21 +93,10 @@ class ValueSums:
                          for name in self._schema.names}).cast(self._schema)
 
 
-def visitor_counts(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-    """Batches of hits (VISITOR_HIT_COLUMNS, in the order above) -> distinct known visitors per
-    (site, dimension, value), bot hits in the BOTS dimension (value ""), as the daily view
-    counts them: the batch job's mapInArrow function (one call per partition)."""
-    visitors, counts = WholeVisitors(VISITOR_HIT_COLUMNS), ValueSums(VISITOR_COUNTS_ARROW)
-    for batch in batches:
-        if whole := visitors.add(pa.Table.from_batches([batch])):
-            counts.add(_counts(*whole))
-    if whole := visitors.rest():
-        counts.add(_counts(*whole))
-    yield from counts.result().to_batches()
-
-
-def _counts(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
-    """Distinct known visitors per (site, dimension, value) of these whole visitors."""
+def visitor_counts(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
+    """Distinct known visitors (id not null, not "") per (site, dimension, value) of these whole
+    visitors (``new_visitor``: where each starts); bot hits in the BOTS dimension (value ""),
+    as the daily view counts them."""
     visitor = np.cumsum(new_visitor) - 1  # the hit's visitor, numbered from 0
     site, site_names = _codes(hits.column("site").take(np.flatnonzero(new_visitor)))  # per visitor
     known = pc.fill_null(pc.not_equal(hits.column("visitor_id"), ""), False).to_numpy(zero_copy_only=False)

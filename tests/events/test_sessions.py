@@ -1,4 +1,5 @@
-"""Visits summed from hits in visitor order, fed in batches of any size (events.sessions)."""
+"""Visits summed from hits in visitor order, fed in batches of any size (events.sessions, through
+the views' one pass: events.visitor_pass)."""
 from __future__ import annotations
 
 import random
@@ -8,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from events.aggregate import DIMENSIONS, SESSION_GAP_MS
-from events.sessions import HIT_COLUMNS, SessionSums, session_sums
+from events.visitor_pass import PASS_COLUMNS, view_sums
 
 pytestmark = pytest.mark.fast
 MINUTE = 60_000
@@ -17,23 +18,22 @@ MINUTE = 60_000
 def hits_table(rows: list[dict]) -> pa.Table:
     """Hits sorted as the batch job holds them: by (visitor_id, site, ts)."""
     rows = sorted(rows, key=lambda r: (r["visitor_id"] is None, r["visitor_id"] or "", r["site"], r["ts"]))
-    return pa.table({name: [r[name] for r in rows] for name in HIT_COLUMNS},
-                    schema=pa.schema([(n, pa.int64() if n == "ts" else pa.string()) for n in HIT_COLUMNS]))
+    types = {"ts": pa.int64(), "is_bot": pa.bool_()}
+    return pa.table({name: [r[name] for r in rows] for name in PASS_COLUMNS},
+                    schema=pa.schema([(n, types.get(n, pa.string())) for n in PASS_COLUMNS]))
 
 
-def hit(visitor, site, ts, path="/", source="Direct / None") -> dict:
-    return {"visitor_id": visitor, "site": site, "ts": ts, "path": path, "source": source,
-            "browser": "Firefox", "os": "Linux", "device": "desktop"}
+def hit(visitor, site, ts, path="/", source="Direct / None", bot=False) -> dict:
+    return {"visitor_id": visitor, "site": site, "ts": ts, "is_bot": bot, "path": path, "source": source,
+            "browser": "Firefox", "os": "Linux", "device": "bot" if bot else "desktop"}
 
 
 def sums_of(table: pa.Table, cuts: list[int]) -> dict:
-    """The sums with the table fed in batches cut at these rows."""
-    sums, start = SessionSums(), 0
-    for cut in [*cuts, table.num_rows]:
-        sums.add(table.slice(start, cut - start))
-        start = cut
+    """The visit sums with the table fed in batches cut at these rows."""
+    bounds = [0, *cuts, table.num_rows]
+    batches = [b for start, end in zip(bounds, bounds[1:]) for b in table.slice(start, end - start).to_batches()]
     return {(r["site"], r["dimension"], r["value"]): (r["visits"], r["bounces"], r["pageviews"], r["duration_ms"])
-            for r in sums.result().to_pylist()}
+            for out in view_sums(iter(batches)) for r in out.to_pylist() if r["visits"] is not None}
 
 
 def reference(rows: list[dict]) -> dict:
@@ -94,11 +94,19 @@ def test_random_hits_in_random_batches_match_the_plain_way():
     for _ in range(5):
         cuts = sorted(rng.sample(range(1, table.num_rows), rng.randrange(0, 40)))
         assert sums_of(table, cuts) == want
-    batches = list(session_sums(iter(table.to_batches(max_chunksize=97))))
-    assert {(r["site"], r["dimension"], r["value"]): (r["visits"], r["bounces"], r["pageviews"], r["duration_ms"])
-            for b in batches for r in b.to_pylist()} == want
+    assert sums_of(table, list(range(97, table.num_rows, 97))) == want
+
+
+def test_bots_make_no_visits_even_among_hits_without_a_visitor_id():
+    """Hits without an id are one visitor to Spark's sort: a bot's hit first, then a person's
+    two. The person's visit still starts at the person's first hit."""
+    rows = [hit(None, "a", 0, "/bot", bot=True), hit(None, "a", MINUTE, "/in"), hit(None, "a", 2 * MINUTE, "/on"),
+            hit("b1", "a", 0, "/bot", bot=True), hit("v1", "a", 0, "/in")]
+    got = sums_of(hits_table(rows), [])
+    assert got[("a", "total", "")] == (2, 1, 3, MINUTE)
+    assert got[("a", "page", "/in")] == (2, 1, 3, MINUTE) and ("a", "page", "/bot") not in got
+    assert ("a", "bots", "") not in got and ("a", "device", "bot") not in got
 
 
 def test_no_hits_no_sums():
-    assert SessionSums().result().num_rows == 0
-    assert list(session_sums(iter([]))) == []
+    assert list(view_sums(iter([]))) == []

@@ -1,5 +1,5 @@
 """Exact visitors per (site, dimension, value) from hits in visitor order, fed in batches of any
-size (events.visitors)."""
+size (events.visitors, through the views' one pass: events.visitor_pass)."""
 from __future__ import annotations
 
 import random
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from events.aggregate import BOTS, DIMENSIONS
-from events.visitors import VISITOR_HIT_COLUMNS, visitor_counts
+from events.visitor_pass import PASS_COLUMNS, view_sums
 
 pytestmark = pytest.mark.fast
 
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.fast
 def hits_table(rows: list[dict]) -> pa.Table:
     """Hits sorted as the batch job holds them: by (visitor_id, site), nulls last."""
     rows = sorted(rows, key=lambda r: (r["visitor_id"] is None, r["visitor_id"] or "", r["site"]))
-    types = {"is_bot": pa.bool_()}
-    return pa.table({name: [r[name] for r in rows] for name in VISITOR_HIT_COLUMNS},
-                    schema=pa.schema([(n, types.get(n, pa.string())) for n in VISITOR_HIT_COLUMNS]))
+    types = {"is_bot": pa.bool_(), "ts": pa.int64()}
+    return pa.table({name: [r[name] for r in rows] for name in PASS_COLUMNS},
+                    schema=pa.schema([(n, types.get(n, pa.string())) for n in PASS_COLUMNS]))
 
 
 def hit(visitor, site, path="/", source="Direct / None", bot=False, browser="Firefox") -> dict:
-    return {"visitor_id": visitor, "site": site, "is_bot": bot, "path": path, "source": source,
+    return {"visitor_id": visitor, "site": site, "ts": 0, "is_bot": bot, "path": path, "source": source,
             "browser": browser, "os": "Linux", "device": "bot" if bot else "desktop"}
 
 
@@ -32,7 +32,7 @@ def counts_of(table: pa.Table, cuts: list[int]) -> dict:
     bounds = [0, *cuts, table.num_rows]
     batches = [b for start, end in zip(bounds, bounds[1:]) for b in table.slice(start, end - start).to_batches()]
     return {(r["site"], r["dimension"], r["value"]): r["visitors"]
-            for out in visitor_counts(iter(batches)) for r in out.to_pylist()}
+            for out in view_sums(iter(batches)) for r in out.to_pylist() if r["visitors"] is not None}
 
 
 def reference(rows: list[dict]) -> dict:
@@ -92,6 +92,6 @@ def test_random_hits_in_random_batches_match_the_plain_way():
 
 
 def test_no_hits_no_counts():
-    assert list(visitor_counts(iter([]))) == []
+    assert list(view_sums(iter([]))) == []
     only_unknown = hits_table([hit(None, "a"), hit("", "a")])
     assert counts_of(only_unknown, []) == {}
