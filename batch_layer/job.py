@@ -154,14 +154,14 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
 
 
 def enriched_level(raw_bytes: int, heap_bytes: int) -> StorageLevel:
-    """How the enriched rows are checkpointed: as row objects while they take at most a quarter
+    """How the enriched lines are checkpointed: as row objects while they take at most a quarter
     of an executor's heap, else serialized (a few large blocks instead of millions of objects for
     the garbage collector to trace, spilling to disk).
 
     Every later step scans these rows; as objects, nothing is deserialized on the way. With a
-    6 GB heap, a 1M-event day (objects ~14% of the heap) ran 1.4 s faster (12.5-13.2 s vs
-    13.9-14.3 s, alternating in one JVM); a 10M-event day (~140%) took 150 s instead of 139-145 s
-    (the clean Parquet's sort 28 -> 41 s, in GC)."""
+    6 GB heap, a 1M-event day (objects ~9% of the heap) ran 0.9 s faster (13.2 s vs 14.1 s,
+    medians alternating in one JVM). A 10M-event day's would take ~90% of it: as objects, the
+    rows of the earlier 35-column layout made a 10M day 150 s instead of 139-145 s, in GC."""
     return _AS_OBJECTS if raw_bytes * _OBJECT_BYTES_PER_RAW_BYTE <= heap_bytes // 4 else _SERIALIZED
 
 
