@@ -58,11 +58,7 @@ class FileStorage:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the rename itself must survive a power cut
-        finally:
-            os.close(fd)
+        _fsync_dir(target.parent)
 
     def read(self, path: str) -> bytes:
         return self._abs(path).read_bytes()
@@ -101,11 +97,16 @@ class FileStorage:
         self.remove_dir(dst)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
-        fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)  # the rename must survive a power cut, as write_atomic's
-        finally:
-            os.close(fd)
+        _fsync_dir(target.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """A rename in ``folder`` made durable: it must survive a power cut, as the file it names."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class HdfsStorage:

@@ -15,8 +15,6 @@ from events.enrich import arrow_schema
 
 SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
 SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in VIEW_KEYS]  # visits, bounces, ...
-# The hit columns visits need: who, when, and what each dimension's value is.
-HIT_COLUMNS = ["visitor_id", "site", "ts", *DIMENSION_COLUMNS]
 
 
 def visit_sums(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:

@@ -28,7 +28,7 @@ def bot_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     lower-cased text case-sensitively is the same test, and the stdlib's re can then use its
     literal-prefix search; patterns anchored at the start (``^``, no ``|``) are only tried
     there (match). The few patterns re can't compile (variable-width look-behind) go to `regex`.
-    Any other UA gets is-bot's own matcher."""
+    Any other UA gets is-bot's own matcher (compiled on first use: such UAs are rare)."""
     patterns = sorted(patterns)
     if not all(p.isascii() and p == p.lower() for p in patterns):
         raise ValueError("bot patterns must be lower-case ASCII to be matched on lower-cased UAs")
@@ -49,17 +49,18 @@ def bot_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
     at_start = any_of(anchored, re, at_start=True)
     anywhere = any_of([p for p in plain if p not in anchored], re)
     needs_regex = any_of(special, regex_module)
-    is_bots_own = regex_module.compile("|".join(f"(?:{p})" for p in patterns), flags=regex_module.IGNORECASE).search
+    is_bots_own = Bots(patterns).is_bot
 
     def is_bot(ua: str) -> bool:
         if not ua.isascii():
-            return bool(is_bots_own(ua))
+            return is_bots_own(ua)
         text = ua.lower()
         return bool(at_start(text) or anywhere(text) or needs_regex(text))
     return is_bot
 
 
 _is_listed_bot = bot_matcher(Bots().patterns)
+
 
 class _Caseless:
     """A lower-case pattern searched case-insensitively: in an ASCII UA's lower-cased text

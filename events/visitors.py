@@ -12,8 +12,6 @@ one partition.
 """
 from __future__ import annotations
 
-
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
