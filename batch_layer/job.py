@@ -14,7 +14,7 @@ against its original), and assigns every event by its own timestamp:
    ``clean/events/date=D/`` (Parquet, no bots: written by the Python workers from the chunks,
    batch_layer/clean_parts.py), ``bad/date=D/`` (JSON lines, bad-row shape; the day's counts
    are taken on the same scan), ``views/daily/date=D/`` and ``views/sessions/date=D/``
-   (Parquet, from one per-visitor checkpoint), then ``views/_watermark`` advances atomically
+   (Parquet, from one Python pass over the day's visitors), then ``views/_watermark`` advances atomically
    and the day's summary is kept at ``views/_runs/date=D.json``.
 
 An event found in D's folders that belongs to a day whose run can't see that folder (it came in
@@ -41,17 +41,17 @@ from batch_layer.spark import struct_of
 from batch_layer.storage import Storage, open_storage
 from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files, file_place
 from batch_layer.watermark import advance_watermark
-from events.aggregate import BOTS, DAILY_SCHEMA, DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA, VIEW_KEYS
+from events.aggregate import VIEW_KEYS
 from events.badrows import BadReason
-from events.visitor_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, view_sums
-from events.sketches import LG_K
+from events.sessions import SUM_COLUMNS
+from events.visitor_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, VISIT_SUM_COLUMNS, view_sums
 from pixel.settings import Settings
 
 log = logging.getLogger(__name__)
 
 # Checkpoints kept as row objects: no Java serialization of every row on the way in and out.
-# The narrow ones (a day's duplicated keys; the per-visitor hits the views read twice) always are;
-# the enriched lines only while they fit well in memory (see enriched_level).
+# The small ones (a day's duplicated keys, the clean writers' report, the views' sums) always
+# are; the enriched lines only while they fit well in memory (see enriched_level).
 _AS_OBJECTS = StorageLevel.MEMORY_AND_DISK_DESER
 _SERIALIZED = StorageLevel.MEMORY_AND_DISK
 # The enriched lines (a narrow row each, and the chunks' events) as objects take ~9.3x their raw
@@ -141,9 +141,7 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
         _publish_clean_events(storage, written, summary, staging, f"clean/events/date={day}")
 
         stage("building views")
-        by_visitor = _by_visitor(spark, checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean)
-        checkpoints.drop(keep=by_visitor)  # the rest of the run reads only this
-        _write_views(checkpoints, by_visitor, f"{root}/views", day)
+        _write_views(checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean, f"{root}/views", day)
     finally:
         checkpoints.drop()
     summary.seconds = round(time.monotonic() - started, 2)
@@ -201,7 +199,8 @@ def _date(day: dt.date) -> Column:
 # Copies of a dedupe key are ordered by (ts, event_id), the row number breaking ties between
 # exact copies (Kafka redeliveries); the first one is the event.
 _ORDER = ("ts", "event_id", "_row")
-# Up to this many duplicated keys are joined by broadcast (~100 bytes each); beyond, by shuffle.
+# Up to this many duplicated keys are joined by broadcast (~100 bytes each; their hashes, 8);
+# beyond, by shuffle.
 _BROADCAST_KEYS = 500_000
 
 
@@ -212,21 +211,14 @@ def _flagged(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, d
     whose run can't see them); and whether the lines kept the checkpoint's partitions (the
     duplicated keys were broadcast, not joined by a shuffle).
 
-    Deduplication finds the keys that occur more than once (~1% of a day) by a narrow
-    aggregation of (key, order) and joins them back, instead of a window over the whole rows,
-    which shuffled and sorted every wide row of the day (1M rows: +1.7 s over a scan vs +2.7 s)."""
+    Deduplication finds the keys that occur more than once (~1% of a day, _copies) and joins them
+    back, instead of a window over the whole rows, which shuffled and sorted every wide row of the
+    day (1M rows: +1.7 s over a scan vs +2.7 s)."""
     good = F.col("bad_reason").isNull()
     D = _date(day)
-    # Its result is small, but all of a day's keys go through its final aggregation: kept on
-    # every core (AQE would merge the ~50 MB shuffle of 1M keys into one task: 0.75 s on one core).
-    # Nearly every key is unique, so an aggregation before the shuffle would reduce nothing for
-    # the cost of a map of every key: skipped (1M events: 1.7 -> 1.3 s).
-    with _session_conf(spark, {"spark.sql.adaptive.coalescePartitions.parallelismFirst": "true",
-                               "spark.sql.execution.bypassPartialAggregation": "true"}):
-        copies = checkpoints.take(lines.where(good).groupBy(F.col("dedupe_key").alias("_key"))
-                                  .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
-                                  .where("_copies > 1").drop("_copies"))
-    broadcast = copies.count() <= _BROADCAST_KEYS
+    copies, keys = _copies(spark, checkpoints, lines.where(good))
+    broadcast = keys <= _BROADCAST_KEYS
+    log.info("%s: %d keys with copies, joined by %s", day, keys, "broadcast" if broadcast else "shuffle")
     if broadcast:
         copies = F.broadcast(copies)
     earliest = F.col("_earliest")
@@ -242,6 +234,39 @@ def _flagged(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, d
                     & ~_covered(F.col("_file_day"), F.col("_file_hour"), F.col("_event_day"), lateness))
     )
     return flagged, broadcast
+
+
+def _copies(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame) -> tuple[DataFrame, int]:
+    """The dedupe keys these lines hold more than once (``_key``), each with its earliest copy's
+    order (``_earliest``: a struct of _ORDER), checkpointed, and how many there are.
+
+    In two steps, so that only ~1% of the lines go through the aggregation that orders copies
+    (a sort of its whole input by key: the minimum of a struct has no fixed-width buffer for a
+    hash aggregation). First the 64-bit hashes of the keys that occur more than once, counted by
+    a hash aggregation of 8 bytes per line; then, among the lines of those hashes, the keys that
+    really occur more than once (a hash another key shares makes no copy) and their earliest.
+    1M events: 2.3 -> 1.5 s."""
+    # Its result is small, but all of a day's keys go through its final aggregation: kept on
+    # every core (AQE would merge the shuffle of 1M keys into one task). Nearly every key is
+    # unique, so an aggregation before the shuffle would reduce nothing for the cost of a map of
+    # every key: skipped.
+    with _session_conf(spark, {"spark.sql.adaptive.coalescePartitions.parallelismFirst": "true",
+                               "spark.sql.execution.bypassPartialAggregation": "true"}):
+        repeated, hashes = _counted(checkpoints, lines.groupBy(F.xxhash64("dedupe_key").alias("_hash")).count()
+                                    .where("count > 1").select("_hash"))
+    if hashes <= _BROADCAST_KEYS:
+        repeated = F.broadcast(repeated)
+    candidates = lines.join(repeated, F.xxhash64("dedupe_key") == F.col("_hash"), "left_semi")
+    return _counted(checkpoints, candidates.groupBy(F.col("dedupe_key").alias("_key"))
+                    .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
+                    .where("_copies > 1").drop("_copies"))
+
+
+def _counted(checkpoints: _Checkpoints, df: DataFrame) -> tuple[DataFrame, int]:
+    """The DataFrame checkpointed, and its rows, counted by the checkpoint's own job (a count()
+    after it was one more job: ~0.1 s of scheduling for a number)."""
+    rows = Observation("rows")
+    return checkpoints.take(df.observe(rows, F.count(F.lit(1)).alias("n"))), rows.get["n"]
 
 
 @dataclass
@@ -270,9 +295,12 @@ def _write_clean_events(checkpoints: _Checkpoints, flagged: DataFrame, in_place:
         rows = rows.repartition("file")
     write = functools.partial(write_clean_parts, day=day, storage_url=settings.storage_root,
                               hdfs_user=settings.hdfs_user, folder=staging)
-    report = checkpoints.take(rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA)))  # runs the writers
-    parts, too_late = report.select(F.sum("events"), F.count("line")).first()  # one small job for both
-    return _Written(parts or 0, report.where(F.col("part").isNull()).select("file", "line", "payload") if too_late else None)
+    # The writers run in the checkpoint's job, which also counts what they report.
+    counts = Observation("clean parts")
+    report = checkpoints.take(rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA))
+                              .observe(counts, F.sum("events").alias("events"), F.count("line").alias("too_late")))
+    events, too_late = counts.get["events"], counts.get["too_late"]
+    return _Written(events or 0, report.where(F.col("part").isNull()).select("file", "line", "payload") if too_late else None)
 
 
 def _publish_clean_events(storage: Storage, written: _Written, summary: DaySummary, staging: str, target: str) -> None:
@@ -356,39 +384,36 @@ def _write_bad_rows(of_day: DataFrame, too_late: DataFrame | None, path: str, la
 _VISITOR = ("visitor_id", "site")
 
 
-def _by_visitor(spark: SparkSession, checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int) -> DataFrame:
-    """The day's events (clean ones and bot hits) with the columns the views need, partitioned by
-    visitor (_VISITOR), each visitor's hits together and in time order, checkpointed with that
-    partitioning and order. Hits of one visitor at the same millisecond keep the order they were
-    read in (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider; views -0.3 s per
-    1M events, alternating in one JVM).
+def _write_views(checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int, path: str, day: dt.date) -> None:
+    """views/daily and views/sessions of the day from the day's events (clean ones and bot hits).
 
-    Both views work per visitor first: one Python pass over each partition's visitors gives the
-    daily view's exact visitor counts and the sessions view's sums, with no further shuffle or
-    sort (events.visitor_pass)."""
-    columns = ["site", "visitor_id", "ts", "_row", "is_bot", *DIMENSION_COLUMNS]
-    with _static_plans(spark):
-        return checkpoints.take(day_events.select(*columns)
-                                .repartition(_view_partitions(spark, clean_count), *_VISITOR)
-                                .sortWithinPartitions(*_VISITOR, "ts", "_row"))
+    Both views work per visitor: the events are partitioned by visitor (_VISITOR), each
+    visitor's hits together and in time order, and one Python pass over each partition's whole
+    visitors gives every number of both views (events.visitor_pass): pageviews, exact visitor
+    counts and sketches, visit sums. Spark adds up the partitions' rows per key and unites their
+    sketches. Hits of one visitor at the same millisecond keep the order they were read in
+    (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider).
 
-
-def _write_views(checkpoints: _Checkpoints, by_visitor: DataFrame, path: str, day: dt.date) -> None:
-    """views/daily and views/sessions of the day (see _by_visitor for ``by_visitor``), both from
-    one Python pass over each partition's whole visitors (events.visitor_pass) and, for the daily
-    view, one Spark aggregation. One file each, by repartition(1): coalesce(1) would run each
-    view's final aggregation in one task."""
-    with _session_conf(by_visitor.sparkSession, _VIEW_BATCHES):
-        sums = checkpoints.take(by_visitor.select(*PASS_COLUMNS).mapInArrow(view_sums, struct_of(VIEW_SUMS_SCHEMA))
-                                .groupBy(*VIEW_KEYS).agg(*(F.sum(name).alias(name) for name, _ in VIEW_SUMS_SCHEMA
-                                                           if name not in VIEW_KEYS)))
-        _daily_view(by_visitor, sums).select(*(name for name, _ in DAILY_SCHEMA)).repartition(1) \
-            .sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
-            .write.mode("overwrite").parquet(f"{path}/daily/date={day}")
-        # Keys no visit entered on have visitors, no visit sums.
-        sums.where(F.col("visits").isNotNull()).select(*(name for name, _ in SESSIONS_SCHEMA)) \
-            .repartition(1).sortWithinPartitions("site", "dimension", F.desc("visits")) \
-            .write.mode("overwrite").parquet(f"{path}/sessions/date={day}")
+    Spark made the daily view's sketches before, one update per hit and dimension in an
+    aggregation of every hit exploded by dimension (1M events: 2.7 s of the views' ~8 s on two
+    cores); the pass updates a key's sketch once per visitor, and needs no further shuffle.
+    One file per view, by repartition(1): coalesce(1) would run the aggregation in one task."""
+    spark = day_events.sparkSession
+    with _session_conf(spark, _VIEW_BATCHES):
+        sums = checkpoints.take(
+            day_events.select(*PASS_COLUMNS, "_row").repartition(_view_partitions(spark, clean_count), *_VISITOR)
+            .sortWithinPartitions(*_VISITOR, "ts", "_row").select(*PASS_COLUMNS)
+            .mapInArrow(view_sums, struct_of(VIEW_SUMS_SCHEMA))
+            .groupBy(*VIEW_KEYS).agg(*(F.hll_union_agg(name).alias(name) if name == "visitors_hll" else F.sum(name).alias(name)
+                                       for name, _ in VIEW_SUMS_SCHEMA if name not in VIEW_KEYS)))
+    # Every key of the day has hits (pageviews); keys no visit entered on have no visit sums.
+    sums.where(F.col("pageviews").isNotNull()).select(
+        *VIEW_KEYS, "pageviews", "visitors", F.base64("visitors_hll").alias("visitors_hll")) \
+        .repartition(1).sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
+        .write.mode("overwrite").parquet(f"{path}/daily/date={day}")
+    sums.where(F.col("visits").isNotNull()).select(*VIEW_KEYS, *(F.col(visit).alias(name) for visit, name in zip(
+        VISIT_SUM_COLUMNS, SUM_COLUMNS))).repartition(1).sortWithinPartitions("site", "dimension", F.desc("visits")) \
+        .write.mode("overwrite").parquet(f"{path}/sessions/date={day}")
 
 
 # The views' hits go to the Python workers in Arrow batches of a few narrow columns: 100k rows
@@ -413,30 +438,26 @@ def _view_partitions(spark: SparkSession, events: int) -> int:
 
 
 class _Checkpoints:
-    """The run's local checkpoints, each dropped as soon as nothing reads it any more, and all of
-    them when the run ends. Kept, they would stay in executor memory and disk until the JVM's
-    garbage collector got to them (a long-running ``pixel up``), and on a big day the enriched
-    rows would crowd the views' work out of memory."""
+    """The run's local checkpoints, all dropped when the run ends. Kept, they would stay in
+    executor memory and disk until the JVM's garbage collector got to them (a long-running
+    ``pixel up``)."""
 
     def __init__(self, spark: SparkSession) -> None:
         self._jsc = spark.sparkContext._jsc
-        self._taken: list[tuple[DataFrame, set[int]]] = []  # checkpoint, the RDDs holding it
+        self._taken: list[set[int]] = []  # per checkpoint, the RDDs holding it
 
     def take(self, df: DataFrame, level: StorageLevel = _AS_OBJECTS) -> DataFrame:
         before = self._rdd_ids()
         checkpoint = df.localCheckpoint(eager=True, storageLevel=level)
-        self._taken.append((checkpoint, self._rdd_ids() - before))
+        self._taken.append(self._rdd_ids() - before)
         return checkpoint
 
-    def drop(self, keep: DataFrame | None = None) -> None:
-        """Drop every checkpoint taken (but ``keep``)."""
+    def drop(self) -> None:
+        """Drop every checkpoint taken."""
         held = self._jsc.getPersistentRDDs()
-        held_ids = set(held.keySet())
-        for checkpoint, rdd_ids in self._taken:
-            if checkpoint is not keep:
-                for rdd_id in rdd_ids & held_ids:
-                    held[rdd_id].unpersist(False)
-        self._taken = [(c, ids) for c, ids in self._taken if c is keep]
+        for rdd_id in set().union(*self._taken) & set(held.keySet()):
+            held[rdd_id].unpersist(False)
+        self._taken = []
 
     def _rdd_ids(self) -> set[int]:
         return set(self._jsc.getPersistentRDDs().keySet())
@@ -455,14 +476,6 @@ def _session_conf(spark: SparkSession, conf: dict[str, str]) -> Iterator[None]:
             spark.conf.unset(key) if value is None else spark.conf.set(key, value)
 
 
-def _static_plans(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
-    """Adaptive execution off for the block. A checkpoint records its plan's partitioning and
-    sort order, so later aggregations and windows over the same keys skip their shuffle and
-    sort; an adaptive plan reports neither before it has run, so the checkpoint would know
-    nothing (measured: every view step shuffled and sorted again)."""
-    return _session_conf(spark, {"spark.sql.adaptive.enabled": "false"})
-
-
 def _even_raw_splits(spark: SparkSession) -> contextlib.AbstractContextManager[None]:
     """Raw files packed into about 4 equal partitions per core, each at most 16 MB of gzip
     (~300k events). Every later step over the enriched rows keeps this partitioning. Spark's
@@ -475,37 +488,6 @@ def _even_raw_splits(spark: SparkSession) -> contextlib.AbstractContextManager[N
         "spark.sql.files.minPartitionNum": str(4 * spark.sparkContext.defaultParallelism),
         "spark.sql.files.maxPartitionBytes": str(16 * 1024 * 1024),
     })
-
-
-def _known_visitor() -> Column:
-    """The visitor id, null when empty (no visitor): what visitor counts and sketches count."""
-    return F.when(F.col("visitor_id") != "", F.col("visitor_id"))
-
-
-def _dimension_rows(bot: Column) -> Column:
-    """One (dimension, value) struct per dimension of DIMENSIONS, exploded: a row per dimension;
-    for a bot's hit, the one row (BOTS, "") instead."""
-    def row(dimension: str, value: Column) -> Column:
-        return F.struct(F.lit(dimension).alias("dimension"), value.alias("value"))
-    rows = F.array(*[row(dim, F.col(column) if column else F.lit("")) for dim, column in DIMENSIONS.items()])
-    return F.explode(F.when(bot, F.array(row(BOTS, F.lit("")))).otherwise(rows)).alias("d")
-
-
-def _daily_view(events: DataFrame, sums: DataFrame) -> DataFrame:
-    """Pageviews, exact visitors and a visitors sketch per (site, dimension, value), bots in
-    their own dimension.
-
-    Pageviews and sketches: one aggregation of the hits, a row per hit and dimension (a
-    sketch counts each id once however often it sees it). Exact visitors: from ``sums``, counted
-    per partition of whole visitors by the Python workers (events.visitors) and added up. Spark
-    counted them by aggregating every (site, visitor, dimension, value) first: a hash map of ~5
-    string keys per hit, most of the view's time."""
-    hits = (events.select("site", "visitor_id", _dimension_rows(F.col("is_bot")))
-            .groupBy("site", F.col("d.dimension").alias("dimension"), F.col("d.value").alias("value"))
-            .agg(F.count("*").alias("pageviews"), F.base64(F.hll_sketch_agg(_known_visitor(), LG_K)).alias("visitors_hll")))
-    visitors = sums.select(*(F.col(key).alias(f"_{key}") for key in VIEW_KEYS), "visitors")
-    return hits.join(visitors, [hits[key].eqNullSafe(visitors[f"_{key}"]) for key in VIEW_KEYS], "left") \
-        .withColumn("visitors", F.coalesce("visitors", F.lit(0)))
 
 
 if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2

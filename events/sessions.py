@@ -2,7 +2,7 @@
 (site, dimension, value) of the visit's entry hit. Pure functions over Arrow tables.
 
 The input is whole visitors' hits together and in time order: sorted by (visitor_id, site, ts,
-and a tie-break), as the batch job's per-visitor checkpoint holds them, cut into whole visitors by
+and a tie-break), as the batch job's per-visitor shuffle hands them over, cut into whole visitors by
 events.visitors.WholeVisitors (events.visitor_pass runs it beside the visitor counts).
 """
 from __future__ import annotations

@@ -16,12 +16,27 @@ LG_K = 12  # Druid's default: ~1.6% relative standard error, ~4 KB per full sket
 RELATIVE_ERROR = 1.04 / (1 << (LG_K // 2))
 
 
+class VisitorSketch:
+    """A visitors sketch being built: ids in, the compact serialized sketch out."""
+
+    __slots__ = ("_sketch",)
+
+    def __init__(self) -> None:
+        self._sketch = hll_sketch(LG_K, tgt_hll_type.HLL_4)
+
+    def update_all(self, ids: Iterable[str]) -> None:
+        """Add these ids (each a visitor id, not empty)."""
+        for value in ids:
+            self._sketch.update(value)
+
+    def serialize(self) -> bytes:
+        return self._sketch.serialize_compact()
+
+
 def sketch_of(ids: Iterable[str]) -> str:
-    sketch = hll_sketch(LG_K, tgt_hll_type.HLL_4)
-    for value in ids:
-        if value:
-            sketch.update(value)
-    return base64.b64encode(sketch.serialize_compact()).decode("ascii")
+    sketch = VisitorSketch()
+    sketch.update_all(value for value in ids if value)
+    return base64.b64encode(sketch.serialize()).decode("ascii")
 
 
 def union_of(sketches: Iterable[str]) -> hll_sketch:

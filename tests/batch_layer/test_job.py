@@ -84,6 +84,7 @@ def data(tmp_path):
 
 def parquet(settings, pattern: str, query: str = "SELECT * EXCLUDE (date) FROM t ORDER BY ALL") -> list[tuple]:
     con = duckdb.connect()
+    con.create_function("hll_estimate", lambda sketch: estimate([sketch]), ["VARCHAR"], "BIGINT")
     con.execute(f"CREATE VIEW t AS SELECT * FROM read_parquet('{settings.data_dir}/{pattern}', hive_partitioning=true)")
     return con.execute(query).fetchall()
 
@@ -188,6 +189,22 @@ def test_enriched_rows_serialized_or_as_objects_give_the_same_outputs(spark, dat
     summary = run_day(spark, data, D)
     assert (summary.clean, summary.duplicates) == (13, 3)
     assert {p: parquet(data, p) for p in as_objects} == as_objects
+
+
+def test_views_of_visitors_in_several_partitions_add_up_to_the_same(spark, data, monkeypatch):
+    """A test day's visitors are one partition; a big day's are many, each counted and sketched
+    by its Python pass, and the partitions' rows added up and their sketches united by Spark."""
+    import batch_layer.job as job
+
+    def views() -> tuple[list, list]:
+        return (parquet(data, "views/daily/*/*.parquet",
+                        "SELECT * EXCLUDE (date, visitors_hll), hll_estimate(visitors_hll) FROM t ORDER BY ALL"),
+                parquet(data, "views/sessions/*/*.parquet"))
+    run_day(spark, data, D)
+    one = views()
+    monkeypatch.setattr(job, "_view_partitions", lambda _spark, _events: 5)
+    run_day(spark, data, D)
+    assert views() == one and len(one[0]) > 20
 
 
 @pytest.mark.fast

@@ -32,7 +32,7 @@ def sums_of(table: pa.Table, cuts: list[int]) -> dict:
     """The visit sums with the table fed in batches cut at these rows."""
     bounds = [0, *cuts, table.num_rows]
     batches = [b for start, end in zip(bounds, bounds[1:]) for b in table.slice(start, end - start).to_batches()]
-    return {(r["site"], r["dimension"], r["value"]): (r["visits"], r["bounces"], r["pageviews"], r["duration_ms"])
+    return {(r["site"], r["dimension"], r["value"]): (r["visits"], r["bounces"], r["visit_pageviews"], r["duration_ms"])
             for out in view_sums(iter(batches)) for r in out.to_pylist() if r["visits"] is not None}
 
 

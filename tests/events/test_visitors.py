@@ -1,7 +1,9 @@
-"""Exact visitors per (site, dimension, value) from hits in visitor order, fed in batches of any
-size (events.visitors, through the views' one pass: events.visitor_pass)."""
+"""The daily view's numbers per (site, dimension, value) from hits in visitor order, fed in batches
+of any size: pageviews, exact visitors and their sketch (events.visitors, through the views' one
+pass: events.visitor_pass)."""
 from __future__ import annotations
 
+import base64
 import random
 from collections import defaultdict
 
@@ -9,6 +11,7 @@ import pyarrow as pa
 import pytest
 
 from events.aggregate import BOTS, DIMENSIONS
+from events.sketches import RELATIVE_ERROR, estimate, sketch_of
 from events.visitor_pass import PASS_COLUMNS, view_sums
 
 pytestmark = pytest.mark.fast
@@ -27,26 +30,36 @@ def hit(visitor, site, path="/", source="Direct / None", bot=False, browser="Fir
             "browser": browser, "os": "Linux", "device": "bot" if bot else "desktop"}
 
 
-def counts_of(table: pa.Table, cuts: list[int]) -> dict:
-    """The counts with the table fed in batches cut at these rows."""
+def numbers_of(table: pa.Table, cuts: list[int]) -> dict:
+    """(pageviews, visitors, the sketch's estimate) per key, with the table fed in batches cut
+    at these rows."""
     bounds = [0, *cuts, table.num_rows]
     batches = [b for start, end in zip(bounds, bounds[1:]) for b in table.slice(start, end - start).to_batches()]
-    return {(r["site"], r["dimension"], r["value"]): r["visitors"]
-            for out in view_sums(iter(batches)) for r in out.to_pylist() if r["visitors"] is not None}
+    return {(r["site"], r["dimension"], r["value"]): (r["pageviews"], r["visitors"], estimate([_b64(r["visitors_hll"])]))
+            for out in view_sums(iter(batches)) for r in out.to_pylist() if r["pageviews"] is not None}
+
+
+def counts_of(table: pa.Table, cuts: list[int]) -> dict:
+    """The exact visitors per key."""
+    return {key: visitors for key, (_, visitors, _) in numbers_of(table, cuts).items()}
+
+
+def _b64(sketch: bytes) -> str:
+    return base64.b64encode(sketch).decode()
 
 
 def reference(rows: list[dict]) -> dict:
-    """Distinct known ids (not null, not "") per (site, dimension, value), the plain way."""
-    seen = defaultdict(set)
+    """(hits, distinct known ids (not null, not ""), the same) per (site, dimension, value), the
+    plain way."""
+    hits, seen = defaultdict(int), defaultdict(set)
     for r in rows:
-        if not r["visitor_id"]:
-            continue
-        if r["is_bot"]:
-            seen[(r["site"], BOTS, "")].add(r["visitor_id"])
-        else:
-            for dim, column in DIMENSIONS.items():
-                seen[(r["site"], dim, r[column] if column else "")].add(r["visitor_id"])
-    return {key: len(ids) for key, ids in seen.items()}
+        keys = [(r["site"], BOTS, "")] if r["is_bot"] else \
+            [(r["site"], dim, r[column] if column else "") for dim, column in DIMENSIONS.items()]
+        for key in keys:
+            hits[key] += 1
+            if r["visitor_id"]:
+                seen[key].add(r["visitor_id"])
+    return {key: (n, len(seen[key]), len(seen[key])) for key, n in hits.items()}
 
 
 def test_each_visitor_counts_once_per_value():
@@ -87,11 +100,22 @@ def test_random_hits_in_random_batches_match_the_plain_way():
     want = reference(rows)
     for _ in range(5):
         cuts = sorted(rng.sample(range(1, table.num_rows), rng.randrange(0, 40)))
-        assert counts_of(table, cuts) == want
-    assert counts_of(table, list(range(1, table.num_rows))) == want  # a batch per hit: > 64 partial counts
+        assert numbers_of(table, cuts) == want
+    assert numbers_of(table, list(range(1, table.num_rows))) == want  # a batch per hit: > 64 partial counts
 
 
-def test_no_hits_no_counts():
+def test_no_hits_no_counts_and_unknown_visitors_are_pageviews_only():
     assert list(view_sums(iter([]))) == []
     only_unknown = hits_table([hit(None, "a"), hit("", "a")])
-    assert counts_of(only_unknown, []) == {}
+    assert numbers_of(only_unknown, [])[("a", "total", "")] == (2, 0, 0)
+
+
+def test_the_sketch_unions_with_the_speed_layers_sketches():
+    """Same hashing as events.sketches (the speed layer's): a visitor in both counts once."""
+    rows = [hit(f"v{i}", "a") for i in range(300)]
+    out = pa.Table.from_batches(list(view_sums(iter(hits_table(rows).to_batches()))))
+    total = next(r for r in out.to_pylist() if (r["site"], r["dimension"], r["value"]) == ("a", "total", ""))
+    assert estimate([_b64(total["visitors_hll"])]) == 300  # a small sketch still lists its ids: exact
+    # 400 ids, not 500: the 100 both saw are the same to the sketch (HLL's error, not 25%, apart).
+    union = estimate([_b64(total["visitors_hll"]), sketch_of(f"v{i}" for i in range(200, 400))])
+    assert abs(union - 400) <= 3 * RELATIVE_ERROR * 400
