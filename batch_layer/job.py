@@ -425,8 +425,8 @@ _VIEW_BATCHES = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
 
 # Partitions of the views' per-visitor work: one for a quiet day; else a multiple of the cores,
 # each partition at most this many events (a partition left over for one core idles the others),
-# so that sorting one for the checkpoint stays in memory. (At 1.6M events per partition, a
-# 10M-event day, the per-visitor aggregation the daily view then ran spilled 0.9 GB.)
+# so that sorting one by visitor stays in memory. (At 1.6M events per partition, a 10M-event
+# day, a per-visitor aggregation spilled 0.9 GB.)
 _EVENTS_PER_PARTITION = 500_000
 
 
