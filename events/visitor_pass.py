@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from events.aggregate import DIMENSION_COLUMNS, VIEW_KEYS
+from events.aggregate import DIMENSION_COLUMNS
 from events.enrich import arrow_schema
 from events.sessions import SESSIONS_ARROW, SUM_COLUMNS, visit_sums
 from events.visitors import DAILY_COUNTS_SCHEMA, DailyCounts, ValueSums, WholeVisitors, new_visitor

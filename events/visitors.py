@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS, VIEW_KEYS
+from events.aggregate import BOTS, DIMENSIONS, VIEW_KEYS
 from events.enrich import arrow_schema
 from events.sketches import VisitorSketch
 
