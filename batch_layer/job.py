@@ -392,12 +392,8 @@ def _write_views(checkpoints: _Checkpoints, day_events: DataFrame, clean_count: 
     visitors gives every number of both views (events.visitor_pass): pageviews, exact visitor
     counts and sketches, visit sums. Spark adds up the partitions' rows per key and unites their
     sketches. Hits of one visitor at the same millisecond keep the order they were read in
-    (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider).
-
-    Spark made the daily view's sketches before, one update per hit and dimension in an
-    aggregation of every hit exploded by dimension (1M events: 2.7 s of the views' ~8 s on two
-    cores); the pass updates a key's sketch once per visitor, and needs no further shuffle.
-    One file per view, by repartition(1): coalesce(1) would run the aggregation in one task."""
+    (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider). Why the sketches are
+    made in the pass and not by Spark: events.visitors.DailyCounts. One file per view, by repartition(1): coalesce(1) would run the aggregation in one task."""
     spark = day_events.sparkSession
     with _session_conf(spark, _VIEW_BATCHES):
         sums = checkpoints.take(

@@ -129,9 +129,10 @@ class DailyCounts:
                 value, value_names = np.zeros(len(rows), dtype=np.int64), pa.array([""])
             width = len(value_names)
             keys, pageviews = np.unique(site[visitor[rows]] * width + value, return_counts=True)
-            seen = rows[known[rows]]
+            is_known = known[rows]
+            seen = rows[is_known]
             # Each (key, visitor) once, in key order: key i's visitors are pairs[bounds[i]:bounds[i + 1]].
-            pairs = np.unique((site[visitor[seen]] * width + value[known[rows]]) * len(ids) + visitor[seen])
+            pairs = np.unique((site[visitor[seen]] * width + value[is_known]) * len(ids) + visitor[seen])
             bounds = np.append(np.searchsorted(pairs // len(ids), keys), len(pairs))
             sites, values = site_names.take(keys // width), value_names.take(keys % width)
             self._update_sketches(dimension, sites, values, ids[pairs % len(ids)].tolist(), bounds)
