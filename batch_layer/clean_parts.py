@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from batch_layer.storage import open_storage
+from core.lake.storage import open_storage
 from batch_layer.transform import CLEAN_ARROW, chunk_table
 from events.enrich import CLEAN_COLUMNS, arrow_schema
 

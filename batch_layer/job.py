@@ -38,14 +38,15 @@ from pyspark.sql import functions as F
 
 from batch_layer.clean_parts import PART_INPUT_COLUMNS, PART_OUTPUT_SCHEMA, parquet_bytes, write_clean_parts
 from batch_layer.spark import struct_of
-from batch_layer.storage import Storage, open_storage
-from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files, file_place
-from batch_layer.watermark import advance_watermark
+from core.lake import layout
+from core.lake.storage import Storage, open_storage
+from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files
+from core.lake.watermark import advance_watermark
 from events.aggregate import VIEW_KEYS
 from events.badrows import BadReason
-from events.sessions import SUM_COLUMNS
-from events.visitor_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, VISIT_SUM_COLUMNS, view_sums
-from pixel.settings import Settings
+from batch_layer.views.visits import SUM_COLUMNS
+from batch_layer.views.one_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, VISIT_SUM_COLUMNS, view_sums
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -85,12 +86,12 @@ def raw_inputs(storage: Storage, day: dt.date, lateness_hours: int) -> dict[str,
     for offset in (-1, 0, 1):
         folder_day = (day + dt.timedelta(days=offset)).isoformat()
         hours: dict[int, int] = {}
-        for path, size in storage.file_sizes(f"raw/date={folder_day}").items():
-            if place := file_place("/" + path):
+        for path, size in storage.file_sizes(layout.day_dir(layout.RAW, folder_day)).items():
+            if place := layout.hour_place(path):
                 hours[place[1]] = hours.get(place[1], 0) + size
         for hour in sorted(hours):
             if offset == 0 or (offset == 1 and hour < lateness_hours) or (offset == -1 and hour >= 24 - lateness_hours):
-                wanted[f"raw/date={folder_day}/hour={hour:02d}"] = hours[hour]
+                wanted[layout.hour_dir(layout.RAW, folder_day, hour)] = hours[hour]
     return wanted
 
 
@@ -132,20 +133,20 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
         flagged, in_place = _flagged(spark, checkpoints, lines, day, lateness)
 
         stage("writing clean events")
-        staging = f"_staging/clean/date={day}"
+        staging = layout.clean_staging_dir(day)
         written = _write_clean_events(checkpoints, flagged, in_place, storage, settings, day, staging)
 
         stage("writing bad rows + counting")
         of_day = flagged.where((F.col("_event_day") == _date(day)) | (F.col("_file_day") == _date(day)))
-        _write_bad_rows(of_day, written.too_late, f"{root}/bad/date={day}", lateness, summary)
-        _publish_clean_events(storage, written, summary, staging, f"clean/events/date={day}")
+        _write_bad_rows(of_day, written.too_late, f"{root}/{layout.day_dir(layout.BAD, day)}", lateness, summary)
+        _publish_clean_events(storage, written, summary, staging, layout.day_dir(layout.CLEAN, day))
 
         stage("building views")
-        _write_views(checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean, f"{root}/views", day)
+        _write_views(checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean, root, day)
     finally:
         checkpoints.drop()
     summary.seconds = round(time.monotonic() - started, 2)
-    storage.write_atomic(f"views/_runs/date={day}.json", json.dumps(asdict(summary), indent=1).encode())
+    storage.write_atomic(layout.run_summary(day), json.dumps(asdict(summary), indent=1).encode())
     advance_watermark(storage, day)
     stage("done")
     return summary
@@ -384,16 +385,16 @@ def _write_bad_rows(of_day: DataFrame, too_late: DataFrame | None, path: str, la
 _VISITOR = ("visitor_id", "site")
 
 
-def _write_views(checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int, path: str, day: dt.date) -> None:
+def _write_views(checkpoints: _Checkpoints, day_events: DataFrame, clean_count: int, root: str, day: dt.date) -> None:
     """views/daily and views/sessions of the day from the day's events (clean ones and bot hits).
 
     Both views work per visitor: the events are partitioned by visitor (_VISITOR), each
     visitor's hits together and in time order, and one Python pass over each partition's whole
-    visitors gives every number of both views (events.visitor_pass): pageviews, exact visitor
+    visitors gives every number of both views (batch_layer.views.one_pass): pageviews, exact visitor
     counts and sketches, visit sums. Spark adds up the partitions' rows per key and unites their
     sketches. Hits of one visitor at the same millisecond keep the order they were read in
     (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider). Why the sketches are
-    made in the pass and not by Spark: events.visitors.DailyCounts. One file per view, by repartition(1): coalesce(1) would run the aggregation in one task."""
+    made in the pass and not by Spark: batch_layer.views.daily_counts.DailyCounts. One file per view, by repartition(1): coalesce(1) would run the aggregation in one task."""
     spark = day_events.sparkSession
     with _session_conf(spark, _VIEW_BATCHES):
         sums = checkpoints.take(
@@ -406,10 +407,10 @@ def _write_views(checkpoints: _Checkpoints, day_events: DataFrame, clean_count: 
     sums.where(F.col("pageviews").isNotNull()).select(
         *VIEW_KEYS, "pageviews", "visitors", F.base64("visitors_hll").alias("visitors_hll")) \
         .repartition(1).sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
-        .write.mode("overwrite").parquet(f"{path}/daily/date={day}")
+        .write.mode("overwrite").parquet(f"{root}/{layout.view_dir(layout.DAILY_VIEW, day)}")
     sums.where(F.col("visits").isNotNull()).select(*VIEW_KEYS, *(F.col(visit).alias(name) for visit, name in zip(
         VISIT_SUM_COLUMNS, SUM_COLUMNS))).repartition(1).sortWithinPartitions("site", "dimension", F.desc("visits")) \
-        .write.mode("overwrite").parquet(f"{path}/sessions/date={day}")
+        .write.mode("overwrite").parquet(f"{root}/{layout.view_dir(layout.SESSIONS_VIEW, day)}")
 
 
 # The views' hits go to the Python workers in Arrow batches of a few narrow columns: 100k rows
@@ -485,10 +486,3 @@ def _even_raw_splits(spark: SparkSession) -> contextlib.AbstractContextManager[N
         "spark.sql.files.maxPartitionBytes": str(16 * 1024 * 1024),
     })
 
-
-if __name__ == "__main__":  # spark-submit [--master spark://...] batch_layer/job.py --date D | --from D1 --to D2
-    import sys
-
-    from pixel.cli import app
-
-    app(["batch", *sys.argv[1:]], prog_name="batch_layer/job.py")

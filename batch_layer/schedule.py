@@ -1,6 +1,6 @@
-"""The nightly schedule `pixel up` runs: close the previous day, and catch up days missed while
-the platform was down. Each run is a `pixel batch` child process, so Spark's JVM (~1 GB) only
-exists while a job runs.
+"""Which days a batch run closes, and the nightly schedule `pixel up` runs: close the previous
+day, and catch up days missed while the platform was down. Each nightly run is a child process
+(batch_layer.submit), so Spark's JVM (~1 GB) only exists while a job runs.
 """
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import subprocess
 import sys
 import threading
 
-from batch_layer.storage import Storage, open_storage
-from batch_layer.watermark import read_watermark
-from pixel.settings import Settings
+from core.lake import layout
+from core.lake.storage import Storage, open_storage
+from core.lake.watermark import read_watermark
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,47 @@ def next_run_at(now: dt.datetime, hh_mm: str) -> dt.datetime:
 def last_closable_day(now: dt.datetime, lateness_hours: int) -> dt.date:
     """Day D can be closed once D+1 00:00 + the lateness window has passed."""
     return (now - dt.timedelta(hours=lateness_hours)).date() - dt.timedelta(days=1)
+
+
+def parse_day(value: str, option: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise DayRangeError(f"{value!r} is not a date: use YYYY-MM-DD (UTC)", option) from None
+
+
+class DayRangeError(ValueError):
+    """A day range that can't be run, with the option it came from."""
+
+    def __init__(self, message: str, option: str | None = None):
+        super().__init__(message)
+        self.option = option
+
+
+def days_to_run(date: str | None, first: str | None, last: str | None, now: dt.datetime,
+                lateness_hours: int) -> list[dt.date]:
+    """The days a batch run closes: ``date``, or ``first`` .. ``last``, or else the last closable
+    day. Refuses a day that can't be closed yet (late events may still land)."""
+    closable = last_closable_day(now, lateness_hours)
+    if date and (first or last):
+        raise DayRangeError("give --date, or --from/--to, not both")
+    if date:
+        days = [parse_day(date, "--date")]
+    elif first or last:
+        if not (first and last):
+            raise DayRangeError("--from and --to go together")
+        start, end = parse_day(first, "--from"), parse_day(last, "--to")
+        if end < start:
+            raise DayRangeError(f"--to {end} is before --from {start}")
+        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
+    else:
+        days = [closable]
+    if days[-1] > closable:
+        raise DayRangeError(
+            f"{days[-1]} can't be closed yet: late events may still land until "
+            f"{days[-1] + dt.timedelta(days=1)} {lateness_hours:02d}:00 UTC "
+            f"(PIXEL_BATCH_LATENESS_HOURS). The last closable day is {closable}.")
+    return days
 
 
 def days_to_close(now: dt.datetime, watermark: dt.date | None, first_raw_day: dt.date | None,
@@ -45,12 +87,12 @@ def days_to_close(now: dt.datetime, watermark: dt.date | None, first_raw_day: dt
 
 
 def first_raw_day(storage: Storage) -> dt.date | None:
-    days = sorted(name.removeprefix("date=") for name in storage.list_dirs("raw") if name.startswith("date="))
-    return dt.date.fromisoformat(days[0]) if days else None
+    days = layout.days_of(storage.list_dirs(layout.RAW))
+    return days[0] if days else None
 
 
 class Nightly:
-    """Runs `pixel batch` for every day that's due, then sleeps until the next HH:MM."""
+    """Runs the batch job (batch_layer.submit) for every day that's due, then sleeps until the next HH:MM."""
 
     def __init__(self, settings: Settings, env: dict[str, str] | None = None):
         self.settings = settings
@@ -69,7 +111,7 @@ class Nightly:
             log.info("nothing to close (watermark is current)")
             return 0
         log.info("closing %s .. %s", days[0], days[-1])
-        cmd = [sys.executable, "-m", "pixel.cli", "batch", "--from", str(days[0]), "--to", str(days[-1])]
+        cmd = [sys.executable, "-m", "batch_layer.submit", "--from", str(days[0]), "--to", str(days[-1])]
         self.child = subprocess.Popen(cmd, env=self.env)
         code = self.child.wait()
         self.child = None

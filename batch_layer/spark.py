@@ -23,7 +23,7 @@ from pyspark.sql.types import (
 )
 
 from infra.engines import prepare_environment
-from pixel.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ is parsed line by line with the lander's own check, which names each line's faul
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterator
 
 import numpy as np
@@ -37,6 +36,7 @@ import pyarrow.ipc as ipc
 import pyarrow.json as pj
 from isal import isal_zlib
 
+from core.lake import layout
 from events.aggregate import DIMENSION_COLUMNS
 from events.badrows import MAX_BAD_PAYLOAD_BYTES, BadReason
 from events.enrich import CLEAN_COLUMNS, CLEAN_SCHEMA, arrow_schema, enrich_table
@@ -79,18 +79,11 @@ _CHUNK_IPC = ipc.IpcWriteOptions(compression="zstd")
 
 RAW_ARROW_SCHEMA = arrow_schema(RAW_SCHEMA)
 _PARSE = pj.ParseOptions(explicit_schema=RAW_ARROW_SCHEMA, unexpected_field_behavior="ignore")
-_FILE_PLACE = re.compile(r"/date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 # Lines parsed and enriched at a time: bounds the Arrow batches handed back to Spark (~25 MB).
 CHUNK_LINES = 32_768
 _GZIP_MAGIC = b"\x1f\x8b"
 _READ_STEP = 1 << 20  # gzip input fed this much at a time: a fault keeps what came before it
 _NEWLINE, _OPEN_BRACE = ord("\n"), ord("{")
-
-
-def file_place(path: str) -> tuple[str, int] | None:
-    """(date, hour) of a raw file from its path (raw/date=YYYY-MM-DD/hour=HH/...)."""
-    match = _FILE_PLACE.search(path)
-    return (match.group(1), int(match.group(2))) if match else None
 
 
 def enrich_files(batches: Iterator[pd.DataFrame], now_ms: int) -> Iterator[pd.DataFrame]:
@@ -173,7 +166,7 @@ def unreadable_row(path: str, fault: str) -> pa.Table:
 def _file_columns(path: str, rows: int) -> list[pa.Array]:
     """file, _file_day, _file_hour of ``rows`` rows of one file (worked out once per file: the
     same in Spark was a regular expression per row, ~1 s per 1M rows)."""
-    day, hour = place if (place := file_place(path)) else (None, None)
+    day, hour = place if (place := layout.hour_place(path)) else (None, None)
     return [pa.repeat(pa.scalar(path, pa.string()), rows),
             pa.repeat(pa.scalar(day and dt.date.fromisoformat(day), pa.date32()), rows),
             pa.repeat(pa.scalar(hour, pa.int64()), rows)]

@@ -48,7 +48,7 @@ CACHE = ROOT / "bench" / "results" / "cache"
 # -- the input -------------------------------------------------------------------------------
 
 def _generate_chunk(args: tuple[Path, int, int, int]) -> int:
-    from batch_layer.storage import FileStorage
+    from core.lake.storage import FileStorage
     from pixel.demo import TrafficModel, history, write_history
 
     root, index, n, visitors = args
@@ -94,7 +94,7 @@ def reset_outputs(root: Path) -> None:
 
 def run_spark(spark, root: Path) -> tuple[float, dict]:
     from batch_layer.job import run_day
-    from pixel.settings import Settings
+    from core.settings import Settings
 
     reset_outputs(root)
     started = time.perf_counter()
@@ -215,8 +215,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from batch_layer.spark import spark_session
-    from pixel.logs import setup_logging
-    from pixel.settings import Settings
+    from core.logs import setup_logging
+    from core.settings import Settings
 
     setup_logging("bench")
     inputs = {size: dataset(size) for size in [20_000, *args.sizes]}

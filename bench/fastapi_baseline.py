@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import Request, Response
 
-from pixel.settings import Settings
+from core.settings import Settings
 from pixel_api.app import GIF, create_fastapi
 from pixel_api.collector import Collector, request_headers
 

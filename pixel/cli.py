@@ -1,6 +1,6 @@
 """The `pixel` command: run the platform or any of its services.
 
-Every option also reads from the environment as PIXEL_<NAME> (see pixel/settings.py).
+Every option also reads from the environment as PIXEL_<NAME> (see core/settings.py).
 """
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ import threading
 
 import typer
 
-from pixel.logs import setup_logging
-from pixel.settings import Settings
+from core.logs import setup_logging
+from core.settings import Settings, settings_env
 
 app = typer.Typer(
     help="Self-hostable pixel analytics on a Lambda architecture. Start with `pixel up --demo`.",
@@ -27,16 +27,6 @@ log = logging.getLogger("pixel")
 
 def _settings(**overrides) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
-
-
-def _export(settings: Settings) -> dict[str, str]:
-    """The environment that gives child processes exactly these settings."""
-    env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if isinstance(value, list):
-            value = json.dumps(value)
-        env[f"PIXEL_{name.upper()}"] = str(value)
-    return env
 
 
 def _wait_for_signal() -> None:
@@ -53,7 +43,7 @@ def broker(
     """Run the embedded Kafka-protocol broker (tansu) and create the platform's topics."""
     setup_logging("broker")
     from infra.tansu import start_tansu
-    from pixel import kafka
+    from core.kafka import config as kafka
 
     settings = _settings(broker_port=port)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
@@ -75,11 +65,11 @@ def collector(
 ) -> None:
     """Run the pixel collector (GET /p.gif, POST /collect, /healthz, /metrics)."""
     setup_logging("collector")
-    from pixel import kafka
+    from core.kafka import config as kafka
     from pixel_api.server import serve
 
     settings = _settings(collector_port=port, collector_workers=workers)
-    os.environ.update(_export(settings))  # workers build their Settings from the environment
+    os.environ.update(settings_env(settings))  # workers build their Settings from the environment
     try:
         kafka.ensure_topics(settings, timeout=5)
     except RuntimeError as exc:  # not fatal: hits are spooled until the broker is reachable
@@ -93,14 +83,14 @@ def collector(
 def lander() -> None:
     """Run the raw lander: pixel.raw -> raw/date=/hour=/ files in the raw store."""
     setup_logging("lander")
-    from batch_layer.lander import Lander
+    from batch_layer.lander.service import Lander
 
     settings = _settings()
     worker = Lander(settings)
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: worker.stop())
     if settings.lander_metrics_port:
-        from batch_layer.lander import serve_metrics
+        from batch_layer.lander.service import serve_metrics
 
         serve_metrics(worker, settings.lander_metrics_port)
         log.info("metrics on :%d/metrics", settings.lander_metrics_port)
@@ -113,7 +103,7 @@ def lander() -> None:
 def speed() -> None:
     """Run the speed layer: a PyFlink job on a local mini-cluster (pixel.raw -> pixel.agg)."""
     setup_logging("speed")
-    from pixel import kafka
+    from core.kafka import config as kafka
     from speed_layer.job import run
 
     settings = _settings()
@@ -127,35 +117,12 @@ def speed() -> None:
 
 
 def _day(value: str, option: str) -> dt.date:
+    from batch_layer.schedule import DayRangeError, parse_day
+
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD (UTC)", param_hint=option) from None
-
-
-def _batch_days(date: str | None, first: str | None, last: str | None, settings: Settings) -> list[dt.date]:
-    from batch_layer.schedule import last_closable_day
-
-    closable = last_closable_day(dt.datetime.now(dt.timezone.utc), settings.batch_lateness_hours)
-    if date and (first or last):
-        raise typer.BadParameter("give --date, or --from/--to, not both")
-    if date:
-        days = [_day(date, "--date")]
-    elif first or last:
-        if not (first and last):
-            raise typer.BadParameter("--from and --to go together")
-        start, end = _day(first, "--from"), _day(last, "--to")
-        if end < start:
-            raise typer.BadParameter(f"--to {end} is before --from {start}")
-        days = [start + dt.timedelta(days=i) for i in range((end - start).days + 1)]
-    else:
-        days = [closable]
-    if days[-1] > closable:
-        raise typer.BadParameter(
-            f"{days[-1]} can't be closed yet: late events may still land until "
-            f"{days[-1] + dt.timedelta(days=1)} {settings.batch_lateness_hours:02d}:00 UTC "
-            f"(PIXEL_BATCH_LATENESS_HOURS). The last closable day is {closable}.")
-    return days
+        return parse_day(value, option)
+    except DayRangeError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 @app.command()
@@ -177,29 +144,30 @@ def batch(
     if nightly:
         from batch_layer.schedule import Nightly
 
-        worker = Nightly(settings, _export(settings))
+        worker = Nightly(settings, settings_env(settings))
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: worker.stop())
         log.info("nightly batch at %s UTC, data in %s", settings.batch_schedule_utc, settings.storage_root)
         worker.run()
         return
-    days = _batch_days(date, first, last, settings)
+    from batch_layer.schedule import DayRangeError, days_to_run
+
+    try:
+        days = days_to_run(date, first, last, dt.datetime.now(dt.timezone.utc), settings.batch_lateness_hours)
+    except DayRangeError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from batch_layer.job import run_day
-    from batch_layer.spark import spark_session
+    from batch_layer.submit import run_days
 
     console = Console(stderr=True, width=max(Console(stderr=True).width, 120))
-    summaries = []
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("starting Spark", total=len(days))
-        spark = spark_session(settings)
-        for day in days:
-            summaries.append(run_day(spark, settings, day,
-                                     stage=lambda s, day=day: progress.update(task, description=f"{day}: {s}")))
-            progress.advance(task)
+        summaries = run_days(settings, days,
+                             on_stage=lambda day, stage: progress.update(task, description=f"{day}: {stage}"),
+                             on_day_done=lambda _day: progress.advance(task))
     for table in _summary_tables(summaries):
         console.print(table)
     log.info("closed %s; views/_watermark is in %s/views", ", ".join(str(d) for d in days), settings.storage_root)
@@ -238,7 +206,7 @@ def drift(
     the HLL sketch's error (~1.6%) on top of that.
     """
     setup_logging("drift")
-    from batch_layer.storage import open_storage
+    from core.lake.storage import open_storage
     from serving.batch.views import BatchViews
     from serving.drift import drift as drift_of
     from serving.realtime import open_realtime_store
@@ -309,7 +277,7 @@ def up(
     if demo and not settings.trusted_proxies:
         # The demo sends each simulated visitor's IP as X-Forwarded-For from loopback.
         settings = _settings(trusted_proxies=["127.0.0.1/32"])
-    sup = Supervisor(_export(settings))
+    sup = Supervisor(settings_env(settings))
     sup.start("broker", "broker")
     wait_for_port(settings.broker_host, settings.broker_port, 20)
     sup.start("lander", "lander")
@@ -421,7 +389,7 @@ def demo_cmd(
     base = url or f"http://{settings.collector_host}:{settings.collector_port}"
     past = events * (days - 1) // days
     if past:
-        from batch_layer.storage import open_storage
+        from core.lake.storage import open_storage
 
         storage = open_storage(settings.storage_root, settings.hdfs_user)
         today = dt.datetime.now(dt.timezone.utc).date()

@@ -16,7 +16,7 @@ import httpx
 
 from events.days import day_bounds
 from events.raw import build_raw_event
-from events.visitor import truncate_ip, visitor_id
+from events.identity import truncate_ip, visitor_id
 
 USER_AGENTS: list[tuple[str, float]] = [
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 30),
@@ -151,7 +151,7 @@ def write_history(storage, raw_events, partition: int = 0, batch: int = 50_000) 
     """
     import orjson
 
-    from batch_layer.landing import Message, land_batch
+    from batch_layer.lander.landing import Message, land_batch
 
     now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
     landed, offset, chunk = 0, now_ms * 1000, []

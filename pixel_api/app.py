@@ -15,8 +15,8 @@ from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from events.badrows import BadReason
-from pixel.process import die_with_parent
-from pixel.settings import Settings
+from core.process import die_with_parent
+from core.settings import Settings
 from pixel_api import metrics
 from pixel_api.collector import Collector, request_headers
 

@@ -13,8 +13,8 @@ import orjson
 
 from events.badrows import BadReason, encode_bad_row, make_bad_row
 from events.raw import build_raw_event, new_event_id
-from events.visitor import truncate_ip, visitor_id
-from pixel.settings import Settings
+from events.identity import truncate_ip, visitor_id
+from core.settings import Settings
 from pixel_api.handoff import HandOff
 from pixel_api.ticker import Ticker
 from pixel_api.salt import DailySalt

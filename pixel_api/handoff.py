@@ -15,8 +15,8 @@ from collections import deque
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
-from pixel import kafka
-from pixel.settings import Settings
+from core.kafka import config as kafka
+from core.settings import Settings
 from pixel_api import metrics
 from pixel_api.retention import Retention
 from pixel_api.spool import Record, Spool

@@ -6,7 +6,7 @@ import shutil
 
 import uvicorn
 
-from pixel.settings import Settings
+from core.settings import Settings
 
 
 def serve(settings: Settings) -> None:

@@ -12,8 +12,8 @@ import time
 from confluent_kafka import KafkaException, Producer
 
 from events.raw import tick_message
-from pixel import kafka
-from pixel.settings import Settings
+from core.kafka import config as kafka
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

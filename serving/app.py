@@ -11,8 +11,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from batch_layer.storage import open_storage
-from pixel.settings import Settings
+from core.lake.storage import open_storage
+from core.settings import Settings
 from serving.batch.views import BatchViews
 from serving.dashboard import install_dashboard
 from serving.merge import MergedStats

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from infra.engines import prepare_environment
 from infra.flink import kafka_connector_jars
-from pixel.settings import Settings
+from core.settings import Settings
 from speed_layer import sql
 
 log = logging.getLogger(__name__)

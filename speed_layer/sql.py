@@ -15,7 +15,7 @@ The second is a cascaded window aggregation: it fires on the same watermark, add
 from __future__ import annotations
 
 from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS
-from pixel.settings import Settings
+from core.settings import Settings
 
 
 def _quote(value: str) -> str:

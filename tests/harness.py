@@ -18,9 +18,10 @@ import httpx
 import orjson
 
 from infra.tansu import start_tansu, wait_for_port
-from pixel import kafka
-from pixel.process import die_with_this_process
-from pixel.settings import Settings
+from core.kafka import config as kafka
+from core.process import die_with_this_process
+from core.settings import Settings
+from core.settings import settings_env as core_settings_env
 
 
 def free_port() -> int:
@@ -43,9 +44,7 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
-    from pixel.cli import _export
-
-    env = _export(settings)
+    env = core_settings_env(settings)
     env["PIXEL_LOG_LEVEL"] = "INFO"
     return env
 

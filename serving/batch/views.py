@@ -14,8 +14,9 @@ import time
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from batch_layer.storage import Storage
-from batch_layer.watermark import read_watermark
+from core.lake import layout
+from core.lake.storage import Storage
+from core.lake.watermark import read_watermark
 from serving.realtime.interface import Count
 
 
@@ -52,7 +53,7 @@ class BatchViews:
 
     def table(self, view: str, day: dt.date) -> pa.Table | None:
         """One day of a view (``daily`` or ``sessions``); None when the day was never closed."""
-        parts = [p for p in self.storage.list_files(f"views/{view}/date={day}") if p.endswith(".parquet")]
+        parts = [p for p in self.storage.list_files(layout.view_dir(view, day)) if p.endswith(".parquet")]
         if not parts:
             return None
         return pa.concat_tables(pq.read_table(io.BytesIO(self.storage.read(p))) for p in parts)

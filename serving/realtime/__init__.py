@@ -1,7 +1,7 @@
 """The real-time store (the Druid role): pixel.agg rows, rolled up by minute, and the query
 interface the serving layer uses. Implementations: embedded DuckDB (default) and Druid."""
 
-from pixel.settings import Settings
+from core.settings import Settings
 from serving.realtime.interface import RealtimeStore
 
 

@@ -12,8 +12,8 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from events.aggregate import AGG_COLUMNS
-from pixel import kafka
-from pixel.settings import Settings
+from core.kafka import config as kafka
+from core.settings import Settings
 from serving.realtime.duckdb_store import DuckDBStore
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from batch_layer.storage import FileStorage
-from batch_layer.watermark import read_watermark
+from core.lake.storage import FileStorage
+from core.lake.watermark import read_watermark
 from infra.engines import prepare_environment
-from pixel.process import die_with_this_process
+from core.process import die_with_this_process
 from tests.batch_layer.test_job import BAD_REASONS, D, build_dataset
 from tests.harness import free_port, make_settings, settings_env, wait_until
 
@@ -70,7 +70,7 @@ def test_spark_submit_to_a_standalone_cluster_closes_the_day(cluster, tmp_path):
            "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [spark_bin("spark-submit"), "--master", master, "--conf", "spark.ui.enabled=false",
-         str(ROOT / "batch_layer" / "job.py"), "--date", str(D)],
+         str(ROOT / "batch_layer" / "submit.py"), "--date", str(D)],
         env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
     storage = FileStorage(data.data_dir)

@@ -16,8 +16,8 @@ import pytest
 
 from batch_layer.job import run_day
 from batch_layer.schedule import Nightly
-from batch_layer.storage import FileStorage
-from batch_layer.watermark import read_watermark
+from core.lake.storage import FileStorage
+from core.lake.watermark import read_watermark
 from events.sketches import estimate, sketch_of
 from serving.batch.views import BatchViews
 from serving.realtime.duckdb_store import DuckDBStore

@@ -8,10 +8,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from batch_layer.lander import Lander
-from batch_layer.lander_state import PartitionState, save_state
-from batch_layer.storage import FileStorage, open_storage
-from pixel import kafka
+from batch_layer.lander.service import Lander
+from batch_layer.lander.position import PartitionState, save_state
+from core.lake.storage import FileStorage, open_storage
+from core.kafka import config as kafka
 from tests.fakes.webhdfs import FakeWebHDFS
 from tests.harness import read_landed, wait_until
 
@@ -92,7 +92,7 @@ def test_lands_into_hdfs_through_webhdfs(settings, broker, tmp_path):
 def test_metrics_count_what_was_landed(settings, broker):
     import httpx
 
-    from batch_layer.lander import serve_metrics
+    from batch_layer.lander.service import serve_metrics
     from tests.harness import free_port
 
     produce(settings, [event(i) for i in range(25)])

@@ -3,7 +3,7 @@ import gzip
 import orjson
 import pytest
 
-from batch_layer.landing import Message, land_batch
+from batch_layer.lander.landing import Message, land_batch
 
 pytestmark = pytest.mark.fast
 H8 = 1_795_507_200_000  # 2026-11-24T08:00:00Z (a whole hour)

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from batch_layer.schedule import days_to_close, first_raw_day, last_closable_day, next_run_at
-from batch_layer.storage import FileStorage
-from batch_layer.watermark import advance_watermark, read_watermark
+from core.lake.storage import FileStorage
+from core.lake.watermark import advance_watermark, read_watermark
 from tests.batch_layer.rawdata import RawDataset, event, ms
 from tests.harness import make_settings, settings_env
 

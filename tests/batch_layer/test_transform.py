@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from batch_layer.job import raw_inputs
-from batch_layer.storage import FileStorage
+from core.lake.layout import hour_place
+from core.lake.storage import FileStorage
 from batch_layer import transform
 from batch_layer.transform import (
     LINE_CLEAN_COLUMNS,
@@ -20,7 +21,6 @@ from batch_layer.transform import (
     chunk_table,
     enrich_files,
     enrich_text,
-    file_place,
     read_raw_file,
 )
 from events.enrich import CLEAN_COLUMNS, enrich_frame
@@ -143,9 +143,9 @@ def test_an_unreadable_file_is_a_bad_row_and_its_readable_lines_still_count():
 
 
 @pytest.mark.fast
-def test_file_place_and_the_folders_a_day_reads(tmp_path):
-    assert file_place("hdfs://nn:9870/pixel/raw/date=2026-11-20/hour=07/3-10-20.jsonl.gz") == ("2026-11-20", 7)
-    assert file_place("/somewhere/else.gz") is None
+def test_hour_place_and_the_folders_a_day_reads(tmp_path):
+    assert hour_place("hdfs://nn:9870/pixel/raw/date=2026-11-20/hour=07/3-10-20.jsonl.gz") == ("2026-11-20", 7)
+    assert hour_place("/somewhere/else.gz") is None
     raw = RawDataset(tmp_path)
     for day, hour in [(D - dt.timedelta(days=1), 20), (D - dt.timedelta(days=1), 23), (D, 0), (D, 13),
                       (D + dt.timedelta(days=1), 0), (D + dt.timedelta(days=1), 1), (D + dt.timedelta(days=1), 2)]:

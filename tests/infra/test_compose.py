@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pixel.settings import Settings
+from core.settings import Settings
 
 pytestmark = pytest.mark.fast
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +96,7 @@ def test_druid_loads_the_extensions_the_spec_needs_and_gets_the_spec(resolved):
 def test_spark_cluster_runs_the_nightly_batch_from_hdfs(resolved):
     import pyspark
 
-    from pixel.settings import Settings
+    from core.settings import Settings
 
     services = resolved["services"]
     assert services["spark-master"]["image"] == f"apache/spark:{pyspark.__version__}"  # driver == cluster

@@ -11,7 +11,7 @@ import pytest
 from nbclient import NotebookClient
 
 from batch_layer.job import run_day
-from batch_layer.storage import FileStorage
+from core.lake.storage import FileStorage
 from pixel.demo import TrafficModel, history, write_history
 from tests.harness import make_settings
 

@@ -3,7 +3,7 @@ import sys
 
 import pytest
 
-from pixel.settings import Settings
+from core.settings import Settings
 
 pytestmark = pytest.mark.fast
 

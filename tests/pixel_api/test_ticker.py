@@ -8,7 +8,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from events.raw import is_tick
-from pixel import kafka
+from core.kafka import config as kafka
 from pixel_api.ticker import Ticker
 
 pytestmark = pytest.mark.fast

@@ -9,8 +9,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from batch_layer.storage import FileStorage
-from batch_layer.watermark import advance_watermark
+from core.lake.storage import FileStorage
+from core.lake.watermark import advance_watermark
 from events.days import day_bounds
 from events.sketches import sketch_of
 from serving.batch.views import BatchViews

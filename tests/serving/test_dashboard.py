@@ -12,8 +12,8 @@ import httpx
 import pytest
 import uvicorn
 
-from batch_layer.storage import FileStorage
-from batch_layer.watermark import advance_watermark
+from core.lake.storage import FileStorage
+from core.lake.watermark import advance_watermark
 from serving.app import create_app
 from serving.realtime.duckdb_store import DuckDBStore
 from serving.registry import Registry

@@ -12,7 +12,7 @@ from pydruid.db.api import apply_parameters
 
 from events.aggregate import AGG_COLUMNS
 from events.sketches import LG_K, sketch_of
-from pixel.settings import Settings
+from core.settings import Settings
 from serving.realtime.druid_store import DATASOURCE, DruidStore, iso_period
 
 pytestmark = pytest.mark.fast

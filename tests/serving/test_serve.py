@@ -10,8 +10,8 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from batch_layer.storage import FileStorage
-from batch_layer.watermark import advance_watermark
+from core.lake.storage import FileStorage
+from core.lake.watermark import advance_watermark
 from events.days import day_bounds
 from infra.tansu import wait_for_port
 from serving.registry import Registry

@@ -4,7 +4,7 @@ import pytest
 
 from events.aggregate import DIMENSIONS
 from events.sketches import RELATIVE_ERROR, estimate, merge, sketch_of
-from pixel.settings import Settings
+from core.settings import Settings
 from speed_layer import sql
 
 pytestmark = pytest.mark.fast

@@ -19,10 +19,8 @@ from dataclasses import asdict, dataclass
 
 import orjson
 
-from batch_layer.storage import Storage
-
-STATE_PREFIX = "_lander"
-
+from core.lake import layout
+from core.lake.storage import Storage
 
 @dataclass
 class PartitionState:
@@ -39,16 +37,12 @@ class PartitionState:
         return PartitionState(topic_id=topic_id, base=self.base + landed_through)
 
 
-def state_path(topic: str, partition: int) -> str:
-    return f"{STATE_PREFIX}/{topic}/p{partition}.json"
-
-
 def load_state(store: Storage, topic: str, partition: int, topic_id: str) -> PartitionState:
-    path = state_path(topic, partition)
+    path = layout.lander_position(topic, partition)
     if not store.exists(path):
         return PartitionState(topic_id=topic_id)
     return PartitionState(**orjson.loads(store.read(path))).for_topic_id(topic_id)
 
 
 def save_state(store: Storage, topic: str, partition: int, state: PartitionState) -> None:
-    store.write_atomic(state_path(topic, partition), orjson.dumps(asdict(state)))
+    store.write_atomic(layout.lander_position(topic, partition), orjson.dumps(asdict(state)))

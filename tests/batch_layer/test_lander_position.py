@@ -1,7 +1,7 @@
 import pytest
 
-from batch_layer.lander_state import PartitionState, load_state, save_state
-from batch_layer.storage import FileStorage
+from batch_layer.lander.position import PartitionState, load_state, save_state
+from core.lake.storage import FileStorage
 
 pytestmark = pytest.mark.fast
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from batch_layer.storage import Storage
-
-WATERMARK = "views/_watermark"
-
+from core.lake import layout
+from core.lake.storage import Storage
 
 def read_watermark(storage: Storage) -> dt.date | None:
-    if not storage.exists(WATERMARK):
+    if not storage.exists(layout.WATERMARK):
         return None
-    return dt.date.fromisoformat(json.loads(storage.read(WATERMARK))["date"])
+    return dt.date.fromisoformat(json.loads(storage.read(layout.WATERMARK))["date"])
 
 
 def advance_watermark(storage: Storage, day: dt.date) -> None:
@@ -22,4 +20,4 @@ def advance_watermark(storage: Storage, day: dt.date) -> None:
     if current is not None and current >= day:
         return
     body = {"date": day.isoformat(), "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
-    storage.write_atomic(WATERMARK, json.dumps(body).encode())
+    storage.write_atomic(layout.WATERMARK, json.dumps(body).encode())

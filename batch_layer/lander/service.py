@@ -17,12 +17,12 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from batch_layer.lander_state import PartitionState, load_state, save_state
-from batch_layer.landing import Message, land_batch
-from batch_layer.storage import Storage, open_storage
+from batch_layer.lander.position import PartitionState, load_state, save_state
+from batch_layer.lander.landing import Message, land_batch
+from core.lake.storage import Storage, open_storage
 from events.badrows import encode_bad_row
-from pixel import kafka
-from pixel.settings import Settings
+from core.kafka import config as kafka
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

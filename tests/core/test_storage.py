@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batch_layer.storage import FileStorage, HdfsStorage, open_storage
+from core.lake.storage import FileStorage, HdfsStorage, open_storage
 from tests.fakes.webhdfs import FakeWebHDFS
 
 pytestmark = pytest.mark.fast

@@ -1,5 +1,5 @@
-"""Visits summed from hits in visitor order, fed in batches of any size (events.sessions, through
-the views' one pass: events.visitor_pass)."""
+"""Visits summed from hits in visitor order, fed in batches of any size (batch_layer.views.visits, through
+the views' one pass: batch_layer.views.one_pass)."""
 from __future__ import annotations
 
 import random
@@ -9,7 +9,7 @@ import pyarrow as pa
 import pytest
 
 from events.aggregate import DIMENSIONS, SESSION_GAP_MS
-from events.visitor_pass import PASS_COLUMNS, view_sums
+from batch_layer.views.one_pass import PASS_COLUMNS, view_sums
 
 pytestmark = pytest.mark.fast
 MINUTE = 60_000

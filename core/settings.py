@@ -1,6 +1,8 @@
 """One settings object for every service. Each field can be set as PIXEL_<FIELD> in the env."""
 from __future__ import annotations
 
+import json
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -166,3 +168,11 @@ class Settings(BaseSettings):
     @property
     def checkpoint_dir(self) -> Path:
         return self.data_dir / "flink" / "checkpoints"
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """This environment plus the PIXEL_* variables that give a child process exactly ``settings``."""
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        env[f"PIXEL_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
+    return env

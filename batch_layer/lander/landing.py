@@ -5,17 +5,15 @@ the same bytes (gzip mtime fixed at 0): a re-landed batch overwrites itself, nev
 """
 from __future__ import annotations
 
-import datetime as dt
 import gzip
 from dataclasses import dataclass, field
 
 import orjson
 
+from core.lake import layout
 from events.badrows import BadReason, make_bad_row
 from events.raw import check_raw_message, is_tick
 
-RAW_PREFIX = "raw"
-BAD_PREFIX = "badraw"  # bad rows from the collector and the lander, landed as they arrived
 
 
 @dataclass
@@ -30,15 +28,6 @@ class LandedBatch:
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> gzip bytes
     bad_rows: list[dict] = field(default_factory=list)
     events: int = 0
-
-
-def hour_dir(prefix: str, ts_ms: int) -> str:
-    t = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone.utc)
-    return f"{prefix}/date={t:%Y-%m-%d}/hour={t:%H}"
-
-
-def file_name(partition: int, first: int, last: int) -> str:
-    return f"{partition}-{first}-{last}.jsonl.gz"
 
 
 def land_batch(
@@ -73,7 +62,7 @@ def land_batch(
                 )
                 continue
             line = msg.value if b"\n" not in msg.value else orjson.dumps(event)
-            directory = hour_dir(RAW_PREFIX, event["ts"])
+            directory = layout.hour_dir_of(layout.RAW, event["ts"])
         else:
             value = msg.value or b""
             try:
@@ -86,11 +75,11 @@ def land_batch(
                                  detail="bad-rows topic message is not JSON", topic=topic,
                                  partition=partition, offset=msg.offset)
                 )
-            directory = hour_dir(BAD_PREFIX, msg.timestamp_ms)
+            directory = layout.hour_dir_of(layout.BAD_RAW, msg.timestamp_ms)
         groups.setdefault(directory, []).append((logical, line))
         out.events += 1
     for directory, rows in groups.items():
         first, last = rows[0][0], rows[-1][0]
         body = b"\n".join(line for _o, line in rows) + b"\n"
-        out.files[f"{directory}/{file_name(partition, first, last)}"] = gzip.compress(body, 6, mtime=0)
+        out.files[f"{directory}/{layout.landed_file_name(partition, first, last)}"] = gzip.compress(body, 6, mtime=0)
     return out

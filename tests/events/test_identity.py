@@ -1,6 +1,6 @@
 import pytest
 
-from events.visitor import truncate_ip, visitor_id
+from events.identity import truncate_ip, visitor_id
 
 pytestmark = pytest.mark.fast
 

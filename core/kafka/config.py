@@ -7,7 +7,7 @@ import time
 from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from pixel.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """The daily view's numbers per (site, dimension, value) from hits in visitor order, fed in batches
-of any size: pageviews, exact visitors and their sketch (events.visitors, through the views' one
-pass: events.visitor_pass)."""
+of any size: pageviews, exact visitors and their sketch (batch_layer.views.daily_counts, through the views' one
+pass: batch_layer.views.one_pass)."""
 from __future__ import annotations
 
 import base64
@@ -12,7 +12,7 @@ import pytest
 
 from events.aggregate import BOTS, DIMENSIONS
 from events.sketches import RELATIVE_ERROR, estimate, sketch_of
-from events.visitor_pass import PASS_COLUMNS, view_sums
+from batch_layer.views.one_pass import PASS_COLUMNS, view_sums
 
 pytestmark = pytest.mark.fast
 

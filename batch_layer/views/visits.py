@@ -3,7 +3,7 @@
 
 The input is whole visitors' hits together and in time order: sorted by (visitor_id, site, ts,
 and a tie-break), as the batch job's per-visitor shuffle hands them over, cut into whole visitors by
-events.visitors.WholeVisitors (events.visitor_pass runs it beside the visitor counts).
+batch_layer.views.daily_counts.WholeVisitors (batch_layer.views.one_pass runs it beside the visitor counts).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in VIEW_KEYS]  # 
 def visit_sums(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
     """Hits of whole visitors in time order (``new_visitor``: where each visitor starts) -> a row
     per visit and dimension: (site, dimension, the visit's entry value, SUM_COLUMNS), to be
-    summed per (site, dimension, value) (events.visitor_pass)."""
+    summed per (site, dimension, value) (batch_layer.views.one_pass)."""
     return _by_dimension(_visit_rows(hits, new_visitor))
 
 

@@ -1,0 +1,90 @@
+"""Every path of the data lake, and their parsing. Paths are relative to the store's root (file://
+or hdfs://, see core.lake.storage) and always use '/'.
+
+    raw/date=D/hour=HH/<partition>-<first>-<last>.jsonl.gz   the master dataset (lander)
+    badraw/date=D/hour=HH/<partition>-<first>-<last>.jsonl.gz bad rows as they arrived (lander)
+    _lander/<topic>/p<partition>.json                        the lander's durable positions
+    bad/date=D/                                              a closed day's bad rows (batch)
+    clean/events/date=D/part-*.parquet                       a closed day's clean events (batch)
+    _staging/clean/date=D/                                   ... while being written
+    views/daily/date=D/, views/sessions/date=D/              a closed day's views (batch)
+    views/_runs/date=D.json                                  a closed day's run summary
+    views/_watermark                                         the last closed day
+
+Raw and bad-raw file names derive from offsets, so landing the same offsets again rewrites the
+same file instead of adding a second copy.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+RAW = "raw"
+BAD_RAW = "badraw"
+BAD = "bad"
+CLEAN = "clean/events"
+VIEWS = "views"
+DAILY_VIEW = "daily"
+SESSIONS_VIEW = "sessions"
+LANDER = "_lander"
+STAGING = "_staging"
+WATERMARK = f"{VIEWS}/_watermark"
+
+_HOUR_PLACE = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
+
+
+def day_dir(dataset: str, day: dt.date | str) -> str:
+    """``<dataset>/date=D``: one day of a dataset (RAW, BAD_RAW, BAD, CLEAN, a view's path)."""
+    return f"{dataset}/date={day}"
+
+
+def hour_dir(dataset: str, day: dt.date | str, hour: int) -> str:
+    """``<dataset>/date=D/hour=HH`` (RAW, BAD_RAW)."""
+    return f"{day_dir(dataset, day)}/hour={hour:02d}"
+
+
+def hour_dir_of(dataset: str, ts_ms: int) -> str:
+    """The hour folder of a UTC timestamp in milliseconds."""
+    t = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone.utc)
+    return hour_dir(dataset, t.date(), t.hour)
+
+
+def landed_file_name(partition: int, first: int, last: int) -> str:
+    """A landed file's name: the partition and the first and last (logical) offsets it holds."""
+    return f"{partition}-{first}-{last}.jsonl.gz"
+
+
+def hour_place(path: str) -> tuple[str, int] | None:
+    """(date, hour) of a file under a ``date=D/hour=HH/`` folder; None for any other path."""
+    match = _HOUR_PLACE.search(path)
+    return (match.group(1), int(match.group(2))) if match else None
+
+
+def days_of(folder_names: list[str]) -> list[dt.date]:
+    """The days named by ``date=D`` folder names (others ignored), in order."""
+    days = []
+    for name in folder_names:
+        if name.startswith("date="):
+            try:
+                days.append(dt.date.fromisoformat(name.removeprefix("date=")))
+            except ValueError:
+                continue
+    return sorted(days)
+
+
+def view_dir(view: str, day: dt.date | str) -> str:
+    """``views/<view>/date=D`` (DAILY_VIEW, SESSIONS_VIEW)."""
+    return day_dir(f"{VIEWS}/{view}", day)
+
+
+def clean_staging_dir(day: dt.date | str) -> str:
+    """Where a run writes day D's clean events before publishing them to ``day_dir(CLEAN, D)``."""
+    return day_dir(f"{STAGING}/clean", day)
+
+
+def run_summary(day: dt.date | str) -> str:
+    return f"{VIEWS}/_runs/date={day}.json"
+
+
+def lander_position(topic: str, partition: int) -> str:
+    return f"{LANDER}/{topic}/p{partition}.json"
