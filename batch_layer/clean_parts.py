@@ -35,7 +35,8 @@ import pyarrow.parquet as pq
 
 from core.lake.storage import open_storage
 from batch_layer.transform import CLEAN_ARROW, chunk_table
-from events.enrich import CLEAN_COLUMNS, arrow_schema
+from events.enrich import CLEAN_COLUMNS
+from events.schema import arrow_schema
 
 # What clean_part reads: a line, its chunk's events (on the chunk's first line only), and
 # Spark's two exceptions: a later copy of a key (not the event), a too-late event (a bad row).

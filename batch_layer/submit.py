@@ -51,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except DayRangeError as exc:
         parser.error(str(exc))
     for summary in run_days(settings, days, on_stage=lambda day, stage: log.info("%s: %s", day, stage)):
+        log.info("closed %s: read %d (late %d), bad %d (%s), duplicates %d, bots %d, clean %d, sites %d, %.1f s",
+                 summary.date, summary.read, summary.late, summary.bad_total,
+                 ", ".join(f"{reason} {n}" for reason, n in sorted(summary.bad.items())) or "none",
+                 summary.duplicates, summary.bots, summary.clean, summary.sites, summary.seconds)
         print(json.dumps(asdict(summary)), flush=True)
     return 0
 

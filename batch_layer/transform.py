@@ -39,8 +39,9 @@ from isal import isal_zlib
 from core.lake import layout
 from events.aggregate import DIMENSION_COLUMNS
 from events.badrows import MAX_BAD_PAYLOAD_BYTES, BadReason
-from events.enrich import CLEAN_COLUMNS, CLEAN_SCHEMA, arrow_schema, enrich_table
+from events.enrich import CLEAN_COLUMNS, CLEAN_SCHEMA, enrich_table
 from events.raw import RAW_SCHEMA, check_raw_message, check_raw_table
+from events.schema import arrow_schema
 
 # What mapInPandas returns: the clean event, why it is bad (if it is) and what to keep of it.
 BAD_COLUMNS: list[tuple[str, str]] = [

@@ -18,7 +18,7 @@ def create_app():
         client = request.scope.get("client")
         collector.record_query(request.scope["query_string"], request_headers(request.scope["headers"]),
                                client[0] if client else "")
-        collector.handoff.hits["gif"] += 1
+        collector.handoff.tallies.hits["gif"] += 1
         return Response(GIF, media_type="image/gif", headers={"cache-control": "no-store"})
 
     return app

@@ -17,11 +17,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from events.badrows import BadReason
+from events.schema import arrow_schema
 from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
 from events.useragent import parse_user_agent
 
 # The clean event schema (name, type). Types: "string", "long", "boolean" ("date", "binary" elsewhere);
-# both Spark and pyarrow schemas are derived from this list, so there is one definition.
+# every engine's form of it is derived from this list (events.schema), so there is one definition.
 CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("event_id", "string"),
     ("dedupe_key", "string"),  # client eid (scoped to the site) when given, else event_id
@@ -50,20 +51,13 @@ CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("dnt", "boolean"),
 ]
 CLEAN_COLUMNS = [name for name, _ in CLEAN_SCHEMA]
-OUTPUT_COLUMNS = CLEAN_COLUMNS + ["bad_reason", "bad_detail"]
 _PASSTHROUGH = ("event_id", "ts", "site", "event", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang", "dnt")
 _PASSTHROUGH_TEXT = ("event_id", "site", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang")
 _TEXT_INPUTS = (*_PASSTHROUGH_TEXT, "event", "ua")
-ARROW_TYPES = {"string": pa.string(), "long": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
-               "binary": pa.binary()}
-
-
-def arrow_schema(schema: list[tuple[str, str]]) -> pa.Schema:
-    """One of our (name, type) schemas as an Arrow schema."""
-    return pa.schema([(name, ARROW_TYPES[typ]) for name, typ in schema])
-
-
-OUTPUT_ARROW_SCHEMA = arrow_schema(CLEAN_SCHEMA + [("bad_reason", "string"), ("bad_detail", "string")])
+# What enrichment returns per raw event: the clean event, or why it is bad.
+ENRICHED_SCHEMA = CLEAN_SCHEMA + [("bad_reason", "string"), ("bad_detail", "string")]
+OUTPUT_COLUMNS = [name for name, _ in ENRICHED_SCHEMA]
+OUTPUT_ARROW_SCHEMA = arrow_schema(ENRICHED_SCHEMA)
 _CAMPAIGN_CLASS = {"email": "email", "e-mail": "email", "newsletter": "email", "social": "social",
                    "cpc": "search", "ppc": "search", "paid_search": "search", "organic": "search"}
 

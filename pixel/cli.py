@@ -42,16 +42,17 @@ def broker(
 ) -> None:
     """Run the embedded Kafka-protocol broker (tansu) and create the platform's topics."""
     setup_logging("broker")
+    from core.kafka.clients import ensure_topics
+    from core.kafka.config import topic_specs
     from infra.tansu import start_tansu
-    from core.kafka import config as kafka
 
     settings = _settings(broker_port=port)
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     proc = start_tansu(settings.broker_host, settings.broker_port, settings.run_dir / "tansu.log")
     try:
-        kafka.ensure_topics(settings)
+        ensure_topics(settings)
         log.info("broker ready on %s:%d; topics %s", settings.broker_host, settings.broker_port,
-                 ", ".join(kafka.topic_specs(settings)))
+                 ", ".join(topic_specs(settings)))
         _wait_for_signal()
     finally:
         proc.terminate()
@@ -65,13 +66,13 @@ def collector(
 ) -> None:
     """Run the pixel collector (GET /p.gif, POST /collect, /healthz, /metrics)."""
     setup_logging("collector")
-    from core.kafka import config as kafka
+    from core.kafka.clients import ensure_topics
     from pixel_api.server import serve
 
     settings = _settings(collector_port=port, collector_workers=workers)
     os.environ.update(settings_env(settings))  # workers build their Settings from the environment
     try:
-        kafka.ensure_topics(settings, timeout=5)
+        ensure_topics(settings, timeout=5)
     except RuntimeError as exc:  # not fatal: hits are spooled until the broker is reachable
         log.warning("%s; starting anyway, hits will be spooled to %s", exc, settings.spool_dir)
     log.info("collector on http://%s:%d/p.gif (%d worker(s))", settings.collector_host,
@@ -103,7 +104,7 @@ def lander() -> None:
 def speed() -> None:
     """Run the speed layer: a PyFlink job on a local mini-cluster (pixel.raw -> pixel.agg)."""
     setup_logging("speed")
-    from core.kafka import config as kafka
+    from core.kafka.clients import ensure_topics
     from speed_layer.job import run
 
     settings = _settings()
@@ -112,7 +113,7 @@ def speed() -> None:
     os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)
     # Cap the mini-cluster's JVM (the default would take 1/4 of the machine's memory).
     os.environ.setdefault("JVM_ARGS", f"-Xmx{settings.flink_heap}")
-    kafka.ensure_topics(settings)
+    ensure_topics(settings)
     run(settings)
 
 

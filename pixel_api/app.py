@@ -49,7 +49,7 @@ class PixelRoute:
     def __init__(self, app: FastAPI, collector: Collector):
         self.app = app
         self.collector = collector
-        self.handoff = collector.handoff
+        self.tallies = collector.handoff.tallies
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http" or scope["path"] != "/p.gif":
@@ -65,8 +65,8 @@ class PixelRoute:
                 )
             finally:
                 # Whatever happened, the browser gets its GIF: it can't act on an error anyway.
-                self.handoff.hits["gif"] += 1
-                self.handoff.latencies.append(time.perf_counter() - started)
+                self.tallies.hits["gif"] += 1
+                self.tallies.latencies.append(time.perf_counter() - started)
                 await send(GIF_START)
                 await send(GIF_BODY)
         elif method == "HEAD":
@@ -109,7 +109,7 @@ def create_fastapi(collector: Collector) -> FastAPI:
             return JSONResponse({"error": problem[1]}, 400)
         client = request.scope.get("client")
         collector.record(params, headers, client[0] if client else "", "post")
-        collector.handoff.hits["collect"] += 1
+        collector.handoff.tallies.hits["collect"] += 1
         return Response(status_code=204)
 
     @app.get("/healthz", summary="Liveness and hand-off state")

@@ -14,6 +14,7 @@ import orjson
 from events.badrows import BadReason, encode_bad_row, make_bad_row
 from events.raw import build_raw_event, new_event_id
 from events.identity import truncate_ip, visitor_id
+from core.kafka.clients import KafkaClients, clients_for
 from core.settings import Settings
 from pixel_api.handoff import HandOff
 from pixel_api.ticker import Ticker
@@ -84,12 +85,13 @@ class TrustedProxies:
 
 
 class Collector:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clients: KafkaClients | None = None):
         self.settings = settings
+        clients = clients_for(settings, clients)
         self.salt = DailySalt(settings.secrets_dir)
         self.proxies = TrustedProxies(settings.trusted_proxies)
-        self.handoff = HandOff(settings)
-        self.ticker = Ticker(settings)
+        self.handoff = HandOff(settings, clients)
+        self.ticker = Ticker(settings, clients)
         self.raw_topic = settings.raw_topic
         self.bad_topic = settings.bad_topic
 

@@ -9,10 +9,10 @@ import logging
 import threading
 import time
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaException
 
 from events.raw import tick_message
-from core.kafka import config as kafka
+from core.kafka.clients import KafkaClients, clients_for
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,12 +21,13 @@ PARTITIONS_REFRESH_S = 30.0
 
 
 class Ticker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, clients: KafkaClients | None = None):
         self.settings = settings
+        self.clients = clients_for(settings, clients)
         self.interval = settings.collector_tick_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pixel-ticker", daemon=True)
-        self.producer: Producer | None = None
+        self.producer = None
         self.partitions: list[int] = []
         self._partitions_at = float("-inf")
 
@@ -42,8 +43,8 @@ class Ticker:
     def tick(self, now_ms: int) -> int:
         """Send one tick stamped now_ms to each partition; returns how many were queued."""
         if self.producer is None:
-            self.producer = Producer({**kafka.client_config(self.settings), "linger.ms": 0,
-                                      "queue.buffering.max.messages": 10_000, "message.timeout.ms": 5_000})
+            self.producer = self.clients.producer({"linger.ms": 0, "queue.buffering.max.messages": 10_000,
+                                                   "message.timeout.ms": 5_000})
         if time.monotonic() - self._partitions_at > PARTITIONS_REFRESH_S or not self.partitions:
             self._refresh_partitions()
         queued = 0

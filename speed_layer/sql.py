@@ -14,8 +14,18 @@ The second is a cascaded window aggregation: it fires on the same watermark, add
 """
 from __future__ import annotations
 
-from events.aggregate import BOTS, DIMENSION_COLUMNS, DIMENSIONS
 from core.settings import Settings
+from events.aggregate import AGG_SCHEMA, BOTS, DIMENSION_COLUMNS, DIMENSIONS
+from events.enrich import ENRICHED_SCHEMA
+from events.raw import RAW_SCHEMA
+from events.schema import pick, sql_columns
+
+# The raw fields the job reads; those its enrichment UDF takes; the enrichment outputs it keeps.
+SOURCE_FIELDS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "visitor_id", "eid")
+UDF_INPUTS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "eid")
+UDF_OUTPUTS = ("dedupe_key", *DIMENSION_COLUMNS, "is_bot", "bad_reason")
+SOURCE_SCHEMA = pick(RAW_SCHEMA, SOURCE_FIELDS)
+UDF_OUTPUT_SCHEMA = pick(ENRICHED_SCHEMA, UDF_OUTPUTS)
 
 
 def _quote(value: str) -> str:
@@ -25,8 +35,7 @@ def _quote(value: str) -> str:
 def source_ddl(s: Settings) -> str:
     return f"""
 CREATE TABLE raw_events (
-  event_id STRING, ts BIGINT, site STRING, event STRING, url STRING, referrer STRING,
-  ua STRING, visitor_id STRING, eid STRING,
+  {sql_columns(SOURCE_SCHEMA, "flink")},
   -- A missing ts becomes epoch 0: far too late for any window, instead of a null rowtime.
   rowtime AS TO_TIMESTAMP_LTZ(COALESCE(ts, 0), 3),
   WATERMARK FOR rowtime AS rowtime - INTERVAL '{s.speed_watermark_seconds}' SECOND
@@ -46,8 +55,7 @@ CREATE TABLE raw_events (
 def sink_ddl(s: Settings) -> str:
     return f"""
 CREATE TABLE agg (
-  window_start BIGINT, window_end BIGINT, site STRING, dimension STRING, `value` STRING,
-  pageviews BIGINT, visitors_hll STRING
+  {sql_columns(AGG_SCHEMA, "flink")}
 ) WITH (
   'connector' = 'kafka',
   'topic' = {_quote(s.agg_topic)},
@@ -63,11 +71,10 @@ CREATE TABLE agg (
 )"""
 
 
-ENRICHED_VIEW = """
+ENRICHED_VIEW = f"""
 CREATE TEMPORARY VIEW enriched AS
-SELECT site, visitor_id, rowtime, e.dedupe_key AS dedupe_key, e.path AS path, e.source AS source,
-       e.browser AS browser, e.os AS os, e.device AS device, e.is_bot AS is_bot
-FROM (SELECT *, enrich(event_id, ts, site, event, url, referrer, ua, eid) AS e FROM raw_events)
+SELECT site, visitor_id, rowtime, {", ".join(f"e.{name} AS {name}" for name in UDF_OUTPUTS if name != "bad_reason")}
+FROM (SELECT *, enrich({", ".join(UDF_INPUTS)}) AS e FROM raw_events)
 WHERE e.bad_reason IS NULL"""
 
 

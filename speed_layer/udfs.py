@@ -8,22 +8,15 @@ from pyflink.table.udf import udf
 
 from events.enrich import enrich_frame
 from events.sketches import sketch_of
+from speed_layer.sql import UDF_INPUTS, UDF_OUTPUT_SCHEMA
 
-ENRICH_FIELDS = [
-    ("dedupe_key", DataTypes.STRING()),
-    ("path", DataTypes.STRING()),
-    ("source", DataTypes.STRING()),
-    ("browser", DataTypes.STRING()),
-    ("os", DataTypes.STRING()),
-    ("device", DataTypes.STRING()),
-    ("is_bot", DataTypes.BOOLEAN()),
-    ("bad_reason", DataTypes.STRING()),
-]
-RAW_INPUTS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "eid")
+FLINK_TYPES = {"string": DataTypes.STRING(), "long": DataTypes.BIGINT(), "boolean": DataTypes.BOOLEAN(),
+               "date": DataTypes.DATE(), "binary": DataTypes.BYTES()}
+ENRICH_FIELDS = [(name, FLINK_TYPES[typ]) for name, typ in UDF_OUTPUT_SCHEMA]
 
 
 def enrich_columns(*columns: pd.Series) -> pd.DataFrame:
-    frame = enrich_frame(pd.DataFrame(dict(zip(RAW_INPUTS, columns))), [name for name, _ in ENRICH_FIELDS])
+    frame = enrich_frame(pd.DataFrame(dict(zip(UDF_INPUTS, columns))), [name for name, _ in ENRICH_FIELDS])
     return frame.reset_index(drop=True)
 
 

@@ -18,7 +18,7 @@ import httpx
 import orjson
 
 from infra.tansu import start_tansu, wait_for_port
-from core.kafka import config as kafka
+from core.kafka.clients import ensure_topics
 from core.process import die_with_this_process
 from core.settings import Settings
 from core.settings import settings_env as core_settings_env
@@ -58,7 +58,7 @@ class Broker:
 
     def start(self) -> Broker:
         self.proc = start_tansu(self.settings.broker_host, self.settings.broker_port)
-        kafka.ensure_topics(self.settings)
+        ensure_topics(self.settings)
         return self
 
     def kill(self) -> None:

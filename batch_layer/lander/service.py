@@ -9,19 +9,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
 from batch_layer.lander.position import PartitionState, load_state, save_state
 from batch_layer.lander.landing import Message, land_batch
 from core.lake.storage import Storage, open_storage
 from events.badrows import encode_bad_row
-from core.kafka import config as kafka
+from core.kafka.clients import KafkaClients, clients_for, ensure_topics, topic_ids
+from core.kafka.config import CONSUMER_GROUP_TIMEOUTS
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -51,30 +46,28 @@ class LanderStats:
 
 
 class Lander:
-    def __init__(self, settings: Settings, store: Storage | None = None):
+    def __init__(self, settings: Settings, store: Storage | None = None, clients: KafkaClients | None = None):
         self.settings = settings
+        self.clients = clients_for(settings, clients)
         self.store = store or open_storage(settings.storage_root, settings.hdfs_user)
         self.topics = [settings.raw_topic, settings.bad_topic]
-        self.admin = kafka.admin(settings)
+        self.admin = self.clients.admin()
         self.stats = LanderStats()
         self.stop_event = threading.Event()
         self.buffers: dict[tuple[str, int], PartitionBuffer] = {}
         self.topic_ids: dict[str, str] = {}
         self.suspect = False  # connection lost: the broker may come back with a new log
         self.bad_producer = self._new_bad_producer()
-        self.consumer: Consumer | None = None
+        self.consumer = None
 
-    def _new_bad_producer(self) -> Producer:
-        return Producer(
-            {**kafka.client_config(self.settings), "enable.idempotence": True, "acks": "all", "linger.ms": 5}
-        )
+    def _new_bad_producer(self):
+        return self.clients.producer({"enable.idempotence": True, "acks": "all", "linger.ms": 5})
 
     # --- consumer group wiring -----------------------------------------------------------------
-    def _new_consumer(self) -> Consumer:
-        consumer = Consumer(
+    def _new_consumer(self):
+        consumer = self.clients.consumer(
             {
-                **kafka.client_config(self.settings),
-                **kafka.CONSUMER_GROUP_TIMEOUTS,
+                **CONSUMER_GROUP_TIMEOUTS,
                 "group.id": self.settings.lander_group,
                 "enable.auto.commit": False,
                 # Positions always come from our state; never let the client jump silently.
@@ -91,7 +84,7 @@ class Lander:
                 log.warning("lost the broker (%s); pausing until it's back", err.str())
             self.suspect = True
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             state = load_state(self.store, tp.topic, tp.partition, self.topic_ids[tp.topic])
             self.buffers[(tp.topic, tp.partition)] = PartitionBuffer(state)
@@ -101,7 +94,7 @@ class Lander:
         consumer.assign(partitions)
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_revoke(self, consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             key = (tp.topic, tp.partition)
             if key in self.buffers:
@@ -111,8 +104,8 @@ class Lander:
 
     # --- main loop -----------------------------------------------------------------------------
     def run(self) -> None:
-        kafka.ensure_topics(self.settings)
-        self.topic_ids = kafka.topic_ids(self.admin, self.topics)
+        ensure_topics(self.settings, clients=self.clients)
+        self.topic_ids = topic_ids(self.admin, self.topics)
         self.consumer = self._new_consumer()
         last_check = time.monotonic()
         last_report = time.monotonic()
@@ -157,7 +150,7 @@ class Lander:
         new generation. The consumer itself is kept: a new one would wait for the dead member
         of the old one to time out of the group."""
         try:
-            ids = kafka.topic_ids(self.admin, self.topics, timeout=2.0)
+            ids = topic_ids(self.admin, self.topics, timeout=2.0)
         except Exception:
             return False
         self.suspect = False
@@ -236,7 +229,7 @@ class Lander:
 
     def _same_generation(self, topic: str) -> bool:
         try:
-            return kafka.topic_ids(self.admin, [topic], timeout=2.0)[topic] == self.topic_ids[topic]
+            return topic_ids(self.admin, [topic], timeout=2.0)[topic] == self.topic_ids[topic]
         except Exception:
             self.suspect = True
             return False

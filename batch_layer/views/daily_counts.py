@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from events.aggregate import BOTS, DIMENSIONS, VIEW_KEYS
-from events.enrich import arrow_schema
+from events.schema import arrow_schema
 from events.sketches import VisitorSketch
 
 # What DailyCounts returns: the daily view's numbers of a partition of whole visitors.

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from events.aggregate import DIMENSION_COLUMNS
-from events.enrich import arrow_schema
+from events.schema import arrow_schema
 from batch_layer.views.visits import SESSIONS_ARROW, SUM_COLUMNS, visit_sums
 from batch_layer.views.daily_counts import DAILY_COUNTS_SCHEMA, DailyCounts, ValueSums, WholeVisitors, new_visitor
 

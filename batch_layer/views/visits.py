@@ -11,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 
 from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA, VIEW_KEYS
-from events.enrich import arrow_schema
+from events.schema import arrow_schema
 
 SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
 SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in VIEW_KEYS]  # visits, bounces, ...

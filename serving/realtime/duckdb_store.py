@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from events.aggregate import AGG_SCHEMA
+from events.schema import sql_columns
 from events.sketches import estimate_and_merge, merge
 from serving.realtime.interface import (
     MINUTE,
@@ -24,10 +26,11 @@ from serving.realtime.interface import (
     realtime_range,
 )
 
-SCHEMA = """
+# The pixel.agg rows rolled up by minute: AGG_SCHEMA with the minute for the window.
+MINUTE_SCHEMA = [("minute", "long"), *((n, t) for n, t in AGG_SCHEMA if n not in ("window_start", "window_end"))]
+SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS agg_minute (
-  minute BIGINT NOT NULL, site VARCHAR NOT NULL, dimension VARCHAR NOT NULL, value VARCHAR NOT NULL,
-  pageviews BIGINT NOT NULL, visitors_hll VARCHAR NOT NULL,
+  {sql_columns(MINUTE_SCHEMA, "duckdb", not_null=True)},
   PRIMARY KEY (site, dimension, minute, value)
 );
 CREATE TABLE IF NOT EXISTS consumer_offsets (

@@ -9,10 +9,11 @@ import logging
 import threading
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
 from events.aggregate import AGG_COLUMNS
-from core.kafka import config as kafka
+from core.kafka.clients import KafkaClients, clients_for
+from core.kafka.config import CONSUMER_GROUP_TIMEOUTS
 from core.settings import Settings
 from serving.realtime.duckdb_store import DuckDBStore
 
@@ -20,23 +21,24 @@ log = logging.getLogger(__name__)
 
 
 class AggIngestor:
-    def __init__(self, settings: Settings, store: DuckDBStore):
+    def __init__(self, settings: Settings, store: DuckDBStore, clients: KafkaClients | None = None):
         self.settings = settings
+        self.clients = clients_for(settings, clients)
         self.store = store
         self.topic = settings.agg_topic
         self.stop_event = threading.Event()
         self.ingested = 0
         self.skipped = 0
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _on_assign(self, consumer, partitions: list[TopicPartition]) -> None:
         stored = self.store.offsets(self.topic)
         for tp in partitions:
             tp.offset = stored.get(tp.partition, OFFSET_BEGINNING)
         consumer.assign(partitions)
 
     def run(self) -> None:
-        consumer = Consumer({
-            **kafka.client_config(self.settings), **kafka.CONSUMER_GROUP_TIMEOUTS,
+        consumer = self.clients.consumer({
+            **CONSUMER_GROUP_TIMEOUTS,
             "group.id": "pixel-realtime-store", "enable.auto.commit": False,
             "isolation.level": "read_committed", "auto.offset.reset": "earliest",
         })

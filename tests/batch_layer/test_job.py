@@ -286,14 +286,16 @@ def test_a_day_without_raw_data_closes_empty(spark, data):
     assert read_watermark(FileStorage(data.data_dir)) == quiet
 
 
-def test_nightly_catches_up_by_backfilling_through_the_cli(data, capfd):
-    """The nightly scheduler finds the first raw day and runs `pixel batch --from P --to N`."""
+def test_nightly_catches_up_by_backfilling_in_one_run(data, capfd):
+    """The nightly scheduler finds the first raw day and runs batch_layer.submit --from P --to N."""
     night = Nightly(data, settings_env(data))
     assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == [P, D, N]
     assert night.run_once(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == 0
     out = capfd.readouterr()
-    assert "batch summary" in out.err and "total" in out.err
-    assert re.search(r"2026-11-21 .* too_late .* 1 ", out.err), out.err
+    summaries = [json.loads(line) for line in out.out.splitlines() if line.startswith("{")]
+    assert [s["date"] for s in summaries] == [str(P), str(D), str(N)]
+    assert summaries[2]["bad"].get("too_late") == 1, summaries
+    assert re.search(r"closed 2026-11-21: read \d+ .*too_late 1", out.err), out.err
 
     storage = FileStorage(data.data_dir)
     assert read_watermark(storage) == N

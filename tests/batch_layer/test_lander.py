@@ -11,7 +11,7 @@ from confluent_kafka import Producer
 from batch_layer.lander.service import Lander
 from batch_layer.lander.position import PartitionState, save_state
 from core.lake.storage import FileStorage, open_storage
-from core.kafka import config as kafka
+from core.kafka.clients import ConfluentClients, topic_ids
 from tests.fakes.webhdfs import FakeWebHDFS
 from tests.harness import read_landed, wait_until
 
@@ -47,7 +47,7 @@ class Running:
 def test_interrupted_batch_is_relanded_under_the_same_names(settings, broker):
     produce(settings, [event(i) for i in range(100)])
     store = FileStorage(settings.data_dir)
-    topic_id = kafka.topic_ids(kafka.admin(settings), [settings.raw_topic])[settings.raw_topic]
+    topic_id = topic_ids(ConfluentClients(settings).admin(), [settings.raw_topic])[settings.raw_topic]
     # A previous run landed offsets 0..9, announced batch [10, 59], wrote a stale file for it and
     # died before saving the position.
     save_state(store, settings.raw_topic, 0, PartitionState(topic_id, next=10, intent=[10, 59]))

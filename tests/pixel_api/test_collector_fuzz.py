@@ -92,6 +92,6 @@ def test_any_method_on_any_path_is_never_5xx(app_and_loop, path, method):
 
 def test_fuzzed_traffic_was_all_handed_off(app_and_loop):
     app, _ = app_and_loop
-    app.handoff.producer.flush(10)
+    assert app.handoff.wait_idle(10)
     assert app.handoff._thread.is_alive()
     assert not app.handoff.inbox  # everything taken by the hand-off thread

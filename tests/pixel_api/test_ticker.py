@@ -8,18 +8,19 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from events.raw import is_tick
-from core.kafka import config as kafka
+from core.kafka.clients import ensure_topics
+from core.kafka.config import client_config
 from pixel_api.ticker import Ticker
 
 pytestmark = pytest.mark.fast
 
 
 def test_one_tick_per_partition_stamped_with_the_given_time(settings, broker):
-    kafka.ensure_topics(settings)
+    ensure_topics(settings)
     ticker = Ticker(settings)
     assert ticker.tick(1_795_507_200_000) == settings.raw_partitions
     assert ticker.producer.flush(10) == 0
-    c = Consumer({**kafka.client_config(settings), "group.id": f"t{time.time()}", "enable.auto.commit": False})
+    c = Consumer({**client_config(settings), "group.id": f"t{time.time()}", "enable.auto.commit": False})
     c.assign([TopicPartition(settings.raw_topic, p, 0) for p in range(settings.raw_partitions)])
     got = {}
     deadline = time.time() + 20
