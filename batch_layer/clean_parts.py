@@ -21,6 +21,7 @@ chunks in ~0.55 s of each core (README, Benchmark).
 A part is named after its Spark partition: a retried or speculative task writes the same file
 again (atomically), never a second copy.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -33,8 +34,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from core.lake.storage import open_storage
 from batch_layer.transform import CLEAN_ARROW, chunk_table
+from core.lake.storage import open_storage
 from events.enrich import CLEAN_COLUMNS
 from events.schema import arrow_schema
 
@@ -69,8 +70,9 @@ def clean_part(batches: Iterable[pa.RecordBatch], day: dt.date) -> tuple[pa.Tabl
         for file, line, value in zip(*(with_chunk.column(c).to_pylist() for c in ("file", "line", "chunk"))):
             chunks[file].append((line, value))
         flags = {name: pc.fill_null(table.column(name), False) for name in ("later_copy", "too_late")}
-        exceptions = pa.table({"file": table.column("file"), "line": table.column("line"), **flags}) \
-            .filter(pc.or_(flags["later_copy"], flags["too_late"]))
+        exceptions = pa.table({"file": table.column("file"), "line": table.column("line"), **flags}).filter(
+            pc.or_(flags["later_copy"], flags["too_late"])
+        )
         for file in exceptions.column("file").unique().to_pylist():
             flagged[file].append(exceptions.filter(pc.equal(exceptions.column("file"), file)))
     first_ms = (day - dt.date(1970, 1, 1)).days * _DAY_MS
@@ -108,8 +110,10 @@ def _by_site_and_time(events: pa.Table, rows: np.ndarray) -> np.ndarray:
 def _of_day(events: pa.Table, first_ms: int) -> pa.Array:
     """Per line: a good, non-bot event whose own timestamp falls on the day starting at first_ms."""
     ts = pc.fill_null(events.column("ts"), -1)
-    return pc.and_(pc.and_(pc.invert(events.column("bad")), pc.invert(pc.fill_null(events.column("is_bot"), True))),
-                   pc.and_(pc.greater_equal(ts, first_ms), pc.less(ts, first_ms + _DAY_MS))).combine_chunks()
+    return pc.and_(
+        pc.and_(pc.invert(events.column("bad")), pc.invert(pc.fill_null(events.column("is_bot"), True))),
+        pc.and_(pc.greater_equal(ts, first_ms), pc.less(ts, first_ms + _DAY_MS)),
+    ).combine_chunks()
 
 
 def _file_events(file: str, chunks: list[tuple[int, bytes]], last_line: int) -> pa.Table:
@@ -122,8 +126,10 @@ def _file_events(file: str, chunks: list[tuple[int, bytes]], last_line: int) -> 
         tables.append(chunk_table(value))
         lines += tables[-1].num_rows
     if lines <= last_line or not tables:
-        raise MissingChunk(f"line {lines} of {file} has no chunk among this partition's rows"
-                           + (f" (line {last_line} is flagged)" if last_line >= 0 else ""))
+        raise MissingChunk(
+            f"line {lines} of {file} has no chunk among this partition's rows"
+            + (f" (line {last_line} is flagged)" if last_line >= 0 else "")
+        )
     return pa.concat_tables(tables)
 
 
@@ -134,10 +140,17 @@ def _too_late_rows(late: list[tuple[str, pa.ChunkedArray, pa.Table]]) -> pa.Tabl
     for file, at, events in late:
         files += [file] * len(at)
         lines += at.to_pylist()
-        payloads += [orjson.dumps({k: v for k, v in event.items() if v is not None}).decode()
-                     for event in events.select(CLEAN_COLUMNS).to_pylist()]
-    return pa.table({"file": pa.array(files, pa.string()), "line": pa.array(lines, pa.int64()),
-                     "payload": pa.array(payloads, pa.string())})
+        payloads += [
+            orjson.dumps({k: v for k, v in event.items() if v is not None}).decode()
+            for event in events.select(CLEAN_COLUMNS).to_pylist()
+        ]
+    return pa.table(
+        {
+            "file": pa.array(files, pa.string()),
+            "line": pa.array(lines, pa.int64()),
+            "payload": pa.array(payloads, pa.string()),
+        }
+    )
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -148,8 +161,9 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def write_clean_parts(batches: Iterator[pa.RecordBatch], day: dt.date, storage_url: str, hdfs_user: str,
-                      folder: str) -> Iterator[pa.RecordBatch]:
+def write_clean_parts(
+    batches: Iterator[pa.RecordBatch], day: dt.date, storage_url: str, hdfs_user: str, folder: str
+) -> Iterator[pa.RecordBatch]:
     """The mapInArrow function (bind the rest with functools.partial): writes this partition's
     clean events as ``folder/part-NNNNN.parquet`` (N: the Spark partition; nothing for a
     partition without clean events) and reports it and the too-late lines (PART_OUTPUT_SCHEMA)."""
@@ -164,4 +178,5 @@ def write_clean_parts(batches: Iterator[pa.RecordBatch], day: dt.date, storage_u
     yield from pa.Table.from_pylist(written, schema=PART_OUTPUT_ARROW).to_batches()
     yield from pa.Table.from_arrays(
         [pa.nulls(too_late.num_rows, pa.string()), pa.nulls(too_late.num_rows, pa.int64()), *too_late.columns],
-        schema=PART_OUTPUT_ARROW).to_batches()
+        schema=PART_OUTPUT_ARROW,
+    ).to_batches()

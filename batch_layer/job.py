@@ -20,6 +20,7 @@ against its original), and assigns every event by its own timestamp:
 An event found in D's folders that belongs to a day whose run can't see that folder (it came in
 beyond the lateness window) is not dropped: it becomes a ``too_late`` bad row of D.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -38,15 +39,15 @@ from pyspark.sql import functions as F
 
 from batch_layer.clean_parts import PART_INPUT_COLUMNS, PART_OUTPUT_SCHEMA, parquet_bytes, write_clean_parts
 from batch_layer.spark import struct_of
+from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files
+from batch_layer.views.one_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, VISIT_SUM_COLUMNS, view_sums
+from batch_layer.views.visits import SUM_COLUMNS
 from core.lake import layout
 from core.lake.storage import Storage, open_storage
-from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files
 from core.lake.watermark import advance_watermark
+from core.settings import Settings
 from events.aggregate import VIEW_KEYS
 from events.badrows import BadReason
-from batch_layer.views.visits import SUM_COLUMNS
-from batch_layer.views.one_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, VISIT_SUM_COLUMNS, view_sums
-from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +105,9 @@ def _covered(file_day: Column, file_hour: Column, event_day: Column, lateness: i
     )
 
 
-def run_day(spark: SparkSession, settings: Settings, day: dt.date,
-            stage: Callable[[str], None] = lambda _s: None) -> DaySummary:
+def run_day(
+    spark: SparkSession, settings: Settings, day: dt.date, stage: Callable[[str], None] = lambda _s: None
+) -> DaySummary:
     """Run the job for one day. ``stage(name)`` is told as each stage starts (progress bars)."""
     started = time.monotonic()
     storage = open_storage(settings.storage_root, settings.hdfs_user)
@@ -124,8 +126,13 @@ def run_day(spark: SparkSession, settings: Settings, day: dt.date,
         # 5.7 s per 1M rows, the checkpoint 0.3-0.5 s. Lineage ends here: should an executor be
         # lost, the run fails and is re-run, which overwrites the same outputs.)
         level = enriched_level(sum(inputs.values()), _heap_bytes(spark))
-        log.info("%s: %d raw folders, %.1f MB; enriched rows kept %s", day, len(inputs),
-                 sum(inputs.values()) / 1e6, "as objects" if level == _AS_OBJECTS else "serialized")
+        log.info(
+            "%s: %d raw folders, %.1f MB; enriched rows kept %s",
+            day,
+            len(inputs),
+            sum(inputs.values()) / 1e6,
+            "as objects" if level == _AS_OBJECTS else "serialized",
+        )
         with _even_raw_splits(spark):
             lines = checkpoints.take(_enriched(spark, [f"{root}/{d}" for d in inputs]), level)
 
@@ -205,8 +212,9 @@ _ORDER = ("ts", "event_id", "_row")
 _BROADCAST_KEYS = 500_000
 
 
-def _flagged(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, day: dt.date,
-             lateness: int) -> tuple[DataFrame, bool]:
+def _flagged(
+    spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, day: dt.date, lateness: int
+) -> tuple[DataFrame, bool]:
     """Every line read, flagged: ``_first`` (the copy that counts), ``_event_day`` (the day its
     event belongs to), ``_mine`` (that is D), ``_too_late`` (found in D's folders, of a day
     whose run can't see them); and whether the lines kept the checkpoint's partitions (the
@@ -227,12 +235,18 @@ def _flagged(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame, d
     flagged = (
         # The key renamed: both sides come from ``lines``, whose columns the checkpoint keeps
         # the identity of (Spark warned of a trivially true condition, and resolved it right).
-        lines.join(copies, (F.col("dedupe_key") == F.col("_key")) & good, "left").drop("_key")
+        lines.join(copies, (F.col("dedupe_key") == F.col("_key")) & good, "left")
+        .drop("_key")
         .withColumn("_first", good & (earliest.isNull() | (F.struct(*_ORDER) == earliest)))
         .withColumn("_event_day", F.when(good, event_day))
         .withColumn("_mine", F.coalesce(F.col("_event_day") == D, F.lit(False)))
-        .withColumn("_too_late", good & (F.col("_file_day") == D) & ~F.col("_mine")
-                    & ~_covered(F.col("_file_day"), F.col("_file_hour"), F.col("_event_day"), lateness))
+        .withColumn(
+            "_too_late",
+            good
+            & (F.col("_file_day") == D)
+            & ~F.col("_mine")
+            & ~_covered(F.col("_file_day"), F.col("_file_hour"), F.col("_event_day"), lateness),
+        )
     )
     return flagged, broadcast
 
@@ -251,16 +265,27 @@ def _copies(spark: SparkSession, checkpoints: _Checkpoints, lines: DataFrame) ->
     # every core (AQE would merge the shuffle of 1M keys into one task). Nearly every key is
     # unique, so an aggregation before the shuffle would reduce nothing for the cost of a map of
     # every key: skipped.
-    with _session_conf(spark, {"spark.sql.adaptive.coalescePartitions.parallelismFirst": "true",
-                               "spark.sql.execution.bypassPartialAggregation": "true"}):
-        repeated, hashes = _counted(checkpoints, lines.groupBy(F.xxhash64("dedupe_key").alias("_hash")).count()
-                                    .where("count > 1").select("_hash"))
+    with _session_conf(
+        spark,
+        {
+            "spark.sql.adaptive.coalescePartitions.parallelismFirst": "true",
+            "spark.sql.execution.bypassPartialAggregation": "true",
+        },
+    ):
+        repeated, hashes = _counted(
+            checkpoints,
+            lines.groupBy(F.xxhash64("dedupe_key").alias("_hash")).count().where("count > 1").select("_hash"),
+        )
     if hashes <= _BROADCAST_KEYS:
         repeated = F.broadcast(repeated)
     candidates = lines.join(repeated, F.xxhash64("dedupe_key") == F.col("_hash"), "left_semi")
-    return _counted(checkpoints, candidates.groupBy(F.col("dedupe_key").alias("_key"))
-                    .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
-                    .where("_copies > 1").drop("_copies"))
+    return _counted(
+        checkpoints,
+        candidates.groupBy(F.col("dedupe_key").alias("_key"))
+        .agg(F.min(F.struct(*_ORDER)).alias("_earliest"), F.count("*").alias("_copies"))
+        .where("_copies > 1")
+        .drop("_copies"),
+    )
 
 
 def _counted(checkpoints: _Checkpoints, df: DataFrame) -> tuple[DataFrame, int]:
@@ -274,12 +299,20 @@ def _counted(checkpoints: _Checkpoints, df: DataFrame) -> tuple[DataFrame, int]:
 class _Written:
     """What the clean Parquet's writers report: the events their parts hold, and the too-late
     lines' clean events (file, line, payload: bad rows of the day; None when there are none)."""
+
     events: int
     too_late: DataFrame | None
 
 
-def _write_clean_events(checkpoints: _Checkpoints, flagged: DataFrame, in_place: bool, storage: Storage,
-                        settings: Settings, day: dt.date, staging: str) -> _Written:
+def _write_clean_events(
+    checkpoints: _Checkpoints,
+    flagged: DataFrame,
+    in_place: bool,
+    storage: Storage,
+    settings: Settings,
+    day: dt.date,
+    staging: str,
+) -> _Written:
     """The day's clean Parquet, written by the Python workers from the chunks' events
     (batch_layer/clean_parts.py) into ``staging``.
 
@@ -289,27 +322,36 @@ def _write_clean_events(checkpoints: _Checkpoints, flagged: DataFrame, in_place:
     of more duplicated keys than _BROADCAST_KEYS) the rows are brought together by file again."""
     storage.remove_dir(staging)  # what a failed run left there
     later_copy = F.col("bad_reason").isNull() & ~F.col("_first")
-    rows = flagged.where(F.col("chunk").isNotNull() | later_copy | F.col("_too_late")) \
-        .select("file", "line", "chunk", later_copy.alias("later_copy"), F.col("_too_late").alias("too_late"))
+    rows = flagged.where(F.col("chunk").isNotNull() | later_copy | F.col("_too_late")).select(
+        "file", "line", "chunk", later_copy.alias("later_copy"), F.col("_too_late").alias("too_late")
+    )
     assert rows.columns == PART_INPUT_COLUMNS
     if not in_place:
         rows = rows.repartition("file")
-    write = functools.partial(write_clean_parts, day=day, storage_url=settings.storage_root,
-                              hdfs_user=settings.hdfs_user, folder=staging)
+    write = functools.partial(
+        write_clean_parts, day=day, storage_url=settings.storage_root, hdfs_user=settings.hdfs_user, folder=staging
+    )
     # The writers run in the checkpoint's job, which also counts what they report.
     counts = Observation("clean parts")
-    report = checkpoints.take(rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA))
-                              .observe(counts, F.sum("events").alias("events"), F.count("line").alias("too_late")))
+    report = checkpoints.take(
+        rows.mapInArrow(write, struct_of(PART_OUTPUT_SCHEMA)).observe(
+            counts, F.sum("events").alias("events"), F.count("line").alias("too_late")
+        )
+    )
     events, too_late = counts.get["events"], counts.get["too_late"]
-    return _Written(events or 0, report.where(F.col("part").isNull()).select("file", "line", "payload") if too_late else None)
+    return _Written(
+        events or 0, report.where(F.col("part").isNull()).select("file", "line", "payload") if too_late else None
+    )
 
 
 def _publish_clean_events(storage: Storage, written: _Written, summary: DaySummary, staging: str, target: str) -> None:
     """The staging folder becomes the day's folder, if its parts hold exactly the day's clean
     events as the summary counts them (else the run fails and the day stays as it was)."""
     if written.events != summary.clean:
-        raise RuntimeError(f"the clean Parquet written for {summary.date} holds {written.events} events, the day's "
-                           f"count is {summary.clean}: not published ({storage.url}/{staging} kept to inspect)")
+        raise RuntimeError(
+            f"the clean Parquet written for {summary.date} holds {written.events} events, the day's "
+            f"count is {summary.clean}: not published ({storage.url}/{staging} kept to inspect)"
+        )
     if not written.events:  # a day without clean events is an empty file, not no file
         storage.write_atomic(f"{staging}/part-00000.parquet", parquet_bytes(CLEAN_ARROW.empty_table()))
     storage.replace_dir(staging, target)
@@ -322,6 +364,7 @@ def _summary_metrics() -> list[Column]:
 
     def rows(condition: Column) -> Column:
         return F.count(F.when(condition, 1))
+
     return [
         rows(mine).alias("read"),
         rows(mine & (F.col("_file_day") != F.col("_event_day"))).alias("late"),
@@ -342,8 +385,9 @@ def _fill_summary(summary: DaySummary, metrics: dict) -> None:
 
 def _bad_reason() -> Column:
     """Why a flagged row is a bad row of the day (null: it isn't)."""
-    return F.when(F.col("bad_reason").isNotNull(), F.col("bad_reason")) \
-        .when(F.col("_too_late"), F.lit(BadReason.TOO_LATE.value))
+    return F.when(F.col("bad_reason").isNotNull(), F.col("bad_reason")).when(
+        F.col("_too_late"), F.lit(BadReason.TOO_LATE.value)
+    )
 
 
 def read_files(spark: SparkSession, folders: list[str]) -> DataFrame:
@@ -352,30 +396,54 @@ def read_files(spark: SparkSession, folders: list[str]) -> DataFrame:
     where a glob's hundred-odd files became a listing job of their own (~0.5 s a day)."""
     if not folders:
         return spark.createDataFrame([], FILES_STRUCT)
-    return spark.read.format("binaryFile").option("pathGlobFilter", "*.jsonl.gz").load(folders).select("path", "content")
+    return (
+        spark.read.format("binaryFile").option("pathGlobFilter", "*.jsonl.gz").load(folders).select("path", "content")
+    )
 
 
-def _write_bad_rows(of_day: DataFrame, too_late: DataFrame | None, path: str, lateness: int, summary: DaySummary) -> None:
+def _write_bad_rows(
+    of_day: DataFrame, too_late: DataFrame | None, path: str, lateness: int, summary: DaySummary
+) -> None:
     """Bad rows in the shape of every other bad row on the platform (events.badrows), and the
     day's summary, observed on the same scan (a separate aggregation read every row again).
     The observation sees only the few columns it and the bad rows need (an observation is not
     compiled into the scan's code: every row that reaches it is copied whole). A too-late
     event's payload is its clean event (``too_late``: file, line, payload; None: there are none)."""
     reason = _bad_reason()
-    late_detail = F.concat(F.lit("event of "), F.col("_event_day").cast("string"),
-                           F.lit(f" landed beyond the {lateness} h lateness window"))
+    late_detail = F.concat(
+        F.lit("event of "),
+        F.col("_event_day").cast("string"),
+        F.lit(f" landed beyond the {lateness} h lateness window"),
+    )
     if too_late is not None:  # rare: only events landed beyond the window
-        of_day = of_day.join(F.broadcast(too_late.withColumnRenamed("payload", "_clean_event")), ["file", "line"], "left") \
-            .withColumn("payload", F.coalesce("payload", "_clean_event"))
+        of_day = of_day.join(
+            F.broadcast(too_late.withColumnRenamed("payload", "_clean_event")), ["file", "line"], "left"
+        ).withColumn("payload", F.coalesce("payload", "_clean_event"))
     rows = of_day.select(
-        "site", "_mine", "_first", "is_bot", "_file_day", "_event_day", "file", reason.alias("reason"),
+        "site",
+        "_mine",
+        "_first",
+        "is_bot",
+        "_file_day",
+        "_event_day",
+        "file",
+        reason.alias("reason"),
         F.when(F.col("_too_late"), late_detail).otherwise(F.coalesce("bad_detail", F.lit(""))).alias("detail"),
-        F.when(reason.isNotNull(), F.col("payload")).alias("payload"))
+        F.when(reason.isNotNull(), F.col("payload")).alias("payload"),
+    )
     observation = Observation("day summary")
     rows.observe(observation, *_summary_metrics()).where(F.col("reason").isNotNull()).select(
-        F.lit(1).alias("v"), "reason", "detail", F.lit("batch").alias("source"),
-        F.lit(int(time.time() * 1000)).alias("ts"), "payload", F.octet_length("payload").alias("payload_bytes"), "file",
-    ).repartition(1).write.mode("overwrite").option("compression", "gzip").json(path)  # one file; the scan stays parallel
+        F.lit(1).alias("v"),
+        "reason",
+        "detail",
+        F.lit("batch").alias("source"),
+        F.lit(int(time.time() * 1000)).alias("ts"),
+        "payload",
+        F.octet_length("payload").alias("payload_bytes"),
+        "file",
+    ).repartition(1).write.mode("overwrite").option("compression", "gzip").json(
+        path
+    )  # one file; the scan stays parallel
     _fill_summary(summary, observation.get)
 
 
@@ -394,30 +462,45 @@ def _write_views(checkpoints: _Checkpoints, day_events: DataFrame, clean_count: 
     counts and sketches, visit sums. Spark adds up the partitions' rows per key and unites their
     sketches. Hits of one visitor at the same millisecond keep the order they were read in
     (``_row``, 8 bytes: the event id, 36, made the shuffle ~25% wider). Why the sketches are
-    made in the pass and not by Spark: batch_layer.views.daily_counts.DailyCounts. One file per view, by repartition(1): coalesce(1) would run the aggregation in one task."""
+    made in the pass and not by Spark: batch_layer.views.daily_counts.DailyCounts. One file per view, by
+    repartition(1): coalesce(1) would run the aggregation in one task."""
     spark = day_events.sparkSession
     with _session_conf(spark, _VIEW_BATCHES):
         sums = checkpoints.take(
-            day_events.select(*PASS_COLUMNS, "_row").repartition(_view_partitions(spark, clean_count), *_VISITOR)
-            .sortWithinPartitions(*_VISITOR, "ts", "_row").select(*PASS_COLUMNS)
+            day_events.select(*PASS_COLUMNS, "_row")
+            .repartition(_view_partitions(spark, clean_count), *_VISITOR)
+            .sortWithinPartitions(*_VISITOR, "ts", "_row")
+            .select(*PASS_COLUMNS)
             .mapInArrow(view_sums, struct_of(VIEW_SUMS_SCHEMA))
-            .groupBy(*VIEW_KEYS).agg(*(F.hll_union_agg(name).alias(name) if name == "visitors_hll" else F.sum(name).alias(name)
-                                       for name, _ in VIEW_SUMS_SCHEMA if name not in VIEW_KEYS)))
+            .groupBy(*VIEW_KEYS)
+            .agg(
+                *(
+                    F.hll_union_agg(name).alias(name) if name == "visitors_hll" else F.sum(name).alias(name)
+                    for name, _ in VIEW_SUMS_SCHEMA
+                    if name not in VIEW_KEYS
+                )
+            )
+        )
     # Every key of the day has hits (pageviews); keys no visit entered on have no visit sums.
     sums.where(F.col("pageviews").isNotNull()).select(
-        *VIEW_KEYS, "pageviews", "visitors", F.base64("visitors_hll").alias("visitors_hll")) \
-        .repartition(1).sortWithinPartitions("site", "dimension", F.desc("pageviews")) \
-        .write.mode("overwrite").parquet(f"{root}/{layout.view_dir(layout.DAILY_VIEW, day)}")
-    sums.where(F.col("visits").isNotNull()).select(*VIEW_KEYS, *(F.col(visit).alias(name) for visit, name in zip(
-        VISIT_SUM_COLUMNS, SUM_COLUMNS))).repartition(1).sortWithinPartitions("site", "dimension", F.desc("visits")) \
-        .write.mode("overwrite").parquet(f"{root}/{layout.view_dir(layout.SESSIONS_VIEW, day)}")
+        *VIEW_KEYS, "pageviews", "visitors", F.base64("visitors_hll").alias("visitors_hll")
+    ).repartition(1).sortWithinPartitions("site", "dimension", F.desc("pageviews")).write.mode("overwrite").parquet(
+        f"{root}/{layout.view_dir(layout.DAILY_VIEW, day)}"
+    )
+    sums.where(F.col("visits").isNotNull()).select(
+        *VIEW_KEYS, *(F.col(visit).alias(name) for visit, name in zip(VISIT_SUM_COLUMNS, SUM_COLUMNS))
+    ).repartition(1).sortWithinPartitions("site", "dimension", F.desc("visits")).write.mode("overwrite").parquet(
+        f"{root}/{layout.view_dir(layout.SESSIONS_VIEW, day)}"
+    )
 
 
 # The views' hits go to the Python workers in Arrow batches of a few narrow columns: 100k rows
 # each (~5 MB) instead of 10k, so per-batch work is paid a tenth as often, and without a byte
 # bound, which made Spark size the batch after every row (Int.MaxValue is its "no byte bound").
-_VIEW_BATCHES = {"spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
-                 "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1)}
+_VIEW_BATCHES = {
+    "spark.sql.execution.arrow.maxRecordsPerBatch": "100000",
+    "spark.sql.execution.arrow.maxBytesPerBatch": str(2**31 - 1),
+}
 
 
 # Partitions of the views' per-visitor work: one for a quiet day; else a multiple of the cores,
@@ -480,9 +563,11 @@ def _even_raw_splits(spark: SparkSession) -> contextlib.AbstractContextManager[N
     into 3 full partitions and a 45% one: on 2 cores the second round left one core idle half the
     time. The cap keeps a big day's partitions small enough to sort in memory (10M events: the
     clean Parquet's sort spent 7 s in GC with ~1.1M events per partition)."""
-    return _session_conf(spark, {
-        "spark.sql.files.openCostInBytes": str(64 * 1024),
-        "spark.sql.files.minPartitionNum": str(4 * spark.sparkContext.defaultParallelism),
-        "spark.sql.files.maxPartitionBytes": str(16 * 1024 * 1024),
-    })
-
+    return _session_conf(
+        spark,
+        {
+            "spark.sql.files.openCostInBytes": str(64 * 1024),
+            "spark.sql.files.minPartitionNum": str(4 * spark.sparkContext.defaultParallelism),
+            "spark.sql.files.maxPartitionBytes": str(16 * 1024 * 1024),
+        },
+    )

@@ -2,6 +2,7 @@
 day, and catch up days missed while the platform was down. Each nightly run is a child process
 (batch_layer.submit), so Spark's JVM (~1 GB) only exists while a job runs.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,8 +46,9 @@ class DayRangeError(ValueError):
         self.option = option
 
 
-def days_to_run(date: str | None, first: str | None, last: str | None, now: dt.datetime,
-                lateness_hours: int) -> list[dt.date]:
+def days_to_run(
+    date: str | None, first: str | None, last: str | None, now: dt.datetime, lateness_hours: int
+) -> list[dt.date]:
     """The days a batch run closes: ``date``, or ``first`` .. ``last``, or else the last closable
     day. Refuses a day that can't be closed yet (late events may still land)."""
     closable = last_closable_day(now, lateness_hours)
@@ -67,12 +69,14 @@ def days_to_run(date: str | None, first: str | None, last: str | None, now: dt.d
         raise DayRangeError(
             f"{days[-1]} can't be closed yet: late events may still land until "
             f"{days[-1] + dt.timedelta(days=1)} {lateness_hours:02d}:00 UTC "
-            f"(PIXEL_BATCH_LATENESS_HOURS). The last closable day is {closable}.")
+            f"(PIXEL_BATCH_LATENESS_HOURS). The last closable day is {closable}."
+        )
     return days
 
 
-def days_to_close(now: dt.datetime, watermark: dt.date | None, first_raw_day: dt.date | None,
-                  lateness_hours: int, catchup_days: int) -> list[dt.date]:
+def days_to_close(
+    now: dt.datetime, watermark: dt.date | None, first_raw_day: dt.date | None, lateness_hours: int, catchup_days: int
+) -> list[dt.date]:
     """Days after the watermark (or from the first raw data) up to the last closable day,
     at most ``catchup_days + 1`` of them (the most recent)."""
     last = last_closable_day(now, lateness_hours)
@@ -102,8 +106,13 @@ class Nightly:
 
     def due(self, now: dt.datetime) -> list[dt.date]:
         storage = open_storage(self.settings.storage_root, self.settings.hdfs_user)
-        return days_to_close(now, read_watermark(storage), first_raw_day(storage),
-                             self.settings.batch_lateness_hours, self.settings.batch_catchup_days)
+        return days_to_close(
+            now,
+            read_watermark(storage),
+            first_raw_day(storage),
+            self.settings.batch_lateness_hours,
+            self.settings.batch_catchup_days,
+        )
 
     def run_once(self, now: dt.datetime) -> int:
         days = self.due(now)
@@ -121,11 +130,11 @@ class Nightly:
 
     def run(self) -> None:
         while not self.stop_event.is_set():
-            now = dt.datetime.now(dt.timezone.utc)
+            now = dt.datetime.now(dt.UTC)
             self.run_once(now)
-            wake = next_run_at(dt.datetime.now(dt.timezone.utc), self.settings.batch_schedule_utc)
+            wake = next_run_at(dt.datetime.now(dt.UTC), self.settings.batch_schedule_utc)
             log.info("next nightly run at %s", wake.isoformat(timespec="minutes"))
-            self.stop_event.wait((wake - dt.datetime.now(dt.timezone.utc)).total_seconds())
+            self.stop_event.wait((wake - dt.datetime.now(dt.UTC)).total_seconds())
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -3,6 +3,7 @@
 Local by default (``local[2]``); the same job runs on a cluster when ``PIXEL_SPARK_MASTER`` names
 one (spark://, yarn, k8s://) or under spark-submit, which provides the master itself.
 """
+
 from __future__ import annotations
 
 import logging
@@ -22,14 +23,19 @@ from pyspark.sql.types import (
     StructType,
 )
 
-from infra.engines import prepare_environment
 from core.settings import Settings
+from infra.engines import prepare_environment
 
 log = logging.getLogger(__name__)
 
 LOG_CONFIG = Path(__file__).resolve().parent.parent / "infra" / "spark" / "log4j2.properties"
-_TYPES: dict[str, DataType] = {"string": StringType(), "long": LongType(), "boolean": BooleanType(),
-                               "date": DateType(), "binary": BinaryType()}
+_TYPES: dict[str, DataType] = {
+    "string": StringType(),
+    "long": LongType(),
+    "boolean": BooleanType(),
+    "date": DateType(),
+    "binary": BinaryType(),
+}
 
 
 def struct_of(schema: list[tuple[str, str]]) -> StructType:

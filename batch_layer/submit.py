@@ -5,6 +5,7 @@
 
 Settings come from the PIXEL_* environment. Prints one JSON summary line per closed day.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,9 +23,12 @@ from core.settings import Settings
 log = logging.getLogger("batch")
 
 
-def run_days(settings: Settings, days: list[dt.date],
-             on_stage: Callable[[dt.date, str], None] = lambda _d, _s: None,
-             on_day_done: Callable[[dt.date], None] = lambda _d: None) -> list:
+def run_days(
+    settings: Settings,
+    days: list[dt.date],
+    on_stage: Callable[[dt.date, str], None] = lambda _d, _s: None,
+    on_day_done: Callable[[dt.date], None] = lambda _d: None,
+) -> list:
     """Close ``days`` in order in one Spark session; returns their summaries (batch_layer.job.DaySummary)."""
     from batch_layer.job import run_day
     from batch_layer.spark import spark_session
@@ -46,15 +50,23 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging("batch")
     settings = Settings()
     try:
-        days = days_to_run(args.date, args.first, args.last, dt.datetime.now(dt.timezone.utc),
-                           settings.batch_lateness_hours)
+        days = days_to_run(args.date, args.first, args.last, dt.datetime.now(dt.UTC), settings.batch_lateness_hours)
     except DayRangeError as exc:
         parser.error(str(exc))
     for summary in run_days(settings, days, on_stage=lambda day, stage: log.info("%s: %s", day, stage)):
-        log.info("closed %s: read %d (late %d), bad %d (%s), duplicates %d, bots %d, clean %d, sites %d, %.1f s",
-                 summary.date, summary.read, summary.late, summary.bad_total,
-                 ", ".join(f"{reason} {n}" for reason, n in sorted(summary.bad.items())) or "none",
-                 summary.duplicates, summary.bots, summary.clean, summary.sites, summary.seconds)
+        log.info(
+            "closed %s: read %d (late %d), bad %d (%s), duplicates %d, bots %d, clean %d, sites %d, %.1f s",
+            summary.date,
+            summary.read,
+            summary.late,
+            summary.bad_total,
+            ", ".join(f"{reason} {n}" for reason, n in sorted(summary.bad.items())) or "none",
+            summary.duplicates,
+            summary.bots,
+            summary.clean,
+            summary.sites,
+            summary.seconds,
+        )
         print(json.dumps(asdict(summary)), flush=True)
     return 0
 

@@ -22,6 +22,7 @@ A chunk of lines Arrow's reader refuses (any line that isn't a plain raw event o
 types: malformed JSON, a field of another type, a duplicated key, invalid UTF-8, a blank line)
 is parsed line by line with the lander's own check, which names each line's fault exactly.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -58,8 +59,11 @@ OUTPUT_ARROW = arrow_schema(OUTPUT_SCHEMA)
 
 # The clean columns Spark reads per line: deduplication's keys and order, the day's counts, the
 # views' visitor and dimensions.
-LINE_CLEAN_COLUMNS = [name for name in CLEAN_COLUMNS
-                      if name in ("event_id", "dedupe_key", "ts", "site", "visitor_id", "is_bot", *DIMENSION_COLUMNS)]
+LINE_CLEAN_COLUMNS = [
+    name
+    for name in CLEAN_COLUMNS
+    if name in ("event_id", "dedupe_key", "ts", "site", "visitor_id", "is_bot", *DIMENSION_COLUMNS)
+]
 # What enrich_files returns: one row per line of a raw file.
 LINE_SCHEMA: list[tuple[str, str]] = [
     ("file", "string"),  # the raw file
@@ -131,8 +135,9 @@ def chunk_table(value: bytes) -> pa.Table:
 
 
 def _as_frame(table: pa.Table) -> pd.DataFrame:
-    return pd.DataFrame({name: pd.arrays.ArrowExtensionArray(column)
-                         for name, column in zip(table.column_names, table.columns)})
+    return pd.DataFrame(
+        {name: pd.arrays.ArrowExtensionArray(column) for name, column in zip(table.column_names, table.columns)}
+    )
 
 
 def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
@@ -145,7 +150,7 @@ def read_raw_file(content: bytes) -> tuple[bytes, str | None]:
         while rest:
             member = isal_zlib.decompressobj(wbits=31)  # ISA-L: ~3.5x zlib's speed, same output
             for start in range(0, len(rest), _READ_STEP):
-                parts.append(member.decompress(rest[start:start + _READ_STEP]))
+                parts.append(member.decompress(rest[start : start + _READ_STEP]))
                 if member.eof:
                     break
             if not member.eof:
@@ -168,9 +173,11 @@ def _file_columns(path: str, rows: int) -> list[pa.Array]:
     """file, _file_day, _file_hour of ``rows`` rows of one file (worked out once per file: the
     same in Spark was a regular expression per row, ~1 s per 1M rows)."""
     day, hour = place if (place := layout.hour_place(path)) else (None, None)
-    return [pa.repeat(pa.scalar(path, pa.string()), rows),
-            pa.repeat(pa.scalar(day and dt.date.fromisoformat(day), pa.date32()), rows),
-            pa.repeat(pa.scalar(hour, pa.int64()), rows)]
+    return [
+        pa.repeat(pa.scalar(path, pa.string()), rows),
+        pa.repeat(pa.scalar(day and dt.date.fromisoformat(day), pa.date32()), rows),
+        pa.repeat(pa.scalar(hour, pa.int64()), rows),
+    ]
 
 
 def enrich_text(text: bytes, file: str, now_ms: int) -> Iterator[pa.Table]:
@@ -182,8 +189,9 @@ def enrich_text(text: bytes, file: str, now_ms: int) -> Iterator[pa.Table]:
         ends = np.append(ends, len(text))
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
     for first in range(0, len(ends), CHUNK_LINES):
-        yield _enrich_chunk(_Lines(text, data, starts[first:first + CHUNK_LINES], ends[first:first + CHUNK_LINES]),
-                            file, now_ms)
+        yield _enrich_chunk(
+            _Lines(text, data, starts[first : first + CHUNK_LINES], ends[first : first + CHUNK_LINES]), file, now_ms
+        )
 
 
 def _enrich_chunk(lines: _Lines, file: str, now_ms: int) -> pa.Table:
@@ -197,10 +205,16 @@ def _enrich_chunk(lines: _Lines, file: str, now_ms: int) -> pa.Table:
     payload = np.full(len(lines), None, dtype=object)
     bad = pc.is_valid(bad_reason).to_numpy(zero_copy_only=False)
     payload[bad] = [lines[i][:MAX_BAD_PAYLOAD_BYTES].decode("utf-8", "replace") for i in np.flatnonzero(bad)]
-    columns = [*out.columns[:len(CLEAN_SCHEMA)], bad_reason, bad_detail, pa.array(payload, pa.string()),
-               *_file_columns(file, len(lines))]
-    return pa.Table.from_arrays([c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns],
-                                schema=OUTPUT_ARROW)
+    columns = [
+        *out.columns[: len(CLEAN_SCHEMA)],
+        bad_reason,
+        bad_detail,
+        pa.array(payload, pa.string()),
+        *_file_columns(file, len(lines)),
+    ]
+    return pa.Table.from_arrays(
+        [c if isinstance(c, pa.ChunkedArray) else pa.chunked_array([c]) for c in columns], schema=OUTPUT_ARROW
+    )
 
 
 class _Lines:
@@ -213,11 +227,11 @@ class _Lines:
         return len(self.starts)
 
     def __getitem__(self, i: int) -> bytes:
-        return self.buffer[int(self.starts[i]):int(self.ends[i])].to_pybytes()
+        return self.buffer[int(self.starts[i]) : int(self.ends[i])].to_pybytes()
 
     def span(self) -> pa.Buffer:
         """All the lines (at least one), with the newlines between them (one slice, no copy)."""
-        return self.buffer[int(self.starts[0]):int(self.ends[-1])]
+        return self.buffer[int(self.starts[0]) : int(self.ends[-1])]
 
 
 def parse_lines(lines: _Lines, now_ms: int) -> tuple[pa.Table, np.ndarray, np.ndarray]:
@@ -246,8 +260,11 @@ def _parse_chunk(lines: _Lines) -> pa.Table | None:
         return None
     span = lines.span()
     try:
-        table = pj.read_json(pa.BufferReader(span), parse_options=_PARSE,
-                             read_options=pj.ReadOptions(use_threads=False, block_size=span.size + 1))
+        table = pj.read_json(
+            pa.BufferReader(span),
+            parse_options=_PARSE,
+            read_options=pj.ReadOptions(use_threads=False, block_size=span.size + 1),
+        )
         table.validate(full=True)  # the reader doesn't check that strings are UTF-8
     except (pa.ArrowInvalid, UnicodeDecodeError):
         return None

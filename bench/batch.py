@@ -25,6 +25,7 @@ the job).
 
     .venv/bin/python bench/batch.py [--sizes 1000000 10000000] [--driver-memory 6g]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,6 +48,7 @@ CACHE = ROOT / "bench" / "results" / "cache"
 
 # -- the input -------------------------------------------------------------------------------
 
+
 def _generate_chunk(args: tuple[Path, int, int, int]) -> int:
     from core.lake.storage import FileStorage
     from pixel.demo import TrafficModel, history, write_history
@@ -59,6 +61,7 @@ def _generate_chunk(args: tuple[Path, int, int, int]) -> int:
             yield event
             if i % 100 == 0:  # Kafka redelivered it: the same event_id again
                 yield event
+
     return write_history(FileStorage(root), with_redeliveries(history(model, DAY, n, seed=index)), partition=index)
 
 
@@ -73,8 +76,11 @@ def dataset(size: int) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     # ~3 pageviews per visitor, as on a typical content site (Plausible reports 2-4).
-    chunks = [(root, i, n, max(100, n // 3)) for i in range((size + CHUNK - 1) // CHUNK)
-              if (n := min(CHUNK, size - i * CHUNK))]
+    chunks = [
+        (root, i, n, max(100, n // 3))
+        for i in range((size + CHUNK - 1) // CHUNK)
+        if (n := min(CHUNK, size - i * CHUNK))
+    ]
     with Progress() as progress, ProcessPoolExecutor() as pool:
         task = progress.add_task(f"generating {size:,} raw events", total=size)
         lines = 0
@@ -92,6 +98,7 @@ def reset_outputs(root: Path) -> None:
 
 # -- pixel: the PySpark job ------------------------------------------------------------------
 
+
 def run_spark(spark, root: Path) -> tuple[float, dict]:
     from batch_layer.job import run_day
     from core.settings import Settings
@@ -107,15 +114,30 @@ def run_spark(spark, root: Path) -> tuple[float, dict]:
 
 from events.urls import UTM_FIELDS  # noqa: E402
 
-ENRICHED = ["dedupe_key", "host", "path", *UTM_FIELDS, "referrer_host", "source", "source_class", "browser", "browser_major", "os", "os_major", "device", "is_bot", "bad_reason"]
+ENRICHED = [
+    "dedupe_key",
+    "host",
+    "path",
+    *UTM_FIELDS,
+    "referrer_host",
+    "source",
+    "source_class",
+    "browser",
+    "browser_major",
+    "os",
+    "os_major",
+    "device",
+    "is_bot",
+    "bad_reason",
+]
 
 
 def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
     import duckdb
     import pyarrow as pa
 
-    from events.aggregate import DIMENSIONS, SESSION_GAP_MS
     from batch_layer.transform import RAW_ARROW_SCHEMA
+    from events.aggregate import DIMENSIONS, SESSION_GAP_MS
     from events.enrich import CLEAN_COLUMNS, enrich_table
     from events.raw import RAW_SCHEMA
     from events.sketches import sketch_of
@@ -124,12 +146,28 @@ def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
     (out / "clean").mkdir(parents=True)
     duck_types = {"string": "VARCHAR", "long": "BIGINT", "boolean": "BOOLEAN"}
     raw_cols = [name for name, _ in RAW_SCHEMA]
-    struct_type = duckdb.struct_type({name: duckdb.sqltype("BOOLEAN" if name == "is_bot" else "VARCHAR")
-                                      for name in ENRICHED})
+    struct_type = duckdb.struct_type(
+        {name: duckdb.sqltype("BOOLEAN" if name == "is_bot" else "VARCHAR") for name in ENRICHED}
+    )
 
     # DuckDB wants a fixed parameter list: one per raw column, in RAW_SCHEMA's order.
-    assert raw_cols == ["v", "event_id", "ts", "site", "event", "url", "referrer", "ua", "ip_trunc",
-                        "visitor_id", "uid", "eid", "lang", "dnt", "src"]
+    assert raw_cols == [
+        "v",
+        "event_id",
+        "ts",
+        "site",
+        "event",
+        "url",
+        "referrer",
+        "ua",
+        "ip_trunc",
+        "visitor_id",
+        "uid",
+        "eid",
+        "lang",
+        "dnt",
+        "src",
+    ]
 
     def enrich(v, event_id, ts, site, event, url, referrer, ua, ip_trunc, visitor_id, uid, eid, lang, dnt, src):
         # DuckDB hands Arrow arrays over: the events library's Arrow entry point takes them as they are.
@@ -138,8 +176,9 @@ def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
         return pa.StructArray.from_arrays([out.column(name).combine_chunks() for name in ENRICHED], names=ENRICHED)
 
     con = duckdb.connect()
-    con.create_function("enrich", enrich, [duckdb.sqltype(duck_types[t]) for _, t in RAW_SCHEMA],
-                        struct_type, type="arrow")
+    con.create_function(
+        "enrich", enrich, [duckdb.sqltype(duck_types[t]) for _, t in RAW_SCHEMA], struct_type, type="arrow"
+    )
     con.create_function("hll", sketch_of, [duckdb.list_type(duckdb.sqltype("VARCHAR"))], duckdb.sqltype("VARCHAR"))
     columns = ", ".join(f"'{n}': '{duck_types[t]}'" for n, t in RAW_SCHEMA)
     started = time.perf_counter()
@@ -158,8 +197,9 @@ def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
         CREATE TABLE clean AS
         SELECT {clean_select} FROM enriched WHERE e.bad_reason IS NULL
         QUALIFY row_number() OVER (PARTITION BY e.dedupe_key ORDER BY ts, event_id) = 1 AND NOT e.is_bot""")
-    con.execute(f"COPY (SELECT * FROM clean ORDER BY site, ts) TO '{out}/clean/data.parquet' "
-                "(FORMAT parquet, COMPRESSION zstd)")
+    con.execute(
+        f"COPY (SELECT * FROM clean ORDER BY site, ts) TO '{out}/clean/data.parquet' (FORMAT parquet, COMPRESSION zstd)"
+    )
     empty = "''"
     # One {dimension, value} struct per dimension, unnested: a row per dimension, as in the job.
     dims = "[" + ", ".join(f"{{'dimension': '{d}', 'value': {c or empty}}}" for d, c in DIMENSIONS.items()) + "]"
@@ -198,18 +238,21 @@ def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
 def daily_totals(path: str) -> dict[str, tuple[int, int]]:
     import duckdb
 
-    rows = duckdb.execute(f"SELECT site, pageviews, visitors FROM read_parquet('{path}') "
-                          "WHERE dimension = 'total'").fetchall()
+    rows = duckdb.execute(
+        f"SELECT site, pageviews, visitors FROM read_parquet('{path}') WHERE dimension = 'total'"
+    ).fetchall()
     return {site: (pv, v) for site, pv, v in rows}
 
 
 # -- the run -----------------------------------------------------------------------------------
 
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="runs of each engine per size, alternating; the median is reported")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="runs of each engine per size, alternating; the median is reported"
+    )
     parser.add_argument("--driver-memory", default="6g", help="Spark driver memory (local mode: all of Spark's)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -232,31 +275,48 @@ def main() -> None:
         for round_ in range(args.rounds):
             spark_s, spark_counts = run_spark(spark, root)
             duck_s, duck_counts = run_duckdb(root, CACHE / f"duckdb-{size}")
-            print(f"{size:,} events, round {round_ + 1}: pixel (PySpark) {spark_s:.1f} s, DuckDB {duck_s:.1f} s",
-                  flush=True)
+            print(
+                f"{size:,} events, round {round_ + 1}: pixel (PySpark) {spark_s:.1f} s, DuckDB {duck_s:.1f} s",
+                flush=True,
+            )
             # Same answer, or the comparison means nothing.
             assert spark_counts == duck_counts, (spark_counts, duck_counts)
-            assert daily_totals(f"{root}/views/daily/date={DAY}/*.parquet") == \
-                daily_totals(f"{CACHE}/duckdb-{size}/daily.parquet")
+            assert daily_totals(f"{root}/views/daily/date={DAY}/*.parquet") == daily_totals(
+                f"{CACHE}/duckdb-{size}/daily.parquet"
+            )
             spark_runs.append(spark_s)
             duck_runs.append(duck_s)
         lines = json.loads((root / "generated.json").read_text())["lines"]
         spark_s, duck_s = statistics.median(spark_runs), statistics.median(duck_runs)
-        results.append({"events": size, "raw_lines": lines, "clean": spark_counts["clean"],
-                        "duplicates": spark_counts["duplicates"], "bots": spark_counts["bots"],
-                        "spark_runs_s": [round(t, 1) for t in spark_runs], "duckdb_runs_s": [round(t, 1) for t in duck_runs],
-                        "spark_s": round(spark_s, 1), "spark_eps": round(lines / spark_s),
-                        "duckdb_s": round(duck_s, 1), "duckdb_eps": round(lines / duck_s),
-                        "speedup_vs_duckdb": round(duck_s / spark_s, 2)})
+        results.append(
+            {
+                "events": size,
+                "raw_lines": lines,
+                "clean": spark_counts["clean"],
+                "duplicates": spark_counts["duplicates"],
+                "bots": spark_counts["bots"],
+                "spark_runs_s": [round(t, 1) for t in spark_runs],
+                "duckdb_runs_s": [round(t, 1) for t in duck_runs],
+                "spark_s": round(spark_s, 1),
+                "spark_eps": round(lines / spark_s),
+                "duckdb_s": round(duck_s, 1),
+                "duckdb_eps": round(lines / duck_s),
+                "speedup_vs_duckdb": round(duck_s / spark_s, 2),
+            }
+        )
         print(json.dumps(results[-1]), flush=True)
     spark.stop()
 
-    print("\n| raw lines | clean | pixel (PySpark, local[2]) | DuckDB baseline | pixel / DuckDB | rounds (pixel; DuckDB) |")
+    print(
+        "\n| raw lines | clean | pixel (PySpark, local[2]) | DuckDB baseline | pixel / DuckDB | rounds (pixel; DuckDB) |"
+    )
     print("|---:|---:|---:|---:|---:|---|")
     for r in results:
         runs = f"{', '.join(map(str, r['spark_runs_s']))}; {', '.join(map(str, r['duckdb_runs_s']))}"
-        print(f"| {r['raw_lines']:,} | {r['clean']:,} | {r['spark_s']} s = {r['spark_eps']:,}/s "
-              f"| {r['duckdb_s']} s = {r['duckdb_eps']:,}/s | {r['speedup_vs_duckdb']}x | {runs} |")
+        print(
+            f"| {r['raw_lines']:,} | {r['clean']:,} | {r['spark_s']} s = {r['spark_eps']:,}/s "
+            f"| {r['duckdb_s']} s = {r['duckdb_eps']:,}/s | {r['speedup_vs_duckdb']}x | {runs} |"
+        )
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -11,6 +11,7 @@ the ratios; writes bench/results/collector_http.json.
 
     .venv/bin/python bench/collector_http.py [--duration 10] [--workers 1] [--connections 64]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,7 +73,9 @@ def write_mix_script(path: Path, pace_delay_ms: int | None = None) -> str:
     for _ in range(MIX_SIZE):
         params, headers = model.hit()
         target = "/p.gif?" + urlencode(params)
-        lines.append(f'  wrk.format("GET", {json.dumps(target)}, {{["Host"]="127.0.0.1", ["User-Agent"]={json.dumps(headers["user-agent"])}}}),')
+        lines.append(
+            f'  wrk.format("GET", {json.dumps(target)}, {{["Host"]="127.0.0.1", ["User-Agent"]={json.dumps(headers["user-agent"])}}}),'
+        )
     script = MIX_LUA.format(requests="\n".join(lines))
     if pace_delay_ms is not None:
         script += PACE_LUA.format(delay_ms=pace_delay_ms)
@@ -87,8 +90,13 @@ def wrk(url: str, duration: int, connections: int, script: str) -> dict:
     lat = {m[1]: _ms(m[2]) for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.M)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     sock = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50_ms": lat["50"], "p99_ms": lat["99"],
-            "non2xx": int(errors[1]) if errors else 0, "socket_errors": sock[1] if sock else ""}
+    return {
+        "rps": rps,
+        "p50_ms": lat["50"],
+        "p99_ms": lat["99"],
+        "non2xx": int(errors[1]) if errors else 0,
+        "socket_errors": sock[1] if sock else "",
+    }
 
 
 def _ms(text: str) -> float:
@@ -100,8 +108,7 @@ def run_nginx(tmp: Path, workers: int, duration: int, connections: int, script: 
     port = free_port()
     conf = tmp / "nginx.conf"
     conf.write_text(NGINX_CONF.format(workers=workers, tmp=tmp, port=port))
-    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"],
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(["nginx", "-c", str(conf), "-p", str(tmp), "-g", "daemon off;"], stderr=subprocess.DEVNULL)
     try:
         wait_for_port("127.0.0.1", port, 10)
         return wrk(f"http://127.0.0.1:{port}", duration, connections, script)
@@ -113,10 +120,26 @@ def run_nginx(tmp: Path, workers: int, duration: int, connections: int, script: 
 def run_uvicorn_baseline(settings, duration: int, connections: int, script: str) -> dict:
     env = settings_env(settings)
     env["PYTHONPATH"] = str(ROOT)
-    cmd = [sys.executable, "-m", "uvicorn", "--factory", "bench.fastapi_baseline:create_app",
-           "--host", "127.0.0.1", "--port", str(settings.collector_port), "--workers",
-           str(settings.collector_workers), "--loop", "uvloop", "--http", "httptools",
-           "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        "bench.fastapi_baseline:create_app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(settings.collector_port),
+        "--workers",
+        str(settings.collector_workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     try:
         wait_for_port("127.0.0.1", settings.collector_port, 30)
@@ -143,7 +166,9 @@ def main() -> None:
         mix = write_mix_script(tmp / "mix.lua")
         print(f"nginx empty_gif ({args.workers} worker(s)) ...", flush=True)
         (tmp / "nginx").mkdir()
-        results["nginx empty_gif + JSON log"] = run_nginx(tmp / "nginx", args.workers, args.duration, args.connections, mix)
+        results["nginx empty_gif + JSON log"] = run_nginx(
+            tmp / "nginx", args.workers, args.duration, args.connections, mix
+        )
 
         settings = make_settings(tmp / "data", collector_workers=args.workers)
         broker = Broker(settings).start()
@@ -168,8 +193,9 @@ def main() -> None:
             lander.stop()
             broker.kill()
 
-    nginx, fastapi, coll = (results[k] for k in ("nginx empty_gif + JSON log", "FastAPI route (same work)",
-                                                  "collector (raw ASGI + Kafka)"))
+    nginx, fastapi, coll = (
+        results[k] for k in ("nginx empty_gif + JSON log", "FastAPI route (same work)", "collector (raw ASGI + Kafka)")
+    )
     half = results["collector at half max rate"]
     print(f"\n{args.workers} worker(s), wrk -t2 -c{args.connections} -d{args.duration}s, loopback, same box\n")
     print("| server | req/s | p50 ms | p99 ms | non-2xx |")
@@ -190,8 +216,9 @@ def main() -> None:
         sys.exit(f"INVALID: errors during {', '.join(failed)}: {failed}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "collector_http.json").write_text(json.dumps({"args": vars(args), "results": results,
-                                                         "ratios": ratios, "cpus": os.cpu_count()}, indent=2))
+    (out / "collector_http.json").write_text(
+        json.dumps({"args": vars(args), "results": results, "ratios": ratios, "cpus": os.cpu_count()}, indent=2)
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 
     .venv/bin/python bench/enrich.py [--events 200000]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ def realistic_uas(distinct: int, n: int, rng: random.Random) -> list[str]:
     """Versions vary like real traffic; popularity is Zipf, so few UAs carry most hits."""
     base = [u for u, _ in USER_AGENTS]
     # Each variant gets its own build number in its first version: distinct strings, same families.
-    variants = [re.sub(r"(\d+)\.(\d+)", lambda m, i=i: f"{m[1]}.{m[2]}.{i}", base[i % len(base)], count=1)
-                for i in range(distinct)]
+    variants = [
+        re.sub(r"(\d+)\.(\d+)", lambda m, i=i: f"{m[1]}.{m[2]}.{i}", base[i % len(base)], count=1)
+        for i in range(distinct)
+    ]
     weights = [1 / (i + 1) ** 1.2 for i in range(distinct)]
     return rng.choices(variants, weights, k=n)
 
@@ -72,11 +75,25 @@ def main() -> None:
     listed_miss = rate(useragent._is_listed_bot, unique[:1000])
 
     sites = [f"site{i}.example" for i in range(20)]
-    rows = [{"v": 1, "event_id": f"e{i}", "ts": 1_795_507_200_000 + i, "site": (s := rng.choice(sites)),
-             "event": "pageview", "url": f"https://{s}{rng.choice(PAGES)}", "ua": mix[i],
-             "referrer": rng.choices([r for r, _ in REFERRERS], [w for _, w in REFERRERS])[0],
-             "ip_trunc": "1.2.3.0", "visitor_id": "v", "uid": "", "eid": "", "lang": "en", "dnt": False}
-            for i in range(args.events)]
+    rows = [
+        {
+            "v": 1,
+            "event_id": f"e{i}",
+            "ts": 1_795_507_200_000 + i,
+            "site": (s := rng.choice(sites)),
+            "event": "pageview",
+            "url": f"https://{s}{rng.choice(PAGES)}",
+            "ua": mix[i],
+            "referrer": rng.choices([r for r, _ in REFERRERS], [w for _, w in REFERRERS])[0],
+            "ip_trunc": "1.2.3.0",
+            "visitor_id": "v",
+            "uid": "",
+            "eid": "",
+            "lang": "en",
+            "dnt": False,
+        }
+        for i in range(args.events)
+    ]
     frame = pd.DataFrame(rows)
     t = time.perf_counter()
     enrich_frame(frame)
@@ -90,12 +107,24 @@ def main() -> None:
     print(f"\n{args.events:,} events, {distinct:,} distinct UAs (top 100 UAs = {top100:.0%} of hits)\n")
     print("| what | rate | baseline (same run) | ratio |")
     print("|---|---|---|---|")
-    print(f"| UA parse, cached, realistic mix (warm) | {cached_warm:,.0f}/s | uncached Rust resolver {uncached:,.0f}/s | {cached_warm / uncached:.0f}x |")
-    print(f"| UA parse, cached, realistic mix (cold: pays every miss once) | {cached_first:,.0f}/s | uncached {uncached:,.0f}/s | {cached_first / uncached:.1f}x |")
-    print(f"| UA parse miss, Rust resolver | {1e6 / rust_miss:.1f} us | pure-Python resolver {1e6 / pure_miss:.0f} us | {rust_miss / pure_miss:.0f}x faster |")
-    print(f"| bot list verdict miss (events.useragent.bot_matcher) | {1e6 / listed_miss:.0f} us | is-bot's own matcher {1e6 / isbot_miss:.0f} us | {listed_miss / isbot_miss:.1f}x faster |")
-    print(f"| enrich_table (vectorized, Arrow) | {table_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {table_rate / row_rate:.1f}x |")
-    print(f"| enrich_frame (enrich_table behind pandas) | {frame_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {frame_rate / row_rate:.1f}x |")
+    print(
+        f"| UA parse, cached, realistic mix (warm) | {cached_warm:,.0f}/s | uncached Rust resolver {uncached:,.0f}/s | {cached_warm / uncached:.0f}x |"
+    )
+    print(
+        f"| UA parse, cached, realistic mix (cold: pays every miss once) | {cached_first:,.0f}/s | uncached {uncached:,.0f}/s | {cached_first / uncached:.1f}x |"
+    )
+    print(
+        f"| UA parse miss, Rust resolver | {1e6 / rust_miss:.1f} us | pure-Python resolver {1e6 / pure_miss:.0f} us | {rust_miss / pure_miss:.0f}x faster |"
+    )
+    print(
+        f"| bot list verdict miss (events.useragent.bot_matcher) | {1e6 / listed_miss:.0f} us | is-bot's own matcher {1e6 / isbot_miss:.0f} us | {listed_miss / isbot_miss:.1f}x faster |"
+    )
+    print(
+        f"| enrich_table (vectorized, Arrow) | {table_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {table_rate / row_rate:.1f}x |"
+    )
+    print(
+        f"| enrich_frame (enrich_table behind pandas) | {frame_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {frame_rate / row_rate:.1f}x |"
+    )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ floor any endpoint pays).
 
     .venv/bin/python bench/serving_api.py [--requests 200]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,11 +33,24 @@ sys.path.insert(0, str(ROOT))
 
 EVENTS, DAYS, SITES = 10_000_000, 30, 5
 CACHE = ROOT / "bench" / "results" / "cache" / "serving-v1"
-VALUES = {"page": [f"/docs/page-{i}" for i in range(80)], "source": [f"source-{i}.example" for i in range(25)],
-          "browser": ["Chrome", "Safari", "Firefox", "Edge", "Samsung Internet", "Opera", "Mobile Safari",
-                      "Chrome Mobile", "Firefox Mobile", "Other"],
-          "os": ["Windows", "Mac OS X", "iOS", "Android", "Linux", "Chrome OS", "Ubuntu", "Fedora"],
-          "device": ["desktop", "mobile", "tablet"]}
+VALUES = {
+    "page": [f"/docs/page-{i}" for i in range(80)],
+    "source": [f"source-{i}.example" for i in range(25)],
+    "browser": [
+        "Chrome",
+        "Safari",
+        "Firefox",
+        "Edge",
+        "Samsung Internet",
+        "Opera",
+        "Mobile Safari",
+        "Chrome Mobile",
+        "Firefox Mobile",
+        "Other",
+    ],
+    "os": ["Windows", "Mac OS X", "iOS", "Android", "Linux", "Chrome OS", "Ubuntu", "Fedora"],
+    "device": ["desktop", "mobile", "tablet"],
+}
 
 
 def zipf_pick(rng: random.Random, values: list[str], n: int) -> list[str]:
@@ -51,9 +65,9 @@ def build(today: dt.date) -> Path:
     from core.lake import layout
     from core.lake.storage import FileStorage
     from core.lake.watermark import advance_watermark
+    from core.settings import Settings
     from events.days import day_bounds
     from events.sketches import sketch_of
-    from core.settings import Settings
     from serving.realtime.duckdb_store import DuckDBStore
 
     if (CACHE / "built.json").exists():
@@ -73,8 +87,16 @@ def build(today: dt.date) -> Path:
                 events = int(per_day * share / sum(shares))
                 visitors = [f"{day}-{site}-{i}" for i in range(events // 3)]
                 hits = rng.choices(visitors, k=events)
-                daily.append({"site": site, "dimension": "total", "value": "", "pageviews": events,
-                              "visitors": len(set(hits)), "visitors_hll": sketch_of(set(hits))})
+                daily.append(
+                    {
+                        "site": site,
+                        "dimension": "total",
+                        "value": "",
+                        "pageviews": events,
+                        "visitors": len(set(hits)),
+                        "visitors_hll": sketch_of(set(hits)),
+                    }
+                )
                 for dim, values in VALUES.items():
                     # per-visitor attributes (browser, os, device) or per-hit ones (page, source)
                     picks = zipf_pick(rng, values, len(visitors) if dim in ("browser", "os", "device") else events)
@@ -87,11 +109,28 @@ def build(today: dt.date) -> Path:
                         for v, value in zip(hits, picks):
                             groups.setdefault(value, []).append(v)
                     for value, vs in groups.items():
-                        daily.append({"site": site, "dimension": dim, "value": value, "pageviews": len(vs),
-                                      "visitors": len(set(vs)), "visitors_hll": sketch_of(set(vs))})
+                        daily.append(
+                            {
+                                "site": site,
+                                "dimension": dim,
+                                "value": value,
+                                "pageviews": len(vs),
+                                "visitors": len(set(vs)),
+                                "visitors_hll": sketch_of(set(vs)),
+                            }
+                        )
                 visits = int(len(set(hits)) * 1.3)
-                sessions.append({"site": site, "dimension": "total", "value": "", "visits": visits,
-                                 "bounces": visits // 2, "pageviews": events, "duration_ms": visits * 60_000})
+                sessions.append(
+                    {
+                        "site": site,
+                        "dimension": "total",
+                        "value": "",
+                        "visits": visits,
+                        "bounces": visits // 2,
+                        "pageviews": events,
+                        "duration_ms": visits * 60_000,
+                    }
+                )
                 progress.advance(task)
             for view, rows in (("daily", daily), ("sessions", sessions)):
                 sink = io.BytesIO()
@@ -110,12 +149,30 @@ def build(today: dt.date) -> Path:
                 n = max(1, int(per_day / 1440 * share / sum(shares)))
                 vs = [f"t-{site}-{rng.randrange(n * 10)}" for _ in range(min(n, 50))]
                 ts = start + minute * 60_000
-                rows.append({"window_start": ts, "window_end": ts + 10_000, "site": site, "dimension": "total",
-                             "value": "", "pageviews": n, "visitors_hll": sketch_of(vs)})
+                rows.append(
+                    {
+                        "window_start": ts,
+                        "window_end": ts + 10_000,
+                        "site": site,
+                        "dimension": "total",
+                        "value": "",
+                        "pageviews": n,
+                        "visitors_hll": sketch_of(vs),
+                    }
+                )
                 for dim, values in VALUES.items():
                     for value in zipf_pick(rng, values, 3):
-                        rows.append({"window_start": ts, "window_end": ts + 10_000, "site": site, "dimension": dim,
-                                     "value": value, "pageviews": max(1, n // 3), "visitors_hll": sketch_of(vs[:10])})
+                        rows.append(
+                            {
+                                "window_start": ts,
+                                "window_end": ts + 10_000,
+                                "site": site,
+                                "dimension": dim,
+                                "value": value,
+                                "pageviews": max(1, n // 3),
+                                "visitors_hll": sketch_of(vs[:10]),
+                            }
+                        )
             store.ingest(rows)
             progress.advance(task)
         store.db.close()
@@ -136,7 +193,7 @@ def main() -> None:
     from serving.registry import Registry
     from tests.harness import free_port, wait_until
 
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     built = json.loads((CACHE / "built.json").read_text()) if (CACHE / "built.json").exists() else {}
     if built.get("today") != str(today):  # the views are relative to today: rebuild on a new day
         shutil.rmtree(CACHE, ignore_errors=True)
@@ -145,20 +202,30 @@ def main() -> None:
     registry = Registry(settings.registry_database_url)
     if registry.site("site1.example") is None:
         registry.create_site("site1.example", public=True)
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, ingest=False), host="127.0.0.1",
-                                           port=settings.serving_port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, ingest=False), host="127.0.0.1", port=settings.serving_port, log_level="warning"
+        )
+    )
     threading.Thread(target=server.run, daemon=True).start()
     wait_until(lambda: server.started, 30, message="server started")
 
     base = {"site_id": "site1.example", "period": "30d"}
     endpoints = {
         "GET /healthz (baseline)": ("/healthz", {}),
-        "aggregate visitors,pageviews,visits": ("/api/v1/stats/aggregate", {**base, "metrics": "visitors,pageviews,visits"}),
+        "aggregate visitors,pageviews,visits": (
+            "/api/v1/stats/aggregate",
+            {**base, "metrics": "visitors,pageviews,visits"},
+        ),
         "timeseries (30 daily points)": ("/api/v1/stats/timeseries", {**base, "metrics": "visitors,pageviews"}),
-        "breakdown event:page": ("/api/v1/stats/breakdown", {**base, "property": "event:page",
-                                                              "metrics": "visitors,pageviews", "limit": 10}),
-        "breakdown visit:source": ("/api/v1/stats/breakdown", {**base, "property": "visit:source",
-                                                                "metrics": "visitors,pageviews", "limit": 10}),
+        "breakdown event:page": (
+            "/api/v1/stats/breakdown",
+            {**base, "property": "event:page", "metrics": "visitors,pageviews", "limit": 10},
+        ),
+        "breakdown visit:source": (
+            "/api/v1/stats/breakdown",
+            {**base, "property": "visit:source", "metrics": "visitors,pageviews", "limit": 10},
+        ),
         "realtime/visitors": ("/api/v1/stats/realtime/visitors", {"site_id": "site1.example"}),
     }
     results = {}
@@ -177,8 +244,10 @@ def main() -> None:
     server.should_exit = True
 
     floor = results["GET /healthz (baseline)"][0]
-    print(f"\n{EVENTS:,} events over {DAYS} days, 5 sites; {args.requests} sequential requests per endpoint, "
-          "site1.example, period=30d\n")
+    print(
+        f"\n{EVENTS:,} events over {DAYS} days, 5 sites; {args.requests} sequential requests per endpoint, "
+        "site1.example, period=30d\n"
+    )
     print("| endpoint | p50 ms | p95 ms | p50 / baseline |")
     print("|---|---:|---:|---:|")
     for name, (p50, p95) in results.items():

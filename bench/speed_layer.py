@@ -14,6 +14,7 @@
 
     .venv/bin/python bench/speed_layer.py [--events 1000000] [--warmup 200000] [--rounds 3] [--rate 1000] [--seconds 20]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,9 @@ import orjson  # noqa: E402
 from confluent_kafka import Consumer, Producer, TopicPartition  # noqa: E402
 
 from pixel.demo import PAGES, REFERRERS, USER_AGENTS  # noqa: E402
+from pixel_api.ticker import Ticker  # noqa: E402
 from serving.realtime.duckdb_store import DuckDBStore  # noqa: E402
 from serving.realtime.ingest import AggIngestor  # noqa: E402
-from pixel_api.ticker import Ticker  # noqa: E402
 from tests.harness import Broker, Service, make_settings  # noqa: E402
 
 T0 = 1_795_507_200_000
@@ -63,11 +64,26 @@ def raw_events(n: int, seed: int, start_ts: int, per_second: int, prefix: str = 
     out = []
     for i in range(n):
         site = f"site{rng.randrange(20)}.example"
-        out.append(orjson.dumps({
-            "v": 1, "event_id": f"{prefix}{i}", "ts": start_ts + i * 1000 // per_second, "site": site,
-            "event": "pageview", "url": f"https://{site}{rng.choice(PAGES)}", "referrer": rng.choice(refs),
-            "ua": rng.choices(uas, weights)[0], "ip_trunc": "203.0.113.0", "visitor_id": f"v{rng.randrange(5000)}",
-            "uid": "", "eid": "", "lang": "en", "dnt": False}))
+        out.append(
+            orjson.dumps(
+                {
+                    "v": 1,
+                    "event_id": f"{prefix}{i}",
+                    "ts": start_ts + i * 1000 // per_second,
+                    "site": site,
+                    "event": "pageview",
+                    "url": f"https://{site}{rng.choice(PAGES)}",
+                    "referrer": rng.choice(refs),
+                    "ua": rng.choices(uas, weights)[0],
+                    "ip_trunc": "203.0.113.0",
+                    "visitor_id": f"v{rng.randrange(5000)}",
+                    "uid": "",
+                    "eid": "",
+                    "lang": "en",
+                    "dnt": False,
+                }
+            )
+        )
     return out
 
 
@@ -76,8 +92,14 @@ class CommittedWindows:
     (re-reading the topic on every check would steal CPU from the job being measured)."""
 
     def __init__(self, settings):
-        self.consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"b{time.time()}",
-                                  "isolation.level": "read_committed", "enable.auto.commit": False})
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": f"b{time.time()}",
+                "isolation.level": "read_committed",
+                "enable.auto.commit": False,
+            }
+        )
         self.consumer.assign([TopicPartition(settings.agg_topic, p, 0) for p in range(settings.raw_partitions)])
         self.seen: set[int] = set()
         self.pageviews: dict[int, int] = {}  # window_start -> the window's human + bot hits, all sites
@@ -89,7 +111,9 @@ class CommittedWindows:
                     row = orjson.loads(m.value())
                     self.seen.add(row["window_start"])
                     if row["dimension"] in ("total", "bots"):
-                        self.pageviews[row["window_start"]] = self.pageviews.get(row["window_start"], 0) + row["pageviews"]
+                        self.pageviews[row["window_start"]] = (
+                            self.pageviews.get(row["window_start"], 0) + row["pageviews"]
+                        )
 
     def counted_since(self, start: int) -> int:
         return sum(n for window_start, n in self.pageviews.items() if window_start >= start)
@@ -125,12 +149,23 @@ def throughput(n: int, sql_only: bool, tmp: Path, warmup: int = 0) -> float:
     from speed_layer.job import build
 
     tmp.mkdir(parents=True, exist_ok=True)
-    settings = make_settings(tmp / ("sql" if sql_only else "udf"), speed_window_seconds=WINDOW_MS // 1000,
-                             speed_watermark_seconds=2, speed_checkpoint_seconds=2, raw_partitions=4,
-                             speed_group=f"bench-{'sql' if sql_only else 'udf'}")
+    settings = make_settings(
+        tmp / ("sql" if sql_only else "udf"),
+        speed_window_seconds=WINDOW_MS // 1000,
+        speed_watermark_seconds=2,
+        speed_checkpoint_seconds=2,
+        raw_partitions=4,
+        speed_group=f"bench-{'sql' if sql_only else 'udf'}",
+    )
     broker = Broker(settings).start()
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
-                         "compression.type": "lz4", "queue.buffering.max.messages": 1_000_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "linger.ms": 20,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
     try:
         t_env, insert = build(settings, restore=False)
         if sql_only:
@@ -173,11 +208,15 @@ async def paced_hits(url: str, rate: int, seconds: int, workers: int = 32) -> li
     async def worker(client: httpx.AsyncClient):
         while (i := await queue.get()) is not None:
             sent[i] = time.time()
-            await client.get("/p.gif", params={"site": "fresh.example", "url": f"https://fresh.example/p{i % 10}"},
-                             headers={"user-agent": ua})
+            await client.get(
+                "/p.gif",
+                params={"site": "fresh.example", "url": f"https://fresh.example/p{i % 10}"},
+                headers={"user-agent": ua},
+            )
 
-    async with httpx.AsyncClient(base_url=url, timeout=10,
-                                 limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers)) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=10, limits=httpx.Limits(max_connections=workers, max_keepalive_connections=workers)
+    ) as client:
         tasks = [asyncio.create_task(worker(client)) for _ in range(workers)]
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -193,8 +232,9 @@ async def paced_hits(url: str, rate: int, seconds: int, workers: int = 32) -> li
 
 
 def freshness(rate: int, seconds: int, tmp: Path) -> tuple[list[float], int]:
-    settings = make_settings(tmp / "fresh", speed_window_seconds=1, speed_watermark_seconds=1,
-                             speed_checkpoint_seconds=1, raw_partitions=2)
+    settings = make_settings(
+        tmp / "fresh", speed_window_seconds=1, speed_watermark_seconds=1, speed_checkpoint_seconds=1, raw_partitions=2
+    )
     broker = Broker(settings).start()
     speed = Service("speed", settings, tmp).start()
     collector = Service("collector", settings, tmp).start()
@@ -214,9 +254,11 @@ def freshness(rate: int, seconds: int, tmp: Path) -> tuple[list[float], int]:
     try:
         # Warm-up: the job must be running before the clock starts.
         while store.totals("fresh.example", 0, 2**62).pageviews == 0:
-            httpx.get(f"http://127.0.0.1:{settings.collector_port}/p.gif",
-                      params={"site": "fresh.example", "url": "https://fresh.example/warm"},
-                      headers={"user-agent": USER_AGENTS[0][0]})
+            httpx.get(
+                f"http://127.0.0.1:{settings.collector_port}/p.gif",
+                params={"site": "fresh.example", "url": "https://fresh.example/warm"},
+                headers={"user-agent": USER_AGENTS[0][0]},
+            )
             time.sleep(1)
         time.sleep(3)
         base = store.totals("fresh.example", 0, 2**62).pageviews
@@ -227,8 +269,11 @@ def freshness(rate: int, seconds: int, tmp: Path) -> tuple[list[float], int]:
         print(f"  sent {len(sent)} hits", flush=True)
         # One more hit a few seconds later closes the last windows (the watermark needs events).
         time.sleep(2)
-        httpx.get(f"http://127.0.0.1:{settings.collector_port}/p.gif", params={"site": "fresh.example", "url": "https://fresh.example/end"},
-                  headers={"user-agent": USER_AGENTS[0][0]})
+        httpx.get(
+            f"http://127.0.0.1:{settings.collector_port}/p.gif",
+            params={"site": "fresh.example", "url": "https://fresh.example/end"},
+            headers={"user-agent": USER_AGENTS[0][0]},
+        )
         deadline = time.time() + 30
         while time.time() < deadline and (not counted or counted[-1][1] - base < len(sent)):
             time.sleep(0.2)
@@ -257,7 +302,9 @@ def pct(values: list[float], p: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=1_000_000)
-    ap.add_argument("--warmup", type=int, default=200_000, help="events through the running job before the clock starts")
+    ap.add_argument(
+        "--warmup", type=int, default=200_000, help="events through the running job before the clock starts"
+    )
     ap.add_argument("--rate", type=int, default=1000)
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3, help="throughput runs of baseline and job, alternating")
@@ -270,8 +317,10 @@ def main() -> None:
         # Baseline and job alternate, round after round: this box's speed drifts by 2x within
         # minutes, so each job run has a baseline run beside it, and medians are reported.
         for r in range(0 if args.skip_throughput else args.rounds):
-            for label, sql_only, rates in (("plain Flink SQL baseline", True, sql_rates),
-                                           ("speed layer job", False, udf_rates)):
+            for label, sql_only, rates in (
+                ("plain Flink SQL baseline", True, sql_rates),
+                ("speed layer job", False, udf_rates),
+            ):
                 print(f"throughput, round {r + 1}/{args.rounds}: {label} ...", flush=True)
                 rates.append(throughput(args.events, sql_only, tmp / f"r{r}", args.warmup))
                 print(f"  {rates[-1]:,.0f} events/s", flush=True)
@@ -282,18 +331,33 @@ def main() -> None:
         lat, sent = freshness(args.rate, args.seconds, tmp)
     print("\n| measure | speed layer | baseline (same run) | ratio / target |")
     print("|---|---|---|---|")
-    print(f"| events/s through the job ({args.events:,} events after {args.warmup:,} warm-up, all counted; median of {args.rounds}) | {udf_rate:,.0f} "
-          f"(runs: {', '.join(f'{r:,.0f}' for r in udf_rates)}) | plain Flink SQL, no UDFs: {sql_rate:,.0f} "
-          f"(runs: {', '.join(f'{r:,.0f}' for r in sql_rates)}) | {ratio:.2f}x (target >= 30k/s) |")
+    print(
+        f"| events/s through the job ({args.events:,} events after {args.warmup:,} warm-up, all counted; median of {args.rounds}) | {udf_rate:,.0f} "
+        f"(runs: {', '.join(f'{r:,.0f}' for r in udf_rates)}) | plain Flink SQL, no UDFs: {sql_rate:,.0f} "
+        f"(runs: {', '.join(f'{r:,.0f}' for r in sql_rates)}) | {ratio:.2f}x (target >= 30k/s) |"
+    )
     print(f"| freshness p50 (hit -> counted in store) | {pct(lat, 0.5):.2f} s | - | - |")
     print(f"| freshness p95 | {pct(lat, 0.95):.2f} s | - | target <= 5 s |")
     print(f"| hits counted / sent | {len(lat):,} / {sent:,} | | |")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "speed_layer.json").write_text(json.dumps({
-        "args": vars(args), "events_per_s": udf_rate, "sql_only_events_per_s": sql_rate,
-        "events_per_s_runs": udf_rates, "sql_only_events_per_s_runs": sql_rates, "ratio_median": ratio,
-        "freshness_p50_s": pct(lat, 0.5), "freshness_p95_s": pct(lat, 0.95), "counted": len(lat), "sent": sent}, indent=2))
+    (out / "speed_layer.json").write_text(
+        json.dumps(
+            {
+                "args": vars(args),
+                "events_per_s": udf_rate,
+                "sql_only_events_per_s": sql_rate,
+                "events_per_s_runs": udf_rates,
+                "sql_only_events_per_s_runs": sql_rates,
+                "ratio_median": ratio,
+                "freshness_p50_s": pct(lat, 0.5),
+                "freshness_p95_s": pct(lat, 0.95),
+                "counted": len(lat),
+                "sent": sent,
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

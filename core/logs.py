@@ -1,4 +1,5 @@
 """One log format for every service, tagged with the service name (several share a terminal)."""
+
 from __future__ import annotations
 
 import logging

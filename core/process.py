@@ -1,4 +1,5 @@
 """Process hygiene shared by the services."""
+
 from __future__ import annotations
 
 import ctypes

@@ -1,4 +1,5 @@
 """One settings object for every service. Each field can be set as PIXEL_<FIELD> in the env."""
+
 from __future__ import annotations
 
 import json
@@ -24,9 +25,7 @@ class Settings(BaseSettings):
     hdfs_user: str = Field("pixel", description="User for WebHDFS requests (hdfs:// storage only).")
 
     # --- broker ------------------------------------------------------------------------------
-    kafka_bootstrap: str = Field(
-        "", description="Kafka bootstrap servers. Empty = the embedded broker's host:port."
-    )
+    kafka_bootstrap: str = Field("", description="Kafka bootstrap servers. Empty = the embedded broker's host:port.")
     broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on.")
     broker_port: int = Field(9092, description="Port the embedded broker listens on.")
     raw_topic: str = "pixel.raw"
@@ -49,8 +48,11 @@ class Settings(BaseSettings):
         200_000, description="librdkafka's local queue; when full, hits go to the disk spool."
     )
     collector_tick_seconds: float = Field(
-        1.0, ge=0, description="Send an event-time tick to every pixel.raw partition this often, so "
-        "partitions without traffic don't hold the speed layer's windows back (0: off).")
+        1.0,
+        ge=0,
+        description="Send an event-time tick to every pixel.raw partition this often, so "
+        "partitions without traffic don't hold the speed layer's windows back (0: off).",
+    )
     spool_fsync_interval_ms: int = Field(200, description="Spool appends are fsynced this often.")
     retain_until_landed: bool = Field(
         True,
@@ -66,17 +68,24 @@ class Settings(BaseSettings):
     lander_group: str = "pixel-lander"
     lander_flush_events: int = Field(20_000, description="Flush a partition's batch at this size.")
     lander_flush_seconds: float = Field(2.0, description="... or when its oldest event is this old.")
-    lander_metrics_port: int = Field(0, ge=0, description="Serve the lander's Prometheus metrics on this port (0: off).")
+    lander_metrics_port: int = Field(
+        0, ge=0, description="Serve the lander's Prometheus metrics on this port (0: off)."
+    )
 
     # --- speed layer (PyFlink) -----------------------------------------------------------------
     speed_window_seconds: int = Field(10, ge=1, description="Tumbling window length.")
     speed_watermark_seconds: int = Field(5, ge=0, description="Bounded out-of-orderness allowed.")
     speed_checkpoint_seconds: int = Field(5, ge=1, description="Checkpoint (and exactly-once commit) interval.")
     speed_idle_timeout_seconds: float = Field(
-        0, ge=0, description="Treat a pixel.raw partition silent this long as idle (0: never). Off by "
+        0,
+        ge=0,
+        description="Treat a pixel.raw partition silent this long as idle (0: never). Off by "
         "default: the collectors' ticks keep every partition moving, and under a backlog Flink marked "
-        "busy partitions idle and dropped their events as late (README, Benchmark).")
-    speed_parallelism: int = Field(1, ge=1, description="Flink parallelism. >1 stalled under load here (README, Benchmark).")
+        "busy partitions idle and dropped their events as late (README, Benchmark).",
+    )
+    speed_parallelism: int = Field(
+        1, ge=1, description="Flink parallelism. >1 stalled under load here (README, Benchmark)."
+    )
     speed_group: str = "pixel-speed"
     flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")
 
@@ -90,12 +99,15 @@ class Settings(BaseSettings):
         "file:// as is, hdfs://namenode:9870/path (WebHDFS) as webhdfs://namenode:9870/path.",
     )
     batch_lateness_hours: int = Field(
-        2, ge=0, le=24,
+        2,
+        ge=0,
+        le=24,
         description="Events of day D are also looked for in the folders of the first N hours of D+1 "
         "(landed late) and, for deduplication, the last N hours of D-1.",
     )
     batch_schedule_utc: str = Field(
-        "02:30", pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        "02:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
         description="When `pixel up` runs the nightly job for the previous day (HH:MM, UTC). "
         "Keep it after midnight + batch_lateness_hours, or late events miss the run.",
     )
@@ -112,12 +124,14 @@ class Settings(BaseSettings):
     serving_host: str = "127.0.0.1"
     serving_port: int = 8000
     collector_public_url: str = Field(
-        "", description="The collector's URL as browsers reach it, for the embed snippet. "
-        "Empty = http://<collector_host>:<collector_port>."
+        "",
+        description="The collector's URL as browsers reach it, for the embed snippet. "
+        "Empty = http://<collector_host>:<collector_port>.",
     )
     registry_url: str = Field(
-        "", description="Sites and tokens database (SQLAlchemy URL), e.g. "
-        "postgresql+psycopg://pixel@db/pixel. Empty = SQLite in the data dir."
+        "",
+        description="Sites and tokens database (SQLAlchemy URL), e.g. "
+        "postgresql+psycopg://pixel@db/pixel. Empty = SQLite in the data dir.",
     )
 
     # --- derived -----------------------------------------------------------------------------

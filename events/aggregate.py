@@ -4,6 +4,7 @@ One row per (window, site, dimension, value): pageviews (deduplicated, bots excl
 visitors HLL sketch. Dimensions follow Plausible's properties. Bots get their own dimension
 ("bots", value ""), so they're filtered out of every count but still counted.
 """
+
 from __future__ import annotations
 
 # dimension -> the clean-event column whose value it breaks down by ("" = the site total).

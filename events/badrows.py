@@ -3,6 +3,7 @@
 Nothing is dropped silently: whatever a stage rejects becomes a bad row on the bad-rows topic
 (and from there lands in the raw store under ``badraw/``), so it can be inspected and replayed.
 """
+
 from __future__ import annotations
 
 import enum

@@ -9,6 +9,7 @@
 Bots are not bad rows: they are valid events with ``is_bot`` true (and device ``bot``); each
 layer drops them from visitor counts and counts them separately.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -51,15 +52,36 @@ CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("dnt", "boolean"),
 ]
 CLEAN_COLUMNS = [name for name, _ in CLEAN_SCHEMA]
-_PASSTHROUGH = ("event_id", "ts", "site", "event", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang", "dnt")
+_PASSTHROUGH = (
+    "event_id",
+    "ts",
+    "site",
+    "event",
+    "url",
+    "referrer",
+    "visitor_id",
+    "uid",
+    "eid",
+    "ip_trunc",
+    "lang",
+    "dnt",
+)
 _PASSTHROUGH_TEXT = ("event_id", "site", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang")
 _TEXT_INPUTS = (*_PASSTHROUGH_TEXT, "event", "ua")
 # What enrichment returns per raw event: the clean event, or why it is bad.
 ENRICHED_SCHEMA = CLEAN_SCHEMA + [("bad_reason", "string"), ("bad_detail", "string")]
 OUTPUT_COLUMNS = [name for name, _ in ENRICHED_SCHEMA]
 OUTPUT_ARROW_SCHEMA = arrow_schema(ENRICHED_SCHEMA)
-_CAMPAIGN_CLASS = {"email": "email", "e-mail": "email", "newsletter": "email", "social": "social",
-                   "cpc": "search", "ppc": "search", "paid_search": "search", "organic": "search"}
+_CAMPAIGN_CLASS = {
+    "email": "email",
+    "e-mail": "email",
+    "newsletter": "email",
+    "social": "social",
+    "cpc": "search",
+    "ppc": "search",
+    "paid_search": "search",
+    "organic": "search",
+}
 
 
 def dedupe_key(site: str, event_id: str, eid: str) -> str:
@@ -93,10 +115,18 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
     clean.update(
         dedupe_key=dedupe_key(site, raw["event_id"], raw.get("eid") or ""),
         event=raw.get("event") or "pageview",
-        host=page.host, path=page.path, **dict(zip(UTM_FIELDS, page.utm)),
-        referrer_host=ref.host, source=source, source_class=source_class,
-        browser=ua.browser, browser_major=ua.browser_major, os=ua.os, os_major=ua.os_major,
-        device=ua.device, is_bot=ua.is_bot,
+        host=page.host,
+        path=page.path,
+        **dict(zip(UTM_FIELDS, page.utm)),
+        referrer_host=ref.host,
+        source=source,
+        source_class=source_class,
+        browser=ua.browser,
+        browser_major=ua.browser_major,
+        os=ua.os,
+        os_major=ua.os_major,
+        device=ua.device,
+        is_bot=ua.is_bot,
     )
     return {name: clean[name] for name in CLEAN_COLUMNS}, None
 
@@ -135,15 +165,23 @@ def enrich_table(raw: pa.Table) -> pa.Table:
         return pa.array([*per_value, empty], typ).take(np.where(ok, codes, len(per_value)))
 
     out = {name: text[name] for name in _PASSTHROUGH_TEXT}
-    out["ts"] = pc.fill_null(raw.column("ts").combine_chunks(), 0) if "ts" in raw.column_names \
+    out["ts"] = (
+        pc.fill_null(raw.column("ts").combine_chunks(), 0)
+        if "ts" in raw.column_names
         else pa.array(np.zeros(n, dtype="int64"))
+    )
     out["event"] = pc.if_else(pc.not_equal(text["event"], ""), text["event"], "pageview")
-    out["dnt"] = pc.fill_null(raw.column("dnt").combine_chunks(), False) if "dnt" in raw.column_names \
+    out["dnt"] = (
+        pc.fill_null(raw.column("dnt").combine_chunks(), False)
+        if "dnt" in raw.column_names
         else pa.array(np.zeros(n, dtype=bool))
+    )
     # dedupe_key(site, event_id, eid), per row in Arrow
-    out["dedupe_key"] = pc.if_else(pc.not_equal(text["eid"], ""),
-                                   pc.binary_join_element_wise("c", text["site"], text["eid"], ":"),
-                                   pc.binary_join_element_wise("s", text["event_id"], ":"))
+    out["dedupe_key"] = pc.if_else(
+        pc.not_equal(text["eid"], ""),
+        pc.binary_join_element_wise("c", text["site"], text["eid"], ":"),
+        pc.binary_join_element_wise("s", text["event_id"], ":"),
+    )
     out["host"] = spread(page_host, url_codes)
     out["path"] = spread([p.path if p is not None else "" for p in pages], url_codes)
     for i, field in enumerate(UTM_FIELDS):
@@ -156,8 +194,10 @@ def enrich_table(raw: pa.Table) -> pa.Table:
     pair_keys, pair_codes = np.unique(url_codes * per_url + ref_codes, return_inverse=True)
     pairs = [(int(k) // per_url, referrers[int(k) % per_url]) for k in pair_keys]
     refs = [parse_referrer(r, page_host[u]) for u, r in pairs]
-    sources = [source_of(pages[u].utm[0], pages[u].utm[1], ref.source, ref.source_class) if pages[u] is not None
-               else ("", "") for (u, _), ref in zip(pairs, refs)]
+    sources = [
+        source_of(pages[u].utm[0], pages[u].utm[1], ref.source, ref.source_class) if pages[u] is not None else ("", "")
+        for (u, _), ref in zip(pairs, refs)
+    ]
     out["referrer_host"] = spread([ref.host for ref in refs], pair_codes)
     out["source"] = spread([s for s, _ in sources], pair_codes)
     out["source_class"] = spread([c for _, c in sources], pair_codes)
@@ -180,10 +220,14 @@ def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS) -> pd.D
     becomes its str), ``ts`` as a number (else 0), ``dnt`` as a boolean (else false)."""
     n = len(raw)
     inputs = {name: _arrow_text(raw[name].fillna("").astype(str)) for name in _TEXT_INPUTS if name in raw}
-    inputs["ts"] = pa.array(pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64").to_numpy()
-                             if "ts" in raw else np.zeros(n, dtype="int64"))
-    inputs["dnt"] = pa.array(raw["dnt"].astype("boolean").fillna(False).astype(bool).to_numpy()
-                              if "dnt" in raw else np.zeros(n, dtype=bool))
+    inputs["ts"] = pa.array(
+        pd.to_numeric(raw["ts"], errors="coerce").fillna(0).astype("int64").to_numpy()
+        if "ts" in raw
+        else np.zeros(n, dtype="int64")
+    )
+    inputs["dnt"] = pa.array(
+        raw["dnt"].astype("boolean").fillna(False).astype(bool).to_numpy() if "dnt" in raw else np.zeros(n, dtype=bool)
+    )
     frame = enrich_table(pa.table(inputs)).select(columns).to_pandas()
     frame.index = raw.index
     return frame

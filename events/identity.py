@@ -3,6 +3,7 @@
 visitor_id = keyed BLAKE2b(daily salt, site, full IP, UA). The salt rotates daily and old salts
 are destroyed, so an id can't be linked across days and the full IP is never stored anywhere.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -3,6 +3,7 @@
 One JSON object per Kafka message on ``pixel.raw``, key = site. Building it is the collector's
 only per-hit work; checking it is the lander's. Both are here so they can't drift apart.
 """
+
 from __future__ import annotations
 
 import os

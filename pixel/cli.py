@@ -2,6 +2,7 @@
 
 Every option also reads from the environment as PIXEL_<NAME> (see core/settings.py).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -51,8 +52,12 @@ def broker(
     proc = start_tansu(settings.broker_host, settings.broker_port, settings.run_dir / "tansu.log")
     try:
         ensure_topics(settings)
-        log.info("broker ready on %s:%d; topics %s", settings.broker_host, settings.broker_port,
-                 ", ".join(topic_specs(settings)))
+        log.info(
+            "broker ready on %s:%d; topics %s",
+            settings.broker_host,
+            settings.broker_port,
+            ", ".join(topic_specs(settings)),
+        )
         _wait_for_signal()
     finally:
         proc.terminate()
@@ -75,8 +80,12 @@ def collector(
         ensure_topics(settings, timeout=5)
     except RuntimeError as exc:  # not fatal: hits are spooled until the broker is reachable
         log.warning("%s; starting anyway, hits will be spooled to %s", exc, settings.spool_dir)
-    log.info("collector on http://%s:%d/p.gif (%d worker(s))", settings.collector_host,
-             settings.collector_port, settings.collector_workers)
+    log.info(
+        "collector on http://%s:%d/p.gif (%d worker(s))",
+        settings.collector_host,
+        settings.collector_port,
+        settings.collector_workers,
+    )
     serve(settings)
 
 
@@ -131,8 +140,11 @@ def batch(
     date: str = typer.Option(None, "--date", help="The UTC day to close, YYYY-MM-DD (default: the last closable day)."),
     first: str = typer.Option(None, "--from", help="Backfill: first day (with --to)."),
     last: str = typer.Option(None, "--to", help="Backfill: last day, inclusive."),
-    nightly: bool = typer.Option(False, help="Run forever: close each day at PIXEL_BATCH_SCHEDULE_UTC, "
-                                 "first catching up on missed days (what `pixel up` runs)."),
+    nightly: bool = typer.Option(
+        False,
+        help="Run forever: close each day at PIXEL_BATCH_SCHEDULE_UTC, "
+        "first catching up on missed days (what `pixel up` runs).",
+    ),
 ) -> None:
     """Run the batch layer (PySpark): raw -> bad rows, clean Parquet, daily and sessions views.
 
@@ -154,7 +166,7 @@ def batch(
     from batch_layer.schedule import DayRangeError, days_to_run
 
     try:
-        days = days_to_run(date, first, last, dt.datetime.now(dt.timezone.utc), settings.batch_lateness_hours)
+        days = days_to_run(date, first, last, dt.datetime.now(dt.UTC), settings.batch_lateness_hours)
     except DayRangeError as exc:
         raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     from rich.console import Console
@@ -163,12 +175,20 @@ def batch(
     from batch_layer.submit import run_days
 
     console = Console(stderr=True, width=max(Console(stderr=True).width, 120))
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} days"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} days"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         task = progress.add_task("starting Spark", total=len(days))
-        summaries = run_days(settings, days,
-                             on_stage=lambda day, stage: progress.update(task, description=f"{day}: {stage}"),
-                             on_day_done=lambda _day: progress.advance(task))
+        summaries = run_days(
+            settings,
+            days,
+            on_stage=lambda day, stage: progress.update(task, description=f"{day}: {stage}"),
+            on_day_done=lambda _day: progress.advance(task),
+        )
     for table in _summary_tables(summaries):
         console.print(table)
     log.info("closed %s; views/_watermark is in %s/views", ", ".join(str(d) for d in days), settings.storage_root)
@@ -185,8 +205,13 @@ def _summary_tables(summaries):
     for s in summaries:
         table.add_row(s.date, *(f"{getattr(s, k):,}" for k in counts), str(s.sites), f"{s.seconds:.1f}")
     if len(summaries) > 1:
-        table.add_row("total", *(f"{sum(getattr(s, k) for s in summaries):,}" for k in counts), "",
-                      f"{sum(s.seconds for s in summaries):.1f}", style="bold")
+        table.add_row(
+            "total",
+            *(f"{sum(getattr(s, k) for s in summaries):,}" for k in counts),
+            "",
+            f"{sum(s.seconds for s in summaries):.1f}",
+            style="bold",
+        )
     reasons = Table(title="bad rows by reason (in bad/date=D/)", title_justify="left")
     for name in ("day", "reason", "rows"):
         reasons.add_column(name, justify="right" if name == "rows" else "left", no_wrap=True)
@@ -217,8 +242,9 @@ def drift(
     views = BatchViews(open_storage(settings.storage_root, settings.hdfs_user))
     watermark = views.watermark()
     if watermark is None or day > watermark or views.table("daily", day) is None:
-        raise typer.BadParameter(f"{day} has no batch view (watermark: {watermark}); run `pixel batch --date {day}`",
-                                 param_hint="--date")
+        raise typer.BadParameter(
+            f"{day} has no batch view (watermark: {watermark}); run `pixel batch --date {day}`", param_hint="--date"
+        )
     try:
         store = open_realtime_store(settings, read_only=True)
     except Exception as exc:  # a locked or missing DuckDB file, an unreachable Druid
@@ -226,10 +252,23 @@ def drift(
         raise typer.Exit(1) from None
     rows = drift_of(views, store, day)
     if as_json:
-        typer.echo(json.dumps([{"site": r.site, "batch_pageviews": r.batch.pageviews, "speed_pageviews": r.speed.pageviews,
-                                "pageviews_drift_pct": r.pageviews_pct, "batch_visitors": r.batch.visitors,
-                                "speed_visitors": r.speed.visitors, "visitors_drift_pct": r.visitors_pct}
-                               for r in rows], indent=1))
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "site": r.site,
+                        "batch_pageviews": r.batch.pageviews,
+                        "speed_pageviews": r.speed.pageviews,
+                        "pageviews_drift_pct": r.pageviews_pct,
+                        "batch_visitors": r.batch.visitors,
+                        "speed_visitors": r.speed.visitors,
+                        "visitors_drift_pct": r.visitors_pct,
+                    }
+                    for r in rows
+                ],
+                indent=1,
+            )
+        )
         return
     from rich.console import Console
     from rich.table import Table
@@ -239,8 +278,15 @@ def drift(
         table.add_column(name, justify="left" if name == "site" else "right", no_wrap=True)
     pct = lambda v: "n/a" if v is None else f"{v:+.2f}%"  # noqa: E731
     for r in rows:
-        table.add_row(r.site, f"{r.batch.pageviews:,}", f"{r.speed.pageviews:,}", pct(r.pageviews_pct),
-                      f"{r.batch.visitors:,}", f"{r.speed.visitors:,}", pct(r.visitors_pct))
+        table.add_row(
+            r.site,
+            f"{r.batch.pageviews:,}",
+            f"{r.speed.pageviews:,}",
+            pct(r.pageviews_pct),
+            f"{r.batch.visitors:,}",
+            f"{r.speed.visitors:,}",
+            pct(r.visitors_pct),
+        )
     Console(width=max(Console().width, 120)).print(table)
 
 
@@ -287,9 +333,14 @@ def up(
     sup.start("batch", "batch", "--nightly")
     sup.start("collector", "collector")
     wait_for_port(settings.collector_host, settings.collector_port, 30)
-    log.info("pixel: http://%s:%d/p.gif?site=YOUR.SITE  stats API: http://%s:%d/docs  data: %s",
-             settings.collector_host, settings.collector_port, settings.serving_host, settings.serving_port,
-             settings.storage_root)
+    log.info(
+        "pixel: http://%s:%d/p.gif?site=YOUR.SITE  stats API: http://%s:%d/docs  data: %s",
+        settings.collector_host,
+        settings.collector_port,
+        settings.serving_host,
+        settings.serving_port,
+        settings.storage_root,
+    )
     if demo:
         _register_demo_sites(3)
         sup.start("demo", "demo", "--events", "100000000", "--sites", "3", "--rate", "10")
@@ -309,8 +360,9 @@ def _register_demo_sites(n: int) -> None:
     log.info("dashboard: http://%s:%d/sites/%s", settings.serving_host, settings.serving_port, demo_sites[0])
 
 
-sites_app = typer.Typer(help="Sites whose stats the API serves (the registry: PIXEL_REGISTRY_URL).",
-                        no_args_is_help=True)
+sites_app = typer.Typer(
+    help="Sites whose stats the API serves (the registry: PIXEL_REGISTRY_URL).", no_args_is_help=True
+)
 tokens_app = typer.Typer(help="API tokens for private sites.", no_args_is_help=True)
 app.add_typer(sites_app, name="sites")
 app.add_typer(tokens_app, name="tokens")
@@ -350,8 +402,9 @@ def sites_list() -> None:
 
     table = Table("site", "access", "tokens", "created (UTC)")
     for site in _registry().list_sites():
-        table.add_row(site.domain, "public" if site.public else "private", str(site.tokens),
-                      f"{site.created_at:%Y-%m-%d %H:%M}")
+        table.add_row(
+            site.domain, "public" if site.public else "private", str(site.tokens), f"{site.created_at:%Y-%m-%d %H:%M}"
+        )
     Console(width=max(Console().width, 100)).print(table)
 
 
@@ -373,9 +426,13 @@ def tokens_create(domain: str = typer.Argument(..., help="The site the token ope
 def demo_cmd(
     events: int = typer.Option(1000, help="How many hits to send (with --days: in all)."),
     sites: int = typer.Option(3, help="How many sites (site1.example ...)."),
-    days: int = typer.Option(1, min=1, help="Spread the events over this many days, today included. "
-                             "Past days can't go through the collector (it stamps its own clock): "
-                             "their share is landed straight into the raw dataset, as the lander would."),
+    days: int = typer.Option(
+        1,
+        min=1,
+        help="Spread the events over this many days, today included. "
+        "Past days can't go through the collector (it stamps its own clock): "
+        "their share is landed straight into the raw dataset, as the lander would.",
+    ),
     rate: float = typer.Option(None, help="Hits per second (default: as fast as possible)."),
     url: str = typer.Option(None, help="Collector base URL (default: from settings)."),
     seed: int = typer.Option(None, help="Random seed, for reproducible traffic."),
@@ -393,7 +450,7 @@ def demo_cmd(
         from core.lake.storage import open_storage
 
         storage = open_storage(settings.storage_root, settings.hdfs_user)
-        today = dt.datetime.now(dt.timezone.utc).date()
+        today = dt.datetime.now(dt.UTC).date()
         model = TrafficModel(sites, seed, visitors=max(1000, past // days // 5))
         with Progress() as progress:
             task = progress.add_task(f"landing {days - 1} past day(s) in {storage.url}", total=days - 1)
@@ -401,14 +458,19 @@ def demo_cmd(
                 day = today - dt.timedelta(days=i)
                 write_history(storage, history(model, day, past // (days - 1), seed or 0))
                 progress.advance(task)
-        log.info("landed %d events over %d past day(s); close them with `pixel batch --from %s --to %s`",
-                 past // (days - 1) * (days - 1), days - 1, today - dt.timedelta(days=days - 1),
-                 today - dt.timedelta(days=1))
+        log.info(
+            "landed %d events over %d past day(s); close them with `pixel batch --from %s --to %s`",
+            past // (days - 1) * (days - 1),
+            days - 1,
+            today - dt.timedelta(days=days - 1),
+            today - dt.timedelta(days=1),
+        )
     live = events - past
     with Progress(disable=rate is not None and live > 1_000_000) as progress:
         task = progress.add_task(f"sending to {base}", total=live)
-        ok = asyncio.run(send_traffic(base, live, sites, rate=rate, seed=seed,
-                                      progress=lambda n: progress.advance(task, n)))
+        ok = asyncio.run(
+            send_traffic(base, live, sites, rate=rate, seed=seed, progress=lambda n: progress.advance(task, n))
+        )
     log.info("%d/%d hits accepted", ok, live)
     if ok < live:
         raise typer.Exit(1)

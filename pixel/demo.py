@@ -4,6 +4,7 @@ Sites, pages and referrers follow skewed (Zipf-like) popularity; user agents are
 mix of desktop, mobile and tablet browsers plus a few percent bots and tools. Each simulated
 visitor has its own IP (sent as X-Forwarded-For, honoured when the collector trusts the sender).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -15,30 +16,73 @@ from collections.abc import Callable
 import httpx
 
 from events.days import day_bounds
-from events.raw import build_raw_event
 from events.identity import truncate_ip, visitor_id
+from events.raw import build_raw_event
 
 USER_AGENTS: list[tuple[str, float]] = [
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36", 30),
-    ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15", 9),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        30,
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+        9,
+    ),
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0", 7),
-    ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0", 6),
+    (
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36 Edg/131.0.0.0",
+        6,
+    ),
     ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36", 3),
-    ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1", 17),
-    ("Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36", 11),
-    ("Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36", 5),
-    ("Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1", 3),
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+        17,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.6778.81 Mobile Safari/537.36",
+        11,
+    ),
+    (
+        "Mozilla/5.0 (Linux; Android 13; SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+        5,
+    ),
+    (
+        "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+        3,
+    ),
     ("Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", 2),
     ("Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)", 1),
-    ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36", 0.5),
+    (
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36",
+        0.5,
+    ),
     ("curl/8.5.0", 0.5),
 ]
-PAGES = ["/", "/pricing", "/blog", "/blog/launch", "/blog/lambda-architecture", "/docs", "/docs/install",
-         "/docs/api", "/about", "/contact", "/careers", "/changelog"]
+PAGES = [
+    "/",
+    "/pricing",
+    "/blog",
+    "/blog/launch",
+    "/blog/lambda-architecture",
+    "/docs",
+    "/docs/install",
+    "/docs/api",
+    "/about",
+    "/contact",
+    "/careers",
+    "/changelog",
+]
 REFERRERS: list[tuple[str, float]] = [
-    ("", 40), ("https://www.google.com/", 25), ("https://duckduckgo.com/", 4), ("https://www.bing.com/", 3),
-    ("https://news.ycombinator.com/", 6), ("https://t.co/abc123", 5), ("https://www.reddit.com/r/selfhosted/", 5),
-    ("https://github.com/", 4), ("https://www.linkedin.com/", 3), ("https://example-blog.net/post/42", 5),
+    ("", 40),
+    ("https://www.google.com/", 25),
+    ("https://duckduckgo.com/", 4),
+    ("https://www.bing.com/", 3),
+    ("https://news.ycombinator.com/", 6),
+    ("https://t.co/abc123", 5),
+    ("https://www.reddit.com/r/selfhosted/", 5),
+    ("https://github.com/", 4),
+    ("https://www.linkedin.com/", 3),
+    ("https://example-blog.net/post/42", 5),
 ]
 
 
@@ -57,9 +101,12 @@ class TrafficModel:
         self.page_weights = zipf_weights(len(PAGES))
         agents, weights = [u for u, _ in USER_AGENTS], [w for _, w in USER_AGENTS]
         self.visitors = [
-            (f"198.51.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}" if visitors is None
-             else f"{self.rng.randrange(1, 224)}.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
-             self._version_of(self.rng.choices(agents, weights)[0]))
+            (
+                f"198.51.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}"
+                if visitors is None
+                else f"{self.rng.randrange(1, 224)}.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+                self._version_of(self.rng.choices(agents, weights)[0]),
+            )
             for _ in range(visitors or max(50, sites * 200))
         ]
 
@@ -68,8 +115,14 @@ class TrafficModel:
         (bounded: ~1,600 builds per browser, ~15k distinct UAs at most, as in a busy site's day)."""
         if self.rng.random() < 0.67:
             return ua
-        return _BUILD.sub(lambda m: f"{m.group(1)}{int(m.group(2)) - self.rng.randrange(8)}.0."
-                                    f"{6000 + 37 * self.rng.randrange(20)}.{self.rng.randrange(10)}", ua, count=1)
+        return _BUILD.sub(
+            lambda m: (
+                f"{m.group(1)}{int(m.group(2)) - self.rng.randrange(8)}.0."
+                f"{6000 + 37 * self.rng.randrange(20)}.{self.rng.randrange(10)}"
+            ),
+            ua,
+            count=1,
+        )
 
     def hit(self) -> tuple[dict[str, str], dict[str, str]]:
         rng = self.rng
@@ -86,8 +139,13 @@ class TrafficModel:
 
 
 async def send_traffic(
-    base_url: str, events: int, sites: int, rate: float | None = None, concurrency: int = 32,
-    seed: int | None = None, progress: Callable[[int], None] | None = None,
+    base_url: str,
+    events: int,
+    sites: int,
+    rate: float | None = None,
+    concurrency: int = 32,
+    seed: int | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Send ``events`` hits (90% GET /p.gif, 10% POST /collect); returns how many got a 2xx."""
     model = TrafficModel(sites, seed)
@@ -137,9 +195,16 @@ def history(model: TrafficModel, day: dt.date, events: int, seed: int = 0):
         params, headers = model.hit()
         ip, ua = headers["x-forwarded-for"], headers["user-agent"]
         yield build_raw_event(
-            params, ts_ms=ts, event_id=rng.randbytes(16).hex(), ua=ua, referer_header="",
-            lang=headers["accept-language"], dnt=False, ip_trunc=truncate_ip(ip),
-            visitor_id_of=lambda site, ua, ip=ip: visitor_id(salt, site, ip, ua), source="demo",
+            params,
+            ts_ms=ts,
+            event_id=rng.randbytes(16).hex(),
+            ua=ua,
+            referer_header="",
+            lang=headers["accept-language"],
+            dnt=False,
+            ip_trunc=truncate_ip(ip),
+            visitor_id_of=lambda site, ua, ip=ip: visitor_id(salt, site, ip, ua),
+            source="demo",
         )
 
 
@@ -153,7 +218,7 @@ def write_history(storage, raw_events, partition: int = 0, batch: int = 50_000) 
 
     from batch_layer.lander.landing import Message, land_batch
 
-    now_ms = int(dt.datetime.now(dt.timezone.utc).timestamp() * 1000)
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     landed, offset, chunk = 0, now_ms * 1000, []
 
     def flush() -> int:

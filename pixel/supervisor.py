@@ -4,6 +4,7 @@ Children run in their own sessions so a terminal's Ctrl-C reaches only us; we th
 dependency order: the collector first (it waits for the lander to confirm what it delivered),
 then the lander (it lands what it holds), then the broker (its log lives in memory).
 """
+
 from __future__ import annotations
 
 import logging

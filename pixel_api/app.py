@@ -4,6 +4,7 @@
 request (measured, see bench/), and the pixel is the only path that sees real traffic. Everything
 else (POST /collect, /healthz, /metrics, the OpenAPI docs) is an ordinary FastAPI app.
 """
+
 from __future__ import annotations
 
 import multiprocessing
@@ -14,9 +15,9 @@ import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from events.badrows import BadReason
 from core.process import die_with_parent
 from core.settings import Settings
+from events.badrows import BadReason
 from pixel_api import metrics
 from pixel_api.collector import Collector, request_headers
 

@@ -2,6 +2,7 @@
 
 Shared by the raw-ASGI /p.gif route and FastAPI's POST /collect, so both produce identical events.
 """
+
 from __future__ import annotations
 
 import ipaddress
@@ -11,14 +12,14 @@ from urllib.parse import unquote_to_bytes
 
 import orjson
 
-from events.badrows import BadReason, encode_bad_row, make_bad_row
-from events.raw import build_raw_event, new_event_id
-from events.identity import truncate_ip, visitor_id
 from core.kafka.clients import KafkaClients, clients_for
 from core.settings import Settings
+from events.badrows import BadReason, encode_bad_row, make_bad_row
+from events.identity import truncate_ip, visitor_id
+from events.raw import build_raw_event, new_event_id
 from pixel_api.handoff import HandOff
-from pixel_api.ticker import Ticker
 from pixel_api.salt import DailySalt
+from pixel_api.ticker import Ticker
 
 # Real traffic repeats IPs heavily; ipaddress parsing is the slowest step of a hit otherwise.
 cached_truncate_ip = lru_cache(maxsize=65536)(truncate_ip)

@@ -5,6 +5,7 @@ Whatever the producer can't deliver comes back through ``on_failed`` (the hand-o
 and every delivered event through ``on_delivered`` (retain-until-landed); nothing a producer
 held is dropped, not even when it is replaced or the collector stops.
 """
+
 from __future__ import annotations
 
 import logging
@@ -24,9 +25,14 @@ REPLAY_DEADLINE_S = 15.0
 
 
 class Delivery:
-    def __init__(self, settings: Settings, clients: KafkaClients,
-                 on_delivered: Callable[[object], None], on_failed: Callable[[Record], None],
-                 on_error: Callable[[KafkaError], None]):
+    def __init__(
+        self,
+        settings: Settings,
+        clients: KafkaClients,
+        on_delivered: Callable[[object], None],
+        on_failed: Callable[[Record], None],
+        on_error: Callable[[KafkaError], None],
+    ):
         self.settings = settings
         self.clients = clients
         self.on_delivered = on_delivered
@@ -36,18 +42,20 @@ class Delivery:
 
     def _new_producer(self):
         s = self.settings
-        return self.clients.producer({
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "lz4",
-            "linger.ms": s.producer_linger_ms,
-            "queue.buffering.max.messages": s.producer_queue_max_messages,
-            # After this, an undelivered event is handed back to us and spooled.
-            "message.timeout.ms": 10_000,
-            "reconnect.backoff.max.ms": 1000,
-            "on_delivery": self._report,
-            "error_cb": self.on_error,
-        })
+        return self.clients.producer(
+            {
+                "enable.idempotence": True,
+                "acks": "all",
+                "compression.type": "lz4",
+                "linger.ms": s.producer_linger_ms,
+                "queue.buffering.max.messages": s.producer_queue_max_messages,
+                # After this, an undelivered event is handed back to us and spooled.
+                "message.timeout.ms": 10_000,
+                "reconnect.backoff.max.ms": 1000,
+                "on_delivery": self._report,
+                "error_cb": self.on_error,
+            }
+        )
 
     def _report(self, err: KafkaError | None, msg) -> None:
         if err is None:

@@ -5,6 +5,7 @@ a restart it comes back with new, empty topics. Events delivered under the old i
 landed are then gone from the broker and must be sent again, and the lander's committed offsets
 only confirm events of the generation they were read under.
 """
+
 from __future__ import annotations
 
 

@@ -10,6 +10,7 @@ Its parts: the producer (pixel_api.delivery), retain-until-landed (pixel_api.ret
 pixel_api.landing_monitor, judged by pixel_api.generations) and the hot path's tallies
 (pixel_api.tallies).
 """
+
 from __future__ import annotations
 
 import logging
@@ -215,8 +216,9 @@ class HandOff:
         recreated = self.generations.recreated(ids)
         for topic in recreated:
             records, oldest_ns = self.retention.take_topic(topic)
-            log.warning("topic %s was re-created (broker lost its log); re-sending %d unlanded events",
-                        topic, len(records))
+            log.warning(
+                "topic %s was re-created (broker lost its log); re-sending %d unlanded events", topic, len(records)
+            )
             if records:
                 self.spool.write_segment(records, oldest_ns)
                 metrics.RESENT.inc(len(records))

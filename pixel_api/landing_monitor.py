@@ -5,6 +5,7 @@ result is queued as a report ``(topic ids, {(topic, partition): committed offset
 hand-off thread to apply. Offsets are only reported when the topic ids were the same before and
 after reading them: a broker restart in between would make them offsets of an unknown generation.
 """
+
 from __future__ import annotations
 
 import threading
@@ -21,8 +22,9 @@ CHECK_INTERVAL_S = 1.0
 
 
 class LandingMonitor:
-    def __init__(self, settings: Settings, clients: KafkaClients, stopping: threading.Event,
-                 keep_confirming: Callable[[], bool]):
+    def __init__(
+        self, settings: Settings, clients: KafkaClients, stopping: threading.Event, keep_confirming: Callable[[], bool]
+    ):
         """Polls every CHECK_INTERVAL_S until ``stopping`` is set; then faster, while
         ``keep_confirming()`` (something still awaits landing, and there is time left)."""
         self.settings = settings

@@ -4,6 +4,7 @@ The hot path never calls prometheus_client (its locks cost microseconds): it bum
 appends latencies to a list, and the hand-off thread folds them into these metrics. With several
 uvicorn workers, PROMETHEUS_MULTIPROC_DIR makes /metrics aggregate across processes.
 """
+
 from __future__ import annotations
 
 import os

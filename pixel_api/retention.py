@@ -6,6 +6,7 @@ lander wrote the event to disk. We keep each delivered event (bounded) until the
 committed offset passes it; if the topic id changes (the broker came back with a new, empty
 log) everything still retained is sent again. Only the hand-off thread touches this object.
 """
+
 from __future__ import annotations
 
 import time

@@ -3,6 +3,7 @@
 A new random salt is made for each UTC day; salts older than yesterday are deleted, so nobody
 (including us) can recompute yesterday-but-one's visitor ids from an IP and UA.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -44,7 +45,7 @@ class DailySalt:
                 if len(salt) == 32:
                     return salt
                 os.sched_yield()
-            raise RuntimeError(f"salt file {path} is corrupt; delete it to start a new salt")
+            raise RuntimeError(f"salt file {path} is corrupt; delete it to start a new salt") from None
         with os.fdopen(fd, "wb") as fh:
             fh.write(secrets.token_bytes(32))
             fh.flush()

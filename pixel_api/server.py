@@ -1,4 +1,5 @@
 """Run the collector under uvicorn (httptools + uvloop), with N worker processes."""
+
 from __future__ import annotations
 
 import os

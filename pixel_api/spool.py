@@ -6,6 +6,7 @@ crashed worker's spool is replayed by whoever starts next. A replay cursor is sa
 confirmed chunk, so a crash mid-replay re-sends at most one chunk (event_id dedupes those).
 A torn record at a segment's tail (power cut before fsync) is detected by its CRC and skipped.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -137,7 +138,8 @@ class Spool:
         """Read up to max_records from the cursor; returns them and the new cursor position."""
         pos = _read_cursor(Path(fh.name))
         out: list[Record] = []
-        for record, pos in _records(fh, pos):
+        for record, after in _records(fh, pos):
+            pos = after
             if record is None:  # torn tail: pos skips past it
                 break
             out.append(record)

@@ -1,5 +1,6 @@
 """Hot-path tallies. Request handlers bump plain ints and append latencies (prometheus_client's
 locks cost microseconds per call); the hand-off thread folds them into Prometheus."""
+
 from __future__ import annotations
 
 from pixel_api import metrics

@@ -3,6 +3,7 @@
 A thread beside the hand-off with its own small producer: ticks are best-effort (a lost tick only
 delays windows by one interval) and must never queue behind, or be spooled with, real events.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,9 +12,9 @@ import time
 
 from confluent_kafka import KafkaException
 
-from events.raw import tick_message
 from core.kafka.clients import KafkaClients, clients_for
 from core.settings import Settings
+from events.raw import tick_message
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,9 @@ class Ticker:
     def tick(self, now_ms: int) -> int:
         """Send one tick stamped now_ms to each partition; returns how many were queued."""
         if self.producer is None:
-            self.producer = self.clients.producer({"linger.ms": 0, "queue.buffering.max.messages": 10_000,
-                                                   "message.timeout.ms": 5_000})
+            self.producer = self.clients.producer(
+                {"linger.ms": 0, "queue.buffering.max.messages": 10_000, "message.timeout.ms": 5_000}
+            )
         if time.monotonic() - self._partitions_at > PARTITIONS_REFRESH_S or not self.partitions:
             self._refresh_partitions()
         queued = 0

@@ -2,6 +2,7 @@
 ingestion of pixel.agg into it (the process that owns the DuckDB file, as Druid's indexing
 service owns its segments).
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 
 def utc_today() -> dt.date:
-    return dt.datetime.now(dt.timezone.utc).date()
+    return dt.datetime.now(dt.UTC).date()
 
 
 def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
@@ -57,8 +58,12 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
             ingestor.stop()
             thread.join(timeout=10)
 
-    app = FastAPI(title="pixel stats", version="0.1.0", lifespan=lifespan,
-                  description="Plausible-compatible Stats API v1 over the batch and real-time views.")
+    app = FastAPI(
+        title="pixel stats",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Plausible-compatible Stats API v1 over the batch and real-time views.",
+    )
     app.include_router(stats_router(stats, today=utc_today, can_read=registry.can_read))
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
@@ -67,8 +72,11 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
-        return {"status": "ok", "batch_watermark": str(views.watermark() or ""),
-                "realtime_store": settings.realtime_store,
-                "ingested": ingested()}
+        return {
+            "status": "ok",
+            "batch_watermark": str(views.watermark() or ""),
+            "realtime_store": settings.realtime_store,
+            "ingested": ingested(),
+        }
 
     return app

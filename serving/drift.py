@@ -1,5 +1,6 @@
 """Speed view vs batch view for a closed day: how far the real-time numbers were from the exact
 ones (lost or late events, duplicates across windows, sketch error)."""
+
 from __future__ import annotations
 
 import datetime as dt

@@ -6,6 +6,7 @@ sketches (batch views and speed rows carry the same DataSketches format). Visito
 with the daily salt, so days never share visitors: for a range of closed days only, the exact
 daily counts simply add up, and that exact sum is what is returned.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -41,6 +42,7 @@ class DayRange:
 @dataclass(frozen=True)
 class Plan:
     """Which part of a range each view answers."""
+
     batch_days: list[dt.date]
     live: tuple[int, int] | None  # [start, end) ms for the real-time store
 
@@ -81,8 +83,11 @@ class MergedStats:
 
     # --- per-day batch rows ----------------------------------------------------------------------
     def _batch_rows(self, site: str, day: dt.date, dimension: str, value: str | None = None) -> list[dict]:
-        return [r for r in self.views.rows("daily", day)
-                if r["site"] == site and r["dimension"] == dimension and (value is None or r["value"] == value)]
+        return [
+            r
+            for r in self.views.rows("daily", day)
+            if r["site"] == site and r["dimension"] == dimension and (value is None or r["value"] == value)
+        ]
 
     # --- answers ---------------------------------------------------------------------------------
     def aggregate(self, site: str, days: DayRange, dimension: str = "total", value: str = "") -> Count:
@@ -93,8 +98,11 @@ class MergedStats:
             if dimension == "total":
                 parts.append(self.store.totals(site, *plan.live))
             else:
-                parts.extend(r.count for r in self.store.top(site, dimension, *plan.live, limit=BREAKDOWN_DEPTH)
-                             if r.value == value)
+                parts.extend(
+                    r.count
+                    for r in self.store.top(site, dimension, *plan.live, limit=BREAKDOWN_DEPTH)
+                    if r.value == value
+                )
         return _exact_or_union(parts, plan.live is None)
 
     def hourly(self, site: str, days: DayRange) -> list[Bucket]:

@@ -1,5 +1,6 @@
 """Prometheus metrics of `pixel serve`: API requests and latency per route, the embedded store's
 ingestion, and how far the batch watermark lags (a nightly job that stopped closing days)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -13,13 +14,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 def install_metrics(app: FastAPI, watermark: Callable[[], dt.date | None], ingested: Callable[[], int | None]) -> None:
     registry = CollectorRegistry()
     requests = Counter("pixel_serving_requests_total", "API requests", ["route", "status"], registry=registry)
-    latency = Histogram("pixel_serving_request_seconds", "API request latency", ["route"], registry=registry,
-                        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
-    Gauge("pixel_serving_ingested_rows", "pixel.agg rows ingested into the embedded store since start",
-          registry=registry).set_function(lambda: ingested() or 0)
-    Gauge("pixel_batch_watermark_lag_days", "Days between today (UTC) and the last closed day (-1: none)",
-          registry=registry).set_function(
-        lambda: (dt.datetime.now(dt.timezone.utc).date() - wm).days if (wm := watermark()) else -1)
+    latency = Histogram(
+        "pixel_serving_request_seconds",
+        "API request latency",
+        ["route"],
+        registry=registry,
+        buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+    )
+    Gauge(
+        "pixel_serving_ingested_rows", "pixel.agg rows ingested into the embedded store since start", registry=registry
+    ).set_function(lambda: ingested() or 0)
+    Gauge(
+        "pixel_batch_watermark_lag_days",
+        "Days between today (UTC) and the last closed day (-1: none)",
+        registry=registry,
+    ).set_function(lambda: (dt.datetime.now(dt.UTC).date() - wm).days if (wm := watermark()) else -1)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

@@ -3,6 +3,7 @@
 Every value is checked against a closed set here, so nothing a client sends is ever pasted into
 a query string further down; a bad parameter is a QueryError (-> 400) that says what is allowed.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,8 +15,13 @@ PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
 INTERVALS = ("date", "month", "hour")
 METRICS = ("visitors", "pageviews", "visits", "bounce_rate", "visit_duration")
 SESSION_METRICS = ("visits", "bounce_rate", "visit_duration")  # from the batch sessions view only
-PROPERTIES = {"visit:browser": "browser", "visit:os": "os", "visit:device": "device",
-              "visit:source": "source", "event:page": "page"}
+PROPERTIES = {
+    "visit:browser": "browser",
+    "visit:os": "os",
+    "visit:device": "device",
+    "visit:source": "source",
+    "event:page": "page",
+}
 
 
 class QueryError(ValueError):

@@ -5,6 +5,7 @@ Tokens are shown once and stored as SHA-256 hashes. A slow password hash (bcrypt
 nothing here: a token is 256 random bits, not a human-chosen secret, so its hash can't be
 brute-forced, and a fast hash keeps every API request's check cheap.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -35,13 +36,15 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z
 
 metadata = MetaData()
 sites = Table(
-    "pixel_sites", metadata,
+    "pixel_sites",
+    metadata,
     Column("domain", String(253), primary_key=True),
     Column("public", Boolean, nullable=False, default=False),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
 )
 tokens = Table(
-    "pixel_tokens", metadata,
+    "pixel_tokens",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("site", String(253), ForeignKey("pixel_sites.domain", ondelete="CASCADE"), nullable=False, index=True),
     Column("token_sha256", String(64), nullable=False, unique=True),
@@ -102,8 +105,9 @@ class Registry:
     def _sites(self, *where) -> list[Site]:
         count = select(func.count()).where(tokens.c.site == sites.c.domain).scalar_subquery()
         with self.engine.connect() as db:
-            rows = db.execute(select(sites.c.domain, sites.c.public, sites.c.created_at, count)
-                              .where(*where).order_by(sites.c.domain)).all()
+            rows = db.execute(
+                select(sites.c.domain, sites.c.public, sites.c.created_at, count).where(*where).order_by(sites.c.domain)
+            ).all()
         return [Site(d, bool(p), c, n) for d, p, c, n in rows]
 
     def create_token(self, domain: str) -> str:

@@ -5,6 +5,7 @@ to a Flink cluster (`flink run -py speed_layer/job.py`, settings from PIXEL_* en
 Restarts resume from the newest retained checkpoint, so a killed job neither loses nor
 double-counts a window (the sink commits its Kafka transaction with each checkpoint).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,9 +13,9 @@ import logging
 import sys
 from pathlib import Path
 
+from core.settings import Settings
 from infra.engines import prepare_environment
 from infra.flink import kafka_connector_jars
-from core.settings import Settings
 from speed_layer import sql
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,13 @@ def build(settings: Settings, restore: bool = True):
 def run(settings: Settings) -> None:
     t_env, insert = build(settings)
     result = t_env.execute_sql(insert)
-    log.info("speed layer running (job %s): %s -> %s, %ds windows", result.get_job_client().get_job_id(),
-             settings.raw_topic, settings.agg_topic, settings.speed_window_seconds)
+    log.info(
+        "speed layer running (job %s): %s -> %s, %ds windows",
+        result.get_job_client().get_job_id(),
+        settings.raw_topic,
+        settings.agg_topic,
+        settings.speed_window_seconds,
+    )
     result.wait()
 
 

@@ -12,6 +12,7 @@ the raw events that was the job's main cost (measured: the site total alone ran 
 than all six sets). Over the finest-grain rows (far fewer than events) the expansion is cheap.
 The second is a cascaded window aggregation: it fires on the same watermark, adding no latency.
 """
+
 from __future__ import annotations
 
 from core.settings import Settings
@@ -103,7 +104,7 @@ WITH finest AS (  -- per window, site and combination of dimension values
   )
   GROUP BY window_start, window_end, window_time, site, is_bot, {", ".join(columns)}
 )
-SELECT {ms.format('window_start')}, {ms.format('window_end')}, site,
+SELECT {ms.format("window_start")}, {ms.format("window_end")}, site,
        CASE WHEN is_bot THEN '{BOTS}' {dimension} ELSE 'total' END,
        CASE WHEN is_bot THEN '' {value} ELSE '' END,
        pageviews, hll_sketch(visitors)

@@ -1,5 +1,6 @@
 """The speed layer's vectorized (pandas) UDFs: thin wrappers over the events library, so the
 Flink job computes exactly what the batch job and the tests compute."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -10,8 +11,13 @@ from events.enrich import enrich_frame
 from events.sketches import sketch_of
 from speed_layer.sql import UDF_INPUTS, UDF_OUTPUT_SCHEMA
 
-FLINK_TYPES = {"string": DataTypes.STRING(), "long": DataTypes.BIGINT(), "boolean": DataTypes.BOOLEAN(),
-               "date": DataTypes.DATE(), "binary": DataTypes.BYTES()}
+FLINK_TYPES = {
+    "string": DataTypes.STRING(),
+    "long": DataTypes.BIGINT(),
+    "boolean": DataTypes.BOOLEAN(),
+    "date": DataTypes.DATE(),
+    "binary": DataTypes.BYTES(),
+}
 ENRICH_FIELDS = [(name, FLINK_TYPES[typ]) for name, typ in UDF_OUTPUT_SCHEMA]
 
 
@@ -29,6 +35,7 @@ def hll_sketches(visitors: pd.Series) -> pd.Series:
     return pd.Series([sketch_of((joined or "").split(",")) for joined in visitors])
 
 
-enrich = udf(enrich_columns, result_type=DataTypes.ROW([DataTypes.FIELD(n, t) for n, t in ENRICH_FIELDS]),
-             func_type="pandas")
+enrich = udf(
+    enrich_columns, result_type=DataTypes.ROW([DataTypes.FIELD(n, t) for n, t in ENRICH_FIELDS]), func_type="pandas"
+)
 hll_sketch = udf(hll_sketches, result_type=DataTypes.STRING(), func_type="pandas")

@@ -3,6 +3,7 @@
 Everything here starts the actual thing (tansu, `pixel collector`, `pixel lander`) and reads
 results from where the platform writes them; nothing about Kafka is mocked.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -17,11 +18,11 @@ from pathlib import Path
 import httpx
 import orjson
 
-from infra.tansu import start_tansu, wait_for_port
 from core.kafka.clients import ensure_topics
 from core.process import die_with_this_process
 from core.settings import Settings
 from core.settings import settings_env as core_settings_env
+from infra.tansu import start_tansu, wait_for_port
 
 
 def free_port() -> int:
@@ -82,7 +83,9 @@ class Service:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pixel.cli", self.command],
-            env=settings_env(self.settings), stdout=log, stderr=subprocess.STDOUT,
+            env=settings_env(self.settings),
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: kill() takes uvicorn workers too
             preexec_fn=die_with_this_process(),  # and it never outlives a killed test run or benchmark
         )
@@ -98,7 +101,7 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError(f"{self.command} ignored SIGTERM for {timeout}s; log: {self.log()}")
+                raise AssertionError(f"{self.command} ignored SIGTERM for {timeout}s; log: {self.log()}") from None
         return self.proc.returncode if self.proc else 0
 
     def kill(self) -> None:
@@ -135,11 +138,16 @@ def send_hits(base_url: str, n: int, site: str = "example.com", tag: str = "h", 
         for i in range(start, start + n):
             url = f"https://{site}/{tag}{i}"
             if i % 2 == 0:
-                r = client.get("/p.gif", params={"site": site, "url": url},
-                               headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"})
+                r = client.get(
+                    "/p.gif",
+                    params={"site": site, "url": url},
+                    headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"},
+                )
                 assert r.status_code == 200 and r.headers["content-type"] == "image/gif", r.text
             else:
-                r = client.post("/collect", json={"site": site, "url": url},
-                                headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"})
+                r = client.post(
+                    "/collect",
+                    json={"site": site, "url": url},
+                    headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"},
+                )
                 assert r.status_code == 204, r.text
-

@@ -1,6 +1,7 @@
 """The packages' imports point one way: events (pure rules) <- core (settings, Kafka clients, logs,
 processes, the data lake) <- infra (engines) <- the services <- pixel (CLI, supervisor, demo).
 Services don't import each other, and nothing in the product imports the roof."""
+
 from __future__ import annotations
 
 import ast
@@ -40,8 +41,10 @@ def violations() -> list[str]:
                 if imported not in LEVEL or imported == package:
                     continue
                 if LEVEL[imported] >= level:
-                    bad.append(f"{path.relative_to(ROOT)}:{line} ({package}, layer {level}) imports "
-                               f"{imported} (layer {LEVEL[imported]})")
+                    bad.append(
+                        f"{path.relative_to(ROOT)}:{line} ({package}, layer {level}) imports "
+                        f"{imported} (layer {LEVEL[imported]})"
+                    )
     return bad
 
 
@@ -57,9 +60,23 @@ def test_the_check_sees_an_upward_import(tmp_path):
 
 def test_events_does_no_io():
     """events/ is pure: no network, files, processes or engines."""
-    forbidden = {"socket", "subprocess", "confluent_kafka", "pyspark", "pyflink", "httpx", "hdfs", "duckdb",
-                 "shutil", "core", "infra"}
-    found = [f"{path.relative_to(ROOT)}:{line} imports {name}"
-             for path in sorted((ROOT / "events").rglob("*.py"))
-             for line, name in imports(path) if name in forbidden]
+    forbidden = {
+        "socket",
+        "subprocess",
+        "confluent_kafka",
+        "pyspark",
+        "pyflink",
+        "httpx",
+        "hdfs",
+        "duckdb",
+        "shutil",
+        "core",
+        "infra",
+    }
+    found = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted((ROOT / "events").rglob("*.py"))
+        for line, name in imports(path)
+        if name in forbidden
+    ]
     assert found == []

@@ -3,6 +3,7 @@
 File names derive from offsets, so landing the same offsets again produces the same files with
 the same bytes (gzip mtime fixed at 0): a re-landed batch overwrites itself, never duplicates.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -13,7 +14,6 @@ import orjson
 from core.lake import layout
 from events.badrows import BadReason, make_bad_row
 from events.raw import check_raw_message, is_tick
-
 
 
 @dataclass
@@ -56,8 +56,14 @@ def land_batch(
             if event is None:
                 out.bad_rows.append(
                     make_bad_row(
-                        reason, msg.value or b"", source="lander", detail=detail,
-                        now_ms=now_ms, topic=topic, partition=partition, offset=msg.offset,
+                        reason,
+                        msg.value or b"",
+                        source="lander",
+                        detail=detail,
+                        now_ms=now_ms,
+                        topic=topic,
+                        partition=partition,
+                        offset=msg.offset,
                     )
                 )
                 continue
@@ -71,9 +77,16 @@ def land_batch(
             except orjson.JSONDecodeError:
                 # A bad row that isn't even JSON (foreign producer): wrap it, keep the bytes.
                 line = orjson.dumps(
-                    make_bad_row(BadReason.INVALID_JSON, value, source="lander", now_ms=now_ms,
-                                 detail="bad-rows topic message is not JSON", topic=topic,
-                                 partition=partition, offset=msg.offset)
+                    make_bad_row(
+                        BadReason.INVALID_JSON,
+                        value,
+                        source="lander",
+                        now_ms=now_ms,
+                        detail="bad-rows topic message is not JSON",
+                        topic=topic,
+                        partition=partition,
+                        offset=msg.offset,
+                    )
                 )
             directory = layout.hour_dir_of(layout.BAD_RAW, msg.timestamp_ms)
         groups.setdefault(directory, []).append((logical, line))

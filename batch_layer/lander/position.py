@@ -13,6 +13,7 @@ retain-until-landed, but a lost commit can never cause a gap or a duplicate.
   with the new base continuing after the old generation, so names never collide. On a real,
   persistent Kafka the id never changes, base stays 0 and names are plain broker offsets.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
@@ -21,6 +22,7 @@ import orjson
 
 from core.lake import layout
 from core.lake.storage import Storage
+
 
 @dataclass
 class PartitionState:

@@ -2,6 +2,7 @@
 immutable raw dataset. Per partition: buffer, write files (temp + fsync + rename), save the
 position, then commit to Kafka. See lander_state for why positions live in the raw store.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,13 +12,13 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, TopicPartition
 
-from batch_layer.lander.position import PartitionState, load_state, save_state
 from batch_layer.lander.landing import Message, land_batch
-from core.lake.storage import Storage, open_storage
-from events.badrows import encode_bad_row
+from batch_layer.lander.position import PartitionState, load_state, save_state
 from core.kafka.clients import KafkaClients, clients_for, ensure_topics, topic_ids
 from core.kafka.config import CONSUMER_GROUP_TIMEOUTS
+from core.lake.storage import Storage, open_storage
 from core.settings import Settings
+from events.badrows import encode_bad_row
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,12 @@ class Lander:
                 self._flush_due()
                 if time.monotonic() - last_report > 30:
                     last_report = time.monotonic()
-                    log.info("landed %d events in %d files; %d bad rows", self.stats.events,
-                             self.stats.files, self.stats.bad_rows)
+                    log.info(
+                        "landed %d events in %d files; %d bad rows",
+                        self.stats.events,
+                        self.stats.files,
+                        self.stats.bad_rows,
+                    )
             self._check_generation()  # never flush under a generation that's gone
             for key in list(self.buffers):
                 self._flush(key, final=True)
@@ -156,8 +161,9 @@ class Lander:
         self.suspect = False
         if ids == self.topic_ids:
             return True
-        log.warning("topic ids changed %s -> %s: the broker lost its log; starting a new "
-                    "offset generation", self.topic_ids, ids)
+        log.warning(
+            "topic ids changed %s -> %s: the broker lost its log; starting a new offset generation", self.topic_ids, ids
+        )
         self.stats.generations += 1
         self.topic_ids = ids
         for (topic, partition), _old in list(self.buffers.items()):
@@ -199,8 +205,11 @@ class Lander:
             return
         first, last = messages[0].offset, messages[-1].offset
         batch = land_batch(
-            messages, partition=partition, offset_base=state.base,
-            is_raw_topic=topic == self.settings.raw_topic, topic=topic,
+            messages,
+            partition=partition,
+            offset_base=state.base,
+            is_raw_topic=topic == self.settings.raw_topic,
+            topic=topic,
             now_ms=int(time.time() * 1000),
         )
         state.intent = [first, last]
@@ -217,7 +226,7 @@ class Lander:
         state.intent = None
         state.next = last + 1
         save_state(self.store, topic, partition, state)
-        buf.messages = buf.messages[len(messages):]
+        buf.messages = buf.messages[len(messages) :]
         buf.first_seen = time.monotonic()
         self.stats.events += batch.events
         self.stats.files += len(batch.files)
@@ -246,7 +255,9 @@ def serve_metrics(lander: Lander, port: int, host: str = "0.0.0.0") -> None:
             yield CounterMetricFamily("pixel_lander_events", "Events landed in the raw store", value=stats.events)
             yield CounterMetricFamily("pixel_lander_files", "Raw files written", value=stats.files)
             yield CounterMetricFamily("pixel_lander_bad_rows", "Bad rows landed (badraw/)", value=stats.bad_rows)
-            yield CounterMetricFamily("pixel_lander_generations", "Topic re-creations detected", value=stats.generations)
+            yield CounterMetricFamily(
+                "pixel_lander_generations", "Topic re-creations detected", value=stats.generations
+            )
 
     registry = CollectorRegistry()
     registry.register(StatsCollector())

@@ -10,6 +10,7 @@ integers; Spark did it as a hash aggregation of every (site, visitor, dimension,
 key (~5 per hit). Counts of different partitions add up and their sketches unite: a visitor
 lives in one partition.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -41,7 +42,9 @@ def new_visitor(hits: pa.Table) -> np.ndarray:
     for name in ("visitor_id", "site"):
         column = hits.column(name).combine_chunks()
         before, after = column.slice(0, len(column) - 1), column.slice(1)
-        changed = pc.and_not(pc.not_equal(after, before).fill_null(True), pc.and_(pc.is_null(after), pc.is_null(before)))
+        changed = pc.and_not(
+            pc.not_equal(after, before).fill_null(True), pc.and_(pc.is_null(after), pc.is_null(before))
+        )
         first[1:] |= changed.to_numpy(zero_copy_only=False)
     return first
 
@@ -91,8 +94,9 @@ class ValueSums:
 
     def _summed(self, rows: pa.Table) -> pa.Table:
         summed = rows.group_by(VIEW_KEYS, use_threads=False).aggregate([(name, "sum") for name in self._sums])
-        return pa.table({name: summed.column(name if name in VIEW_KEYS else f"{name}_sum")
-                         for name in self._schema.names}).cast(self._schema)
+        return pa.table(
+            {name: summed.column(name if name in VIEW_KEYS else f"{name}_sum") for name in self._schema.names}
+        ).cast(self._schema)
 
 
 class DailyCounts:
@@ -136,9 +140,17 @@ class DailyCounts:
             bounds = np.append(np.searchsorted(pairs // len(ids), keys), len(pairs))
             sites, values = site_names.take(keys // width), value_names.take(keys % width)
             self._update_sketches(dimension, sites, values, ids[pairs % len(ids)].tolist(), bounds)
-            parts.append(pa.table({
-                "site": sites, "dimension": pa.repeat(pa.scalar(dimension), len(keys)), "value": values,
-                "pageviews": pageviews.astype(np.int64), "visitors": np.diff(bounds).astype(np.int64)}))
+            parts.append(
+                pa.table(
+                    {
+                        "site": sites,
+                        "dimension": pa.repeat(pa.scalar(dimension), len(keys)),
+                        "value": values,
+                        "pageviews": pageviews.astype(np.int64),
+                        "visitors": np.diff(bounds).astype(np.int64),
+                    }
+                )
+            )
         if parts:
             self._numbers.add(pa.concat_tables(parts))
 
@@ -149,10 +161,13 @@ class DailyCounts:
         sketches = pa.array([self._sketches[key].serialize() for key in keys], pa.binary())
         return numbers.append_column(DAILY_COUNTS_ARROW.field("visitors_hll"), sketches).cast(DAILY_COUNTS_ARROW)
 
-    def _update_sketches(self, dimension: str, sites: pa.Array, values: pa.Array, ids: list[str],
-                         bounds: np.ndarray) -> None:
+    def _update_sketches(
+        self, dimension: str, sites: pa.Array, values: pa.Array, ids: list[str], bounds: np.ndarray
+    ) -> None:
         """Key i of the dimension (sites[i], values[i]) saw the visitors ids[bounds[i]:bounds[i + 1]]."""
-        for site, value, start, end in zip(sites.to_pylist(), values.to_pylist(), bounds[:-1].tolist(), bounds[1:].tolist()):
+        for site, value, start, end in zip(
+            sites.to_pylist(), values.to_pylist(), bounds[:-1].tolist(), bounds[1:].tolist()
+        ):
             if (sketch := self._sketches.get((site, dimension, value))) is None:
                 sketch = self._sketches[(site, dimension, value)] = VisitorSketch()
             sketch.update_all(ids[start:end])

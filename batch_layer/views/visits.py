@@ -5,6 +5,7 @@ The input is whole visitors' hits together and in time order: sorted by (visitor
 and a tie-break), as the batch job's per-visitor shuffle hands them over, cut into whole visitors by
 batch_layer.views.daily_counts.WholeVisitors (batch_layer.views.one_pass runs it beside the visitor counts).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -34,16 +35,28 @@ def _visit_rows(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
     ends = np.append(starts[1:], len(ts))
     pageviews = ends - starts
     columns = {name: hits.column(name).take(starts) for name in ["site", *DIMENSION_COLUMNS]}
-    columns.update(visits=np.ones(len(starts), dtype=np.int64), bounces=(pageviews == 1).astype(np.int64),
-                   pageviews=pageviews, duration_ms=ts[ends - 1] - ts[starts])
+    columns.update(
+        visits=np.ones(len(starts), dtype=np.int64),
+        bounces=(pageviews == 1).astype(np.int64),
+        pageviews=pageviews,
+        duration_ms=ts[ends - 1] - ts[starts],
+    )
     return pa.table(columns)
 
 
 def _by_dimension(visits: pa.Table) -> pa.Table:
     """Visit rows -> a row per visit and dimension: (site, dimension, entry value, sums)."""
     n = visits.num_rows
-    return pa.concat_tables([
-        pa.table({"site": visits.column("site"), "dimension": pa.repeat(pa.scalar(dim), n),
-                  "value": visits.column(column) if column else pa.repeat(pa.scalar(""), n),
-                  **{name: visits.column(name) for name in SUM_COLUMNS}})
-        for dim, column in DIMENSIONS.items()])
+    return pa.concat_tables(
+        [
+            pa.table(
+                {
+                    "site": visits.column("site"),
+                    "dimension": pa.repeat(pa.scalar(dim), n),
+                    "value": visits.column(column) if column else pa.repeat(pa.scalar(""), n),
+                    **{name: visits.column(name) for name in SUM_COLUMNS},
+                }
+            )
+            for dim, column in DIMENSIONS.items()
+        ]
+    )

@@ -7,6 +7,7 @@ Building a client does no network work: librdkafka starts its threads and connec
 confluent client is constructed, so ours are made on first use. A service can be built, wired and
 inspected without a broker.
 """
+
 from __future__ import annotations
 
 import logging
@@ -91,8 +92,11 @@ def ensure_topics(settings: Settings, timeout: float = 15.0, clients: KafkaClien
                     "is the broker running (`pixel broker`)?"
                 ) from exc
             time.sleep(0.2)
-    missing = [NewTopic(name, num_partitions=n, replication_factor=1)
-               for name, n in topic_specs(settings).items() if name not in existing]
+    missing = [
+        NewTopic(name, num_partitions=n, replication_factor=1)
+        for name, n in topic_specs(settings).items()
+        if name not in existing
+    ]
     if not missing:
         return
     for name, fut in admin.create_topics(missing).items():

@@ -1,5 +1,6 @@
 """Kafka client configuration shared by every producer, consumer and admin client, and the
 platform's topics."""
+
 from __future__ import annotations
 
 import logging

@@ -11,6 +11,7 @@ an idempotent producer that can never deliver again once its broker lost its log
 replaced). What it does not: transactions, compression, timing. The real-broker tests (tansu) stay
 the proof that the platform works with Kafka; these only make its state machines fast to test.
 """
+
 from __future__ import annotations
 
 import threading
@@ -34,8 +35,16 @@ from confluent_kafka import (
 
 
 class FakeMessage:
-    def __init__(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                 timestamp_ms: int, error: KafkaError | None = None):
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        timestamp_ms: int,
+        error: KafkaError | None = None,
+    ):
         self._topic, self._partition, self._offset = topic, partition, offset
         self._key, self._value, self._ts, self._error = key, value, timestamp_ms, error
 
@@ -135,11 +144,14 @@ class FakeBroker:
         self.check_up()
         with self.lock:
             names = [topic] if topic else list(self.topics)
-            return _Metadata({
-                name: _TopicMetadata({p: object() for p in range(len(self.topics[name].partitions))})
-                if name in self.topics else
-                _TopicMetadata({}, KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
-                for name in names})
+            return _Metadata(
+                {
+                    name: _TopicMetadata({p: object() for p in range(len(self.topics[name].partitions))})
+                    if name in self.topics
+                    else _TopicMetadata({}, KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART))
+                    for name in names
+                }
+            )
 
     def join(self, group: str, consumer: FakeConsumer) -> None:
         with self.lock:
@@ -189,8 +201,17 @@ class FakeProducer:
     def __len__(self) -> int:
         return len(self.queue) + len(self.failed)
 
-    def produce(self, topic: str, value: bytes | None = None, key: bytes | None = None, partition: int = -1,
-                on_delivery=None, callback=None, timestamp: int = 0, headers=None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
+        on_delivery=None,
+        callback=None,
+        timestamp: int = 0,
+        headers=None,
+    ) -> None:
         if len(self.queue) >= self.max_queue:
             raise BufferError("Local: Queue full (fake)")
         with self.broker.lock:
@@ -217,8 +238,9 @@ class FakeProducer:
 
     def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
         for topic, partition, key, value, callback, _at in self.queue:
-            self.failed.append((callback, KafkaError(KafkaError._PURGE_QUEUE),
-                                FakeMessage(topic, partition, -1, key, value, 0)))
+            self.failed.append(
+                (callback, KafkaError(KafkaError._PURGE_QUEUE), FakeMessage(topic, partition, -1, key, value, 0))
+            )
         self.queue.clear()
 
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> _Metadata:
@@ -314,7 +336,7 @@ class FakeConsumer:
                 log = self.broker.topics[key[0]].partitions[key[1]] if key[0] in self.broker.topics else []
                 if position is None or position >= len(log):
                     continue
-                take = log[position:position + num_messages - len(out)]
+                take = log[position : position + num_messages - len(out)]
                 out.extend(take)
                 self.positions[key] = position + len(take)
                 if len(out) >= num_messages:
@@ -327,8 +349,9 @@ class FakeConsumer:
         got = self.consume(1, timeout)
         return got[0] if got else None
 
-    def commit(self, message: FakeMessage | None = None, offsets: list[TopicPartition] | None = None,
-               asynchronous: bool = True) -> None:
+    def commit(
+        self, message: FakeMessage | None = None, offsets: list[TopicPartition] | None = None, asynchronous: bool = True
+    ) -> None:
         self.broker.check_up()
         if message is not None:
             offsets = [TopicPartition(message.topic(), message.partition(), message.offset() + 1)]
@@ -343,8 +366,10 @@ class FakeConsumer:
         self.broker.check_up()
         with self.broker.lock:
             stored = self.broker.committed.get(self.group, {})
-            return [TopicPartition(tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_INVALID))
-                    for tp in partitions]
+            return [
+                TopicPartition(tp.topic, tp.partition, stored.get((tp.topic, tp.partition), OFFSET_INVALID))
+                for tp in partitions
+            ]
 
     def close(self) -> None:
         if not self.closed:
@@ -370,8 +395,9 @@ class FakeConsumer:
             self.positions[(topic, partition)] = end
         else:  # auto.offset.reset=error: the application must say where to start
             self.positions[(topic, partition)] = None
-            self.pending_errors.append(FakeMessage(topic, partition, offset, None, None, 0,
-                                                   KafkaError(KafkaError._AUTO_OFFSET_RESET)))
+            self.pending_errors.append(
+                FakeMessage(topic, partition, offset, None, None, 0, KafkaError(KafkaError._AUTO_OFFSET_RESET))
+            )
 
     def _rebalance(self) -> None:
         self._rebalance_due = False

@@ -14,6 +14,7 @@ or hdfs://, see core.lake.storage) and always use '/'.
 Raw and bad-raw file names derive from offsets, so landing the same offsets again rewrites the
 same file instead of adding a second copy.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -45,7 +46,7 @@ def hour_dir(dataset: str, day: dt.date | str, hour: int) -> str:
 
 def hour_dir_of(dataset: str, ts_ms: int) -> str:
     """The hour folder of a UTC timestamp in milliseconds."""
-    t = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.timezone.utc)
+    t = dt.datetime.fromtimestamp(ts_ms / 1000, tz=dt.UTC)
     return hour_dir(dataset, t.date(), t.hour)
 
 

@@ -11,6 +11,7 @@ The contract every implementation keeps (tests/batch_layer/test_storage.py runs 
   between may find dst missing, never mixed.
 Paths are relative to the store's root and always use '/'.
 """
+
 from __future__ import annotations
 
 import os
@@ -74,8 +75,11 @@ class FileStorage:
         if not base.exists():
             return {}
         root = self.root.resolve()
-        return {str(p.relative_to(root)).replace(os.sep, "/"): p.stat().st_size
-                for p in base.rglob("*") if p.is_file() and not p.name.startswith(".")}
+        return {
+            str(p.relative_to(root)).replace(os.sep, "/"): p.stat().st_size
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        }
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         """Names of the folders directly under prefix (cheap where list_files would walk years)."""
@@ -158,9 +162,12 @@ class HdfsStorage:
         if self.client.status(top, strict=False) is None:
             return {}
         strip = len(self.base.rstrip("/")) + 1
-        return {f"{dirpath}/{name}"[strip:]: status["length"]
-                for (dirpath, _), _dirs, files in self.client.walk(top, status=True)
-                for name, status in files if not name.startswith(".")}
+        return {
+            f"{dirpath}/{name}"[strip:]: status["length"]
+            for (dirpath, _), _dirs, files in self.client.walk(top, status=True)
+            for name, status in files
+            if not name.startswith(".")
+        }
 
     def list_dirs(self, prefix: str = "") -> list[str]:
         top = self._abs(prefix)

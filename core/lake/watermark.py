@@ -1,5 +1,6 @@
 """``views/_watermark``: the last day the batch layer has closed. Serving answers days up to it
 from the batch views (exact) and later time from the real-time store."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,6 +8,7 @@ import json
 
 from core.lake import layout
 from core.lake.storage import Storage
+
 
 def read_watermark(storage: Storage) -> dt.date | None:
     if not storage.exists(layout.WATERMARK):
@@ -19,5 +21,5 @@ def advance_watermark(storage: Storage, day: dt.date) -> None:
     current = read_watermark(storage)
     if current is not None and current >= day:
         return
-    body = {"date": day.isoformat(), "updated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
+    body = {"date": day.isoformat(), "updated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
     storage.write_atomic(layout.WATERMARK, json.dumps(body).encode())

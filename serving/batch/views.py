@@ -4,6 +4,7 @@ storage interface, so file:// and hdfs:// roots read the same way, without Spark
 A closed day only changes when the batch job re-runs it (at night, or a backfill), so the serving
 layer keeps each day's rows in memory for ``ttl_s`` seconds instead of reading Parquet (over
 WebHDFS, in production) on every API request."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -46,9 +47,11 @@ class BatchViews:
     def rows(self, view: str, day: dt.date) -> list[dict]:
         """One day of a view as row dicts ([] when the day was never closed); a closed day is
         cached for ttl_s (a re-run of that day shows after at most that long)."""
+
         def load():
             table = self.table(view, day)
             return table.to_pylist() if table is not None else None
+
         return self._cached((view, day), load, self.ttl_s) or []
 
     def table(self, view: str, day: dt.date) -> pa.Table | None:

@@ -5,6 +5,7 @@ on screen is one the API gives. No CDN, no chart library: the time series is dra
     /sites/{site}           top-line numbers, time series, breakdowns, live visitors, date range
     /sites/{site}/snippet   the embed snippet for the site
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ HLLSketchMerge on visitors_hll), so queries here mirror the embedded DuckDB stor
 SQL text is fixed; values travel only as parameters (pydruid quotes them), dimensions are
 checked against the known set, and pydruid's one unquoted value ("*") is refused.
 """
+
 from __future__ import annotations
 
 import base64
@@ -22,16 +23,18 @@ from serving.realtime.interface import (
 )
 
 DATASOURCE = "pixel_agg"
-_RANGE = ("site = %(site)s AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) "
-          "AND __time < MILLIS_TO_TIMESTAMP(%(end)s)")
-TOTALS_SQL = (f'SELECT SUM(pageviews), DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
-              f"WHERE dimension = 'total' AND {_RANGE}")
-TIMESERIES_SQL = (f"SELECT TIMESTAMP_TO_MILLIS(TIME_FLOOR(__time, %(period)s, MILLIS_TO_TIMESTAMP(%(origin)s))) AS b, "
-                  f'SUM(pageviews), DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
-                  f"WHERE dimension = 'total' AND {_RANGE} GROUP BY 1 ORDER BY 1")
-TOP_SQL = (f'SELECT "value", SUM(pageviews) AS pv, DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
-           f"WHERE dimension = %(dimension)s AND {_RANGE} "
-           'GROUP BY "value" ORDER BY pv DESC, "value" LIMIT %(limit)s')
+_RANGE = "site = %(site)s AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) AND __time < MILLIS_TO_TIMESTAMP(%(end)s)"
+TOTALS_SQL = f"SELECT SUM(pageviews), DS_HLL(visitors_hll) FROM \"{DATASOURCE}\" WHERE dimension = 'total' AND {_RANGE}"
+TIMESERIES_SQL = (
+    f"SELECT TIMESTAMP_TO_MILLIS(TIME_FLOOR(__time, %(period)s, MILLIS_TO_TIMESTAMP(%(origin)s))) AS b, "
+    f'SUM(pageviews), DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
+    f"WHERE dimension = 'total' AND {_RANGE} GROUP BY 1 ORDER BY 1"
+)
+TOP_SQL = (
+    f'SELECT "value", SUM(pageviews) AS pv, DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
+    f"WHERE dimension = %(dimension)s AND {_RANGE} "
+    'GROUP BY "value" ORDER BY pv DESC, "value" LIMIT %(limit)s'
+)
 
 
 def iso_period(interval_ms: int) -> str:
@@ -79,15 +82,17 @@ class DruidStore:
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
         period = iso_period(interval_ms)
-        rows = self._query(TIMESERIES_SQL, {"site": site, "start": start, "end": end, "period": period,
-                                            "origin": start})
+        rows = self._query(
+            TIMESERIES_SQL, {"site": site, "start": start, "end": end, "period": period, "origin": start}
+        )
         found = {int(b): (pv, s) for b, pv, s in rows}
         return [Bucket(b, _count(*found.get(b, (0, "")))) for b in range(start, end, interval_ms)]
 
     def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]:
         check_dimension(dimension)
-        rows = self._query(TOP_SQL, {"site": site, "dimension": dimension, "start": start, "end": end,
-                                     "limit": int(limit)})
+        rows = self._query(
+            TOP_SQL, {"site": site, "dimension": dimension, "start": start, "end": end, "limit": int(limit)}
+        )
         return [Ranked(str(v), _count(pv, s)) for v, pv, s in rows]
 
     def realtime_visitors(self, site: str, now_ms: int, minutes: int = 5) -> int:

@@ -4,6 +4,7 @@ Ingestion is idempotent per Kafka offset: the rolled-up rows and the consumer's 
 are written in one transaction (as Druid's Kafka indexing keeps offsets with its segments), so
 a crash between the two can't double-count or lose a window.
 """
+
 from __future__ import annotations
 
 import threading
@@ -70,8 +71,9 @@ class DuckDBStore:
                 if rolled:
                     self._merge(rolled)
                 for (topic, partition), next_offset in (offsets or {}).items():
-                    self.db.execute("INSERT OR REPLACE INTO consumer_offsets VALUES (?, ?, ?)",
-                                    [topic, partition, next_offset])
+                    self.db.execute(
+                        "INSERT OR REPLACE INTO consumer_offsets VALUES (?, ?, ?)", [topic, partition, next_offset]
+                    )
                 self.db.commit()
             except Exception:
                 self.db.rollback()
@@ -79,12 +81,14 @@ class DuckDBStore:
         return len(rolled)
 
     def _merge(self, rolled: dict[tuple, list]) -> None:
-        incoming = pd.DataFrame([(*k, v[0]) for k, v in rolled.items()],
-                                columns=["minute", "site", "dimension", "value", "pageviews"])
+        incoming = pd.DataFrame(
+            [(*k, v[0]) for k, v in rolled.items()], columns=["minute", "site", "dimension", "value", "pageviews"]
+        )
         self.db.register("incoming", incoming)
         existing = self.db.execute(
             "SELECT a.minute, a.site, a.dimension, a.value, a.pageviews, a.visitors_hll FROM agg_minute a "
-            "JOIN incoming i USING (minute, site, dimension, value)").fetchall()
+            "JOIN incoming i USING (minute, site, dimension, value)"
+        ).fetchall()
         self.db.unregister("incoming")
         for minute, site, dimension, value, pageviews, hll in existing:
             entry = rolled[(minute, site, dimension, value)]
@@ -92,15 +96,17 @@ class DuckDBStore:
             entry[1].append(hll)
         merged = pd.DataFrame(
             [(*k, v[0], merge(v[1]) if len(v[1]) > 1 else v[1][0]) for k, v in rolled.items()],
-            columns=["minute", "site", "dimension", "value", "pageviews", "visitors_hll"])
+            columns=["minute", "site", "dimension", "value", "pageviews", "visitors_hll"],
+        )
         self.db.register("merged", merged)
         self.db.execute("INSERT OR REPLACE INTO agg_minute SELECT * FROM merged")
         self.db.unregister("merged")
 
     def offsets(self, topic: str) -> dict[int, int]:
         with self.lock:
-            rows = self.db.execute("SELECT kafka_partition, next_offset FROM consumer_offsets WHERE topic = ?",
-                                   [topic]).fetchall()
+            rows = self.db.execute(
+                "SELECT kafka_partition, next_offset FROM consumer_offsets WHERE topic = ?", [topic]
+            ).fetchall()
         return dict(rows)
 
     # --- queries (RealtimeStore) ---------------------------------------------------------------
@@ -109,14 +115,20 @@ class DuckDBStore:
             return self.db.execute(sql, params).fetchall()
 
     def totals(self, site: str, start: int, end: int) -> Count:
-        rows = self._rows("SELECT pageviews, visitors_hll FROM agg_minute WHERE site = ? AND dimension = 'total' "
-                          "AND minute >= ? AND minute < ?", [site, start, end])
+        rows = self._rows(
+            "SELECT pageviews, visitors_hll FROM agg_minute WHERE site = ? AND dimension = 'total' "
+            "AND minute >= ? AND minute < ?",
+            [site, start, end],
+        )
         return _count(rows)
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
         check_interval(interval_ms)
-        rows = self._rows("SELECT minute, pageviews, visitors_hll FROM agg_minute WHERE site = ? "
-                          "AND dimension = 'total' AND minute >= ? AND minute < ? ORDER BY minute", [site, start, end])
+        rows = self._rows(
+            "SELECT minute, pageviews, visitors_hll FROM agg_minute WHERE site = ? "
+            "AND dimension = 'total' AND minute >= ? AND minute < ? ORDER BY minute",
+            [site, start, end],
+        )
         buckets: dict[int, list] = defaultdict(list)
         for minute, pageviews, hll in rows:
             buckets[start + (minute - start) // interval_ms * interval_ms].append((pageviews, hll))
@@ -127,14 +139,17 @@ class DuckDBStore:
         ranked = self._rows(
             "SELECT value, SUM(pageviews) AS pv FROM agg_minute WHERE site = ? AND dimension = ? "
             "AND minute >= ? AND minute < ? GROUP BY value ORDER BY pv DESC, value LIMIT ?",
-            [site, dimension, start, end, limit])
+            [site, dimension, start, end, limit],
+        )
         if not ranked:
             return []
         values = [v for v, _ in ranked]
         sketches: dict[str, list[str]] = defaultdict(list)
         for value, hll in self._rows(
-                "SELECT value, visitors_hll FROM agg_minute WHERE site = ? AND dimension = ? AND minute >= ? "
-                "AND minute < ? AND list_contains(?, value)", [site, dimension, start, end, values]):
+            "SELECT value, visitors_hll FROM agg_minute WHERE site = ? AND dimension = ? AND minute >= ? "
+            "AND minute < ? AND list_contains(?, value)",
+            [site, dimension, start, end, values],
+        ):
             sketches[value].append(hll)
         return [Ranked(v, Count(int(pv), *estimate_and_merge(sketches[v]))) for v, pv in ranked]
 
@@ -144,4 +159,3 @@ class DuckDBStore:
 
 def _count(rows: list[tuple]) -> Count:
     return Count(sum(int(pv) for pv, _ in rows), *estimate_and_merge(hll for _, hll in rows))
-

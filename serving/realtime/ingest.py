@@ -3,6 +3,7 @@
 Reads committed transactions only (the speed layer writes exactly-once). Positions come from
 the store, written with the data, so a restart resumes exactly where the store left off.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,10 +12,10 @@ import threading
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
-from events.aggregate import AGG_COLUMNS
 from core.kafka.clients import KafkaClients, clients_for
 from core.kafka.config import CONSUMER_GROUP_TIMEOUTS
 from core.settings import Settings
+from events.aggregate import AGG_COLUMNS
 from serving.realtime.duckdb_store import DuckDBStore
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,15 @@ class AggIngestor:
         consumer.assign(partitions)
 
     def run(self) -> None:
-        consumer = self.clients.consumer({
-            **CONSUMER_GROUP_TIMEOUTS,
-            "group.id": "pixel-realtime-store", "enable.auto.commit": False,
-            "isolation.level": "read_committed", "auto.offset.reset": "earliest",
-        })
+        consumer = self.clients.consumer(
+            {
+                **CONSUMER_GROUP_TIMEOUTS,
+                "group.id": "pixel-realtime-store",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+            }
+        )
         consumer.subscribe([self.topic], on_assign=self._on_assign)
         try:
             while not self.stop_event.is_set():
@@ -56,8 +61,13 @@ class AggIngestor:
                         rows.append({c: row[c] for c in AGG_COLUMNS})
                     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
                         self.skipped += 1  # not ours: our writer is the speed layer
-                        log.warning("skipping malformed aggregate at %s[%d]@%d: %s", self.topic,
-                                    msg.partition(), msg.offset(), exc)
+                        log.warning(
+                            "skipping malformed aggregate at %s[%d]@%d: %s",
+                            self.topic,
+                            msg.partition(),
+                            msg.offset(),
+                            exc,
+                        )
                 if offsets:
                     self.store.ingest(rows, offsets)
                     self.ingested += len(rows)

@@ -4,6 +4,7 @@ Times are ms since epoch (UTC), ranges half-open [start, end). Every answer carr
 visitors sketch (base64 HLL) next to its estimate, so the serving layer can union it with the
 batch views' sketches across the batch/speed seam.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,4 +1,5 @@
 """Build raw datasets for batch tests: files exactly where and as the lander writes them."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -7,22 +8,51 @@ from pathlib import Path
 
 import orjson
 
-CHROME = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-IPHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-          "Version/18.1 Mobile/15E148 Safari/604.1")
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+)
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1"
+)
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 CURL = "curl/8.5.0"
 
 
 def ms(day: dt.date, hh: int, mm: int = 0, ss: int = 0) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=dt.timezone.utc).timestamp() * 1000)
+    return int(dt.datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=dt.UTC).timestamp() * 1000)
 
 
-def event(event_id: str, ts: int, site: str, path: str = "/", *, visitor: str = "v1", ua: str = CHROME,
-          referrer: str = "", eid: str = "", **extra) -> dict:
-    return {"v": 1, "event_id": event_id, "ts": ts, "site": site, "event": "pageview",
-            "url": f"https://{site}{path}", "referrer": referrer, "ua": ua, "ip_trunc": "198.51.100.0",
-            "visitor_id": visitor, "uid": "", "eid": eid, "lang": "en", "dnt": False, "src": "pixel", **extra}
+def event(
+    event_id: str,
+    ts: int,
+    site: str,
+    path: str = "/",
+    *,
+    visitor: str = "v1",
+    ua: str = CHROME,
+    referrer: str = "",
+    eid: str = "",
+    **extra,
+) -> dict:
+    return {
+        "v": 1,
+        "event_id": event_id,
+        "ts": ts,
+        "site": site,
+        "event": "pageview",
+        "url": f"https://{site}{path}",
+        "referrer": referrer,
+        "ua": ua,
+        "ip_trunc": "198.51.100.0",
+        "visitor_id": visitor,
+        "uid": "",
+        "eid": eid,
+        "lang": "en",
+        "dnt": False,
+        "src": "pixel",
+        **extra,
+    }
 
 
 class RawDataset:

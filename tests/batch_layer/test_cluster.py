@@ -1,6 +1,7 @@
 """The same batch job submitted with spark-submit to a real Spark standalone cluster (a master and
 a worker JVM from pyspark's own distribution): the cluster's executors run the events library in
 their Python workers, and the day closes exactly as under local[2]."""
+
 from __future__ import annotations
 
 import json
@@ -15,8 +16,8 @@ import pytest
 
 from core.lake.storage import FileStorage
 from core.lake.watermark import read_watermark
-from infra.engines import prepare_environment
 from core.process import die_with_this_process
+from infra.engines import prepare_environment
 from tests.batch_layer.test_job import BAD_REASONS, D, build_dataset
 from tests.harness import free_port, make_settings, settings_env, wait_until
 
@@ -33,20 +34,56 @@ def spark_bin(name: str) -> str:
 @pytest.fixture
 def cluster(tmp_path):
     prepare_environment()
-    env = {**os.environ, "SPARK_LOCAL_IP": "127.0.0.1", "SPARK_LOG_DIR": str(tmp_path / "logs"),
-           "SPARK_NO_DAEMONIZE": "1"}
+    env = {
+        **os.environ,
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "SPARK_LOG_DIR": str(tmp_path / "logs"),
+        "SPARK_NO_DAEMONIZE": "1",
+    }
     port, ui = free_port(), free_port()
-    procs = [subprocess.Popen(
-        [spark_bin("spark-class"), "org.apache.spark.deploy.master.Master", "--host", "127.0.0.1",
-         "--port", str(port), "--webui-port", str(ui)],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "master.log", "wb"),
-        start_new_session=True, preexec_fn=die_with_this_process())]
-    procs.append(subprocess.Popen(
-        [spark_bin("spark-class"), "org.apache.spark.deploy.worker.Worker", "--host", "127.0.0.1",
-         "--cores", "2", "--memory", "2g", "--work-dir", str(tmp_path / "work"), "--webui-port", str(free_port()),
-         f"spark://127.0.0.1:{port}"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "worker.log", "wb"),
-        start_new_session=True, preexec_fn=die_with_this_process()))
+    procs = [
+        subprocess.Popen(
+            [
+                spark_bin("spark-class"),
+                "org.apache.spark.deploy.master.Master",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--webui-port",
+                str(ui),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "master.log", "wb"),
+            start_new_session=True,
+            preexec_fn=die_with_this_process(),
+        )
+    ]
+    procs.append(
+        subprocess.Popen(
+            [
+                spark_bin("spark-class"),
+                "org.apache.spark.deploy.worker.Worker",
+                "--host",
+                "127.0.0.1",
+                "--cores",
+                "2",
+                "--memory",
+                "2g",
+                "--work-dir",
+                str(tmp_path / "work"),
+                "--webui-port",
+                str(free_port()),
+                f"spark://127.0.0.1:{port}",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(tmp_path / "worker.log", "wb"),
+            start_new_session=True,
+            preexec_fn=die_with_this_process(),
+        )
+    )
 
     def workers_alive():
         try:
@@ -66,12 +103,30 @@ def test_spark_submit_to_a_standalone_cluster_closes_the_day(cluster, tmp_path):
     master, status = cluster
     data = make_settings(tmp_path / "data", batch_lateness_hours=2)
     build_dataset(data.data_dir)
-    env = {**settings_env(data), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable,
-           "PYSPARK_DRIVER_PYTHON": sys.executable, "PYTHONPATH": str(ROOT)}
+    env = {
+        **settings_env(data),
+        "SPARK_LOCAL_IP": "127.0.0.1",
+        "PYSPARK_PYTHON": sys.executable,
+        "PYSPARK_DRIVER_PYTHON": sys.executable,
+        "PYTHONPATH": str(ROOT),
+    }
     out = subprocess.run(
-        [spark_bin("spark-submit"), "--master", master, "--conf", "spark.ui.enabled=false",
-         str(ROOT / "batch_layer" / "submit.py"), "--date", str(D)],
-        env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        [
+            spark_bin("spark-submit"),
+            "--master",
+            master,
+            "--conf",
+            "spark.ui.enabled=false",
+            str(ROOT / "batch_layer" / "submit.py"),
+            "--date",
+            str(D),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     storage = FileStorage(data.data_dir)
     run = json.loads(storage.read(f"views/_runs/date={D}.json"))

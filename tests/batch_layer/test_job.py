@@ -1,6 +1,7 @@
 """The batch job on a real SparkSession, over a raw dataset with every kind of trouble:
 duplicates (redelivered and client retries, one across midnight), bots, late and too-late events,
 malformed lines, an optional field of the wrong type, several sites and the neighbouring days."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -38,8 +39,16 @@ MALFORMED = [
     orjson.dumps({"v": 1, "event_id": "x5", "ts": 1000, "site": "a.example"}),
     b'"just a string"',
 ]
-BAD_REASONS = {"invalid_json": 1, "bad_field_type": 1, "unsupported_version": 1, "missing_field": 1,
-               "missing_site": 1, "invalid_url": 1, "bad_timestamp": 1, "not_an_object": 1}
+BAD_REASONS = {
+    "invalid_json": 1,
+    "bad_field_type": 1,
+    "unsupported_version": 1,
+    "missing_field": 1,
+    "missing_site": 1,
+    "invalid_url": 1,
+    "bad_timestamp": 1,
+    "not_an_object": 1,
+}
 
 
 def build_dataset(root) -> None:
@@ -59,17 +68,27 @@ def build_dataset(root) -> None:
     raw.write(D, 13, a[6:7])
     raw.write(D, 10, [a[7], a[0]])  # a1 again: redelivered by Kafka
     raw.write(D, 14, MALFORMED)
-    raw.write(D, 15, [
-        event("b1", ms(D, 15, 0), "b.example", "/", visitor="v5"),
-        event("b2", ms(D, 15, 1), "b.example", "/docs", visitor="v5"),
-        event("b3", ms(D, 15, 2), "b.example", "/", visitor="v6"),
-        event("bot1", ms(D, 15, 3), "b.example", "/", visitor="vb1", ua=GOOGLEBOT),
-        event("bot2", ms(D, 15, 4), "b.example", "/", visitor="vb2", ua=CURL),
-    ])
+    raw.write(
+        D,
+        15,
+        [
+            event("b1", ms(D, 15, 0), "b.example", "/", visitor="v5"),
+            event("b2", ms(D, 15, 1), "b.example", "/docs", visitor="v5"),
+            event("b3", ms(D, 15, 2), "b.example", "/", visitor="v6"),
+            event("bot1", ms(D, 15, 3), "b.example", "/", visitor="vb1", ua=GOOGLEBOT),
+            event("bot2", ms(D, 15, 4), "b.example", "/", visitor="vb2", ua=CURL),
+        ],
+    )
     raw.write(D, 9, [event("c1", ms(D, 9), "c.example", visitor="v7")])
     raw.write(D, 23, [event("c4", ms(D, 23, 59, 50), "c.example", visitor="v10", eid="m1")])
-    raw.write(N, 0, [event("c2", ms(D, 23, 30), "c.example", visitor="v8"),  # late, within 2 h
-                     event("c5", ms(N, 0, 0, 10), "c.example", visitor="v10", eid="m1")])  # retry after midnight
+    raw.write(
+        N,
+        0,
+        [
+            event("c2", ms(D, 23, 30), "c.example", visitor="v8"),  # late, within 2 h
+            event("c5", ms(N, 0, 0, 10), "c.example", visitor="v10", eid="m1"),
+        ],
+    )  # retry after midnight
     raw.write(N, 5, [event("c3", ms(D, 22), "c.example", visitor="v9")])  # beyond the lateness window
     raw.write(N, 10, [event("n1", ms(N, 10), "a.example", visitor="v12")])
     raw.write(P, 23, [event("p1", ms(P, 23), "a.example", visitor="v11")])
@@ -103,11 +122,14 @@ def test_one_day_exact_counts_views_sessions_and_bad_rows(spark, data):
     assert summary.bad == BAD_REASONS
     assert summary.read == summary.clean + summary.bots + summary.duplicates + summary.bad_total == 26
 
-    clean = parquet(data, "clean/events/*/*.parquet",
-                    "SELECT site, event_id, path, is_bot, ip_trunc, dnt FROM t ORDER BY site, event_id")
-    assert [(s, e) for s, e, *_ in clean] == [
-        ("a.example", e) for e in ("a1", "a2", "a3", "a4", "a5", "a6", "a8")] + [
-        ("b.example", e) for e in ("b1", "b2", "b3")] + [("c.example", e) for e in ("c1", "c2", "c4")]
+    clean = parquet(
+        data,
+        "clean/events/*/*.parquet",
+        "SELECT site, event_id, path, is_bot, ip_trunc, dnt FROM t ORDER BY site, event_id",
+    )
+    assert [(s, e) for s, e, *_ in clean] == [("a.example", e) for e in ("a1", "a2", "a3", "a4", "a5", "a6", "a8")] + [
+        ("b.example", e) for e in ("b1", "b2", "b3")
+    ] + [("c.example", e) for e in ("c1", "c2", "c4")]
     assert ("a.example", "a6", "/first") in [r[:3] for r in clean]  # earliest copy wins
     assert not any(r[3] for r in clean)  # no bots in clean data
     assert {r[4] for r in clean} == {"198.51.100.0"}  # only the truncated IP, ever
@@ -152,8 +174,10 @@ def test_running_a_day_twice_gives_identical_outputs(spark, data):
     held = set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
     run_day(spark, data, D)
     assert set(spark.sparkContext._jsc.getPersistentRDDs().keySet()) == held  # its checkpoints are dropped
-    first = {p: parquet(data, p) for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet",
-                                           "views/sessions/*/*.parquet")}
+    first = {
+        p: parquet(data, p)
+        for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet", "views/sessions/*/*.parquet")
+    }
     first_bad = sorted((r["reason"], r["payload"]) for r in bad_rows(data, D))
     run_day(spark, data, D)
     assert {p: parquet(data, p) for p in first} == first
@@ -180,11 +204,15 @@ def test_enriched_rows_serialized_or_as_objects_give_the_same_outputs(spark, dat
     """A test day is small: its enriched rows are kept as objects. A big one's are serialized."""
     import batch_layer.job as job
 
-    assert job.enriched_level(sum(job.raw_inputs(FileStorage(data.data_dir), D, 2).values()),
-                              job._heap_bytes(spark)) == job._AS_OBJECTS
+    assert (
+        job.enriched_level(sum(job.raw_inputs(FileStorage(data.data_dir), D, 2).values()), job._heap_bytes(spark))
+        == job._AS_OBJECTS
+    )
     run_day(spark, data, D)
-    as_objects = {p: parquet(data, p) for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet",
-                                                "views/sessions/*/*.parquet")}
+    as_objects = {
+        p: parquet(data, p)
+        for p in ("clean/events/*/*.parquet", "views/daily/*/*.parquet", "views/sessions/*/*.parquet")
+    }
     monkeypatch.setattr(job, "_OBJECT_BYTES_PER_RAW_BYTE", 1 << 40)
     summary = run_day(spark, data, D)
     assert (summary.clean, summary.duplicates) == (13, 3)
@@ -197,9 +225,15 @@ def test_views_of_visitors_in_several_partitions_add_up_to_the_same(spark, data,
     import batch_layer.job as job
 
     def views() -> tuple[list, list]:
-        return (parquet(data, "views/daily/*/*.parquet",
-                        "SELECT * EXCLUDE (date, visitors_hll), hll_estimate(visitors_hll) FROM t ORDER BY ALL"),
-                parquet(data, "views/sessions/*/*.parquet"))
+        return (
+            parquet(
+                data,
+                "views/daily/*/*.parquet",
+                "SELECT * EXCLUDE (date, visitors_hll), hll_estimate(visitors_hll) FROM t ORDER BY ALL",
+            ),
+            parquet(data, "views/sessions/*/*.parquet"),
+        )
+
     run_day(spark, data, D)
     one = views()
     monkeypatch.setattr(job, "_view_partitions", lambda _spark, _events: 5)
@@ -223,8 +257,14 @@ def test_the_heap_is_read_from_sparks_memory_setting(spark):
     assert spark.sparkContext.master.startswith("local")  # the driver's heap runs the tasks
     real = spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory()  # less the survivor space
     assert 0.8 * _heap_bytes(spark) <= real <= _heap_bytes(spark)
-    assert [jvm_size(t) for t in ("2g", "512m", "1024K", "3gb", "4096", " 1 t ")] == \
-        [2 << 30, 512 << 20, 1 << 20, 3 << 30, 4096, 1 << 40]
+    assert [jvm_size(t) for t in ("2g", "512m", "1024K", "3gb", "4096", " 1 t ")] == [
+        2 << 30,
+        512 << 20,
+        1 << 20,
+        3 << 30,
+        4096,
+        1 << 40,
+    ]
     assert jvm_size("lots") == jvm_size("") == 1 << 30
 
 
@@ -238,8 +278,17 @@ def test_a_file_of_several_chunks_gives_every_event_once_joined_either_way(spark
 
     settings = make_settings(tmp_path / "data")
     n = 2 * CHUNK_LINES + 100
-    lines = [event(f"e{i}", ms(D, 10, i // 3600 % 60, i % 60), f"s{i % 3}.example", f"/p{i % 50}", visitor=f"v{i % 997}",
-                   ua=GOOGLEBOT if i % 101 == 0 else IPHONE) for i in range(n)]
+    lines = [
+        event(
+            f"e{i}",
+            ms(D, 10, i // 3600 % 60, i % 60),
+            f"s{i % 3}.example",
+            f"/p{i % 50}",
+            visitor=f"v{i % 997}",
+            ua=GOOGLEBOT if i % 101 == 0 else IPHONE,
+        )
+        for i in range(n)
+    ]
     lines += lines[::500]  # redelivered copies of events from every chunk
     RawDataset(settings.data_dir).write(D, 10, lines)
     bots = len(range(0, n, 101))
@@ -247,8 +296,14 @@ def test_a_file_of_several_chunks_gives_every_event_once_joined_either_way(spark
 
     def clean_ids() -> list[str]:
         return [e for (e,) in parquet(settings, "clean/events/*/*.parquet", "SELECT event_id FROM t ORDER BY event_id")]
+
     summary = run_day(spark, settings, D)
-    assert (summary.read, summary.duplicates, summary.bots, summary.clean) == (len(lines), len(lines) - n, bots, n - bots)
+    assert (summary.read, summary.duplicates, summary.bots, summary.clean) == (
+        len(lines),
+        len(lines) - n,
+        bots,
+        n - bots,
+    )
     assert clean_ids() == expected
     monkeypatch.setattr(job, "_BROADCAST_KEYS", 0)
     # No broadcast, and the join's output kept in all its shuffle partitions (AQE would merge a
@@ -289,8 +344,8 @@ def test_a_day_without_raw_data_closes_empty(spark, data):
 def test_nightly_catches_up_by_backfilling_in_one_run(data, capfd):
     """The nightly scheduler finds the first raw day and runs batch_layer.submit --from P --to N."""
     night = Nightly(data, settings_env(data))
-    assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == [P, D, N]
-    assert night.run_once(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == 0
+    assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)) == [P, D, N]
+    assert night.run_once(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)) == 0
     out = capfd.readouterr()
     summaries = [json.loads(line) for line in out.out.splitlines() if line.startswith("{")]
     assert [s["date"] for s in summaries] == [str(P), str(D), str(N)]
@@ -299,7 +354,7 @@ def test_nightly_catches_up_by_backfilling_in_one_run(data, capfd):
 
     storage = FileStorage(data.data_dir)
     assert read_watermark(storage) == N
-    assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.timezone.utc)) == []
+    assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)) == []
     runs = {day: json.loads(storage.read(f"views/_runs/date={day}.json")) for day in (P, D, N)}
     assert (runs[P]["clean"], runs[D]["clean"], runs[N]["clean"]) == (1, 13, 1)
     assert runs[N]["bad"] == {"too_late": 1}  # c3: an event of D that landed at N 05:00
@@ -314,12 +369,28 @@ def test_drift_compares_the_speed_view_with_the_closed_day(spark, data):
     run_day(spark, data, D)
     store = DuckDBStore(data.realtime_db)
     # The speed view missed one of a's events, saw b exactly, and never saw c.
-    store.ingest([
-        {"window_start": ms(D, 10), "window_end": ms(D, 10, 0, 10), "site": "a.example", "dimension": "total",
-         "value": "", "pageviews": 6, "visitors_hll": sketch_of(["v1", "v2", "v3", "v4"])},
-        {"window_start": ms(D, 15), "window_end": ms(D, 15, 0, 10), "site": "b.example", "dimension": "total",
-         "value": "", "pageviews": 3, "visitors_hll": sketch_of(["v5", "v6"])},
-    ])
+    store.ingest(
+        [
+            {
+                "window_start": ms(D, 10),
+                "window_end": ms(D, 10, 0, 10),
+                "site": "a.example",
+                "dimension": "total",
+                "value": "",
+                "pageviews": 6,
+                "visitors_hll": sketch_of(["v1", "v2", "v3", "v4"]),
+            },
+            {
+                "window_start": ms(D, 15),
+                "window_end": ms(D, 15, 0, 10),
+                "site": "b.example",
+                "dimension": "total",
+                "value": "",
+                "pageviews": 3,
+                "visitors_hll": sketch_of(["v5", "v6"]),
+            },
+        ]
+    )
     store.db.close()
     cli = [sys.executable, "-m", "pixel.cli", "drift", "--date", str(D)]
     result = subprocess.run([*cli, "--json"], env=settings_env(data), capture_output=True, text=True, timeout=60)
@@ -332,6 +403,11 @@ def test_drift_compares_the_speed_view_with_the_closed_day(spark, data):
     table = subprocess.run(cli, env=settings_env(data), capture_output=True, text=True, timeout=60)
     assert "a.example" in table.stdout and "-14.29%" in table.stdout
 
-    unclosed = subprocess.run([sys.executable, "-m", "pixel.cli", "drift", "--date", str(N)],
-                              env=settings_env(data), capture_output=True, text=True, timeout=60)
+    unclosed = subprocess.run(
+        [sys.executable, "-m", "pixel.cli", "drift", "--date", str(N)],
+        env=settings_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert unclosed.returncode == 2 and "pixel batch --date 2026-11-21" in unclosed.stderr

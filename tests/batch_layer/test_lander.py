@@ -1,4 +1,5 @@
 """The lander against a real tansu broker (in-process lander thread, real consumer group)."""
+
 from __future__ import annotations
 
 import threading
@@ -8,10 +9,10 @@ import orjson
 import pytest
 from confluent_kafka import Producer
 
-from batch_layer.lander.service import Lander
 from batch_layer.lander.position import PartitionState, save_state
-from core.lake.storage import FileStorage, open_storage
+from batch_layer.lander.service import Lander
 from core.kafka.clients import ConfluentClients, topic_ids
+from core.lake.storage import FileStorage, open_storage
 from tests.fakes.webhdfs import FakeWebHDFS
 from tests.harness import read_landed, wait_until
 
@@ -51,7 +52,8 @@ def test_interrupted_batch_is_relanded_under_the_same_names(settings, broker):
     # A previous run landed offsets 0..9, announced batch [10, 59], wrote a stale file for it and
     # died before saving the position.
     save_state(store, settings.raw_topic, 0, PartitionState(topic_id, next=10, intent=[10, 59]))
-    stale = f"raw/date={time.strftime('%Y-%m-%d', time.gmtime())}/hour={time.strftime('%H', time.gmtime())}/0-10-59.jsonl.gz"
+    now = time.gmtime()
+    stale = f"raw/date={time.strftime('%Y-%m-%d', now)}/hour={time.strftime('%H', now)}/0-10-59.jsonl.gz"
     store.write_atomic(stale, b"stale")
     with Running(Lander(settings, store)) as lander:
         wait_until(lambda: lander.stats.events >= 90, 30, message="90 events landed")
@@ -85,7 +87,8 @@ def test_lands_into_hdfs_through_webhdfs(settings, broker, tmp_path):
         files = store.list_files("raw")
         assert len(files) == 1 and files[0].endswith("/2-0-29.jsonl.gz")
         assert sorted(e["event_id"] for e in read_landed(tmp_path / "namenode" / "pixel")) == sorted(
-            f"e{i}" for i in range(30))
+            f"e{i}" for i in range(30)
+        )
         assert store.exists(f"_lander/{settings.raw_topic}/p2.json")
 
 

@@ -1,6 +1,7 @@
 """The lander's logic over the in-memory Kafka (core.kafka.testing): landing, positions, commits,
 bad rows and a broker that lost its log, in milliseconds. tests/batch_layer/test_lander.py runs
 the lander against a real broker (tansu)."""
+
 from __future__ import annotations
 
 import threading
@@ -65,7 +66,10 @@ def test_lands_every_event_once_and_commits_past_it(setup):
     assert sorted(e["event_id"] for e in read_landed(settings.data_dir)) == sorted(f"e{i}" for i in range(40))
     assert sorted(p.split("/")[-1] for p in store.list_files("raw")) == ["0-0-29.jsonl.gz", "1-0-9.jsonl.gz"]
     topic_id = kafka.broker.topics["pixel.raw"].topic_id
-    assert load_state(store, "pixel.raw", 0, topic_id).next == 30 and not load_state(store, "pixel.raw", 0, topic_id).intent
+    assert (
+        load_state(store, "pixel.raw", 0, topic_id).next == 30
+        and not load_state(store, "pixel.raw", 0, topic_id).intent
+    )
     assert kafka.broker.committed["pixel-lander"][("pixel.raw", 0)] == 30
     assert kafka.broker.committed["pixel-lander"][("pixel.raw", 1)] == 10
 
@@ -85,8 +89,9 @@ def test_bad_messages_become_bad_rows_on_the_bad_topic_and_are_landed(setup):
     settings, kafka, store = setup
     produce(kafka, [event(0), b"not json", b'{"v":1,"ts":5}', event(1)])
     with Running(Lander(settings, store, kafka)) as lander:
-        wait_until(lambda: len(read_landed(settings.data_dir, "badraw")) == 2, 5, interval=0.02,
-                   message="two bad rows landed")
+        wait_until(
+            lambda: len(read_landed(settings.data_dir, "badraw")) == 2, 5, interval=0.02, message="two bad rows landed"
+        )
         assert lander.stats.bad_rows == 2
     assert sorted(e["event_id"] for e in read_landed(settings.data_dir)) == ["e0", "e1"]
     assert sorted(b["reason"] for b in read_landed(settings.data_dir, "badraw")) == ["invalid_json", "missing_field"]

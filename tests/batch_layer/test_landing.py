@@ -54,8 +54,14 @@ def test_multiline_json_is_kept_on_one_line():
 
 def test_bad_rows_topic_lands_under_badraw_by_message_time():
     row = orjson.dumps({"v": 1, "reason": "query_too_large"})
-    out = land_batch([Message(0, row, H8 + 1), Message(1, b"\xffnot json", H8 + 2)], partition=0,
-                     offset_base=0, is_raw_topic=False, topic="pixel.bad", now_ms=NOW)
+    out = land_batch(
+        [Message(0, row, H8 + 1), Message(1, b"\xffnot json", H8 + 2)],
+        partition=0,
+        offset_base=0,
+        is_raw_topic=False,
+        topic="pixel.bad",
+        now_ms=NOW,
+    )
     (path,) = out.files
     assert path == "badraw/date=2026-11-24/hour=08/0-0-1.jsonl.gz"
     got = lines(out.files[path])

@@ -1,4 +1,5 @@
 """When the nightly job runs and which days it closes; what `pixel batch` refuses (no Spark)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -14,7 +15,7 @@ from tests.batch_layer.rawdata import RawDataset, event, ms
 from tests.harness import make_settings, settings_env
 
 pytestmark = pytest.mark.fast
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(day: int, hh: int, mm: int = 0) -> dt.datetime:
@@ -59,22 +60,31 @@ def test_first_raw_day_and_the_watermark_never_moves_back(tmp_path):
     assert read_watermark(storage) == d(19)
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--date", "2026-13-01"], "is not a date"),
-    (["--date", "2999-01-01"], "can't be closed yet"),
-    (["--from", "2026-11-20"], "--from and --to go together"),
-    (["--from", "2026-11-20", "--to", "2026-11-19"], "is before --from"),
-    (["--date", "2026-11-20", "--from", "2026-11-20", "--to", "2026-11-21"], "not both"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--date", "2026-13-01"], "is not a date"),
+        (["--date", "2999-01-01"], "can't be closed yet"),
+        (["--from", "2026-11-20"], "--from and --to go together"),
+        (["--from", "2026-11-20", "--to", "2026-11-19"], "is before --from"),
+        (["--date", "2026-11-20", "--from", "2026-11-20", "--to", "2026-11-21"], "not both"),
+    ],
+)
 def test_batch_refuses_bad_dates_with_a_message(tmp_path, args, message):
     env = settings_env(make_settings(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "pixel.cli", "batch", *args], env=env, capture_output=True,
-                         text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pixel.cli", "batch", *args], env=env, capture_output=True, text=True, timeout=60
+    )
     assert out.returncode == 2 and message in " ".join(out.stderr.split()), out.stderr
 
 
 def test_drift_refuses_a_day_without_a_batch_view(tmp_path):
     env = settings_env(make_settings(tmp_path))
-    out = subprocess.run([sys.executable, "-m", "pixel.cli", "drift", "--date", "2026-11-20"], env=env,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "pixel.cli", "drift", "--date", "2026-11-20"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 2 and "pixel batch --date 2026-11-20" in " ".join(out.stderr.split()), out.stderr

@@ -1,5 +1,6 @@
 """The batch job's per-file work: the functions mapInPandas runs (fast), and, on a real
 SparkSession, the promise that batch and stream reach the same verdict on the same raw line."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -11,10 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from batch_layer.job import raw_inputs
-from core.lake.layout import hour_place
-from core.lake.storage import FileStorage
 from batch_layer import transform
+from batch_layer.job import raw_inputs
 from batch_layer.transform import (
     LINE_CLEAN_COLUMNS,
     OUTPUT_COLUMNS,
@@ -23,6 +22,8 @@ from batch_layer.transform import (
     enrich_text,
     read_raw_file,
 )
+from core.lake.layout import hour_place
+from core.lake.storage import FileStorage
 from events.enrich import CLEAN_COLUMNS, enrich_frame
 from events.raw import RAW_COLUMNS, check_raw_message
 from tests.batch_layer.rawdata import GOOGLEBOT, RawDataset, event, ms
@@ -34,8 +35,10 @@ FILE_PATH = "file:///data/raw/date=2026-11-20/hour=10/0-0-9.jsonl.gz"
 
 def text_of(lines: list[dict | str | bytes]) -> bytes:
     """Raw lines as a raw file holds them (one per line, each ended by a newline)."""
-    return b"".join((orjson.dumps(line) if isinstance(line, dict) else line.encode() if isinstance(line, str)
-                     else line) + b"\n" for line in lines)
+    return b"".join(
+        (orjson.dumps(line) if isinstance(line, dict) else line.encode() if isinstance(line, str) else line) + b"\n"
+        for line in lines
+    )
 
 
 def enrich_lines(lines: list[dict | str | bytes]) -> pa.Table:
@@ -57,15 +60,25 @@ def test_good_rows_are_enriched_and_bad_ones_keep_their_line_and_file():
         b'{"v":1,"event_id":"e5","ts":1,"site":"\xff"}',
         "",
     ]
-    out = enrich_lines([
-        event("e1", ms(D, 10), "a.example", "/pricing?utm_source=news"),
-        event("e2", ms(D, 10), "a.example", ua=GOOGLEBOT),
-        *bad_lines,
-    ])
+    out = enrich_lines(
+        [
+            event("e1", ms(D, 10), "a.example", "/pricing?utm_source=news"),
+            event("e2", ms(D, 10), "a.example", ua=GOOGLEBOT),
+            *bad_lines,
+        ]
+    )
     rows = plain(out)
     assert out.column_names == OUTPUT_COLUMNS and len(rows) == 8
-    assert [r["bad_reason"] for r in rows] == [None, None, "bad_field_type", "invalid_json", "unsupported_version",
-                                               "invalid_url", "invalid_json", "invalid_json"]
+    assert [r["bad_reason"] for r in rows] == [
+        None,
+        None,
+        "bad_field_type",
+        "invalid_json",
+        "unsupported_version",
+        "invalid_url",
+        "invalid_json",
+        "invalid_json",
+    ]
     assert (rows[0]["path"], rows[0]["utm_source"], rows[0]["browser"]) == ("/pricing", "news", "Chrome")
     assert rows[1]["is_bot"] and not rows[0]["is_bot"]
     assert rows[3]["payload"] == "not json at all"
@@ -81,8 +94,10 @@ def test_a_batch_of_plain_events_and_one_with_spoilt_lines_read_the_same(spoilt)
     """A batch the Arrow reader takes and the same events in a batch it refuses: the line-by-line
     path gives the same columns, and each spoilt line is a bad row of its own (a line of two
     objects beside a blank line must not shift the rows)."""
-    events = [event(f"e{i}", ms(D, i), "a.example", f"/p{i}?utm_source=s", referrer="https://www.google.com/")
-              for i in range(5)]
+    events = [
+        event(f"e{i}", ms(D, i), "a.example", f"/p{i}?utm_source=s", referrer="https://www.google.com/")
+        for i in range(5)
+    ]
     fast = enrich_lines(events)
     exact = plain(enrich_lines([*events, *spoilt]))
     assert exact[:5] == plain(fast)
@@ -131,10 +146,16 @@ def test_raw_files_are_gunzipped_whole_or_kept_up_to_their_fault():
 def test_an_unreadable_file_is_a_bad_row_and_its_readable_lines_still_count():
     lines = [event(f"e{i}", ms(D, 10), "a.example", "/x") for i in range(1000)]
     packed = gzip.compress(text_of(lines))
-    files = pd.DataFrame({"path": [FILE_PATH, FILE_PATH], "content": [packed, packed[:len(packed) // 2]]})
-    rows = plain(pa.concat_tables(pa.Table.from_pandas(frame, preserve_index=False) for frame in enrich_files(iter([files]), NOW)))
+    files = pd.DataFrame({"path": [FILE_PATH, FILE_PATH], "content": [packed, packed[: len(packed) // 2]]})
+    rows = plain(
+        pa.concat_tables(
+            pa.Table.from_pandas(frame, preserve_index=False) for frame in enrich_files(iter([files]), NOW)
+        )
+    )
     whole, cut = rows[:1000], rows[1000:]
-    assert all(r["bad_reason"] is None for r in whole) and [r["event_id"] for r in whole] == [f"e{i}" for i in range(1000)]
+    assert all(r["bad_reason"] is None for r in whole) and [r["event_id"] for r in whole] == [
+        f"e{i}" for i in range(1000)
+    ]
     assert cut[-1]["bad_reason"] == "unreadable_file" and "truncated" in cut[-1]["bad_detail"]
     assert cut[-1]["file"] == FILE_PATH and cut[-1]["_file_day"] == D
     # Every line before the fault is there; the one it cut in two is a bad row of its own.
@@ -147,16 +168,29 @@ def test_hour_place_and_the_folders_a_day_reads(tmp_path):
     assert hour_place("hdfs://nn:9870/pixel/raw/date=2026-11-20/hour=07/3-10-20.jsonl.gz") == ("2026-11-20", 7)
     assert hour_place("/somewhere/else.gz") is None
     raw = RawDataset(tmp_path)
-    for day, hour in [(D - dt.timedelta(days=1), 20), (D - dt.timedelta(days=1), 23), (D, 0), (D, 13),
-                      (D + dt.timedelta(days=1), 0), (D + dt.timedelta(days=1), 1), (D + dt.timedelta(days=1), 2)]:
+    for day, hour in [
+        (D - dt.timedelta(days=1), 20),
+        (D - dt.timedelta(days=1), 23),
+        (D, 0),
+        (D, 13),
+        (D + dt.timedelta(days=1), 0),
+        (D + dt.timedelta(days=1), 1),
+        (D + dt.timedelta(days=1), 2),
+    ]:
         raw.write(day, hour, [event("e", ms(day, hour), "a.example")])
     inputs = raw_inputs(FileStorage(tmp_path), D, lateness_hours=2)
     assert list(inputs) == [
-        "raw/date=2026-11-19/hour=23", "raw/date=2026-11-20/hour=00", "raw/date=2026-11-20/hour=13",
-        "raw/date=2026-11-21/hour=00", "raw/date=2026-11-21/hour=01"]
+        "raw/date=2026-11-19/hour=23",
+        "raw/date=2026-11-20/hour=00",
+        "raw/date=2026-11-20/hour=13",
+        "raw/date=2026-11-21/hour=00",
+        "raw/date=2026-11-21/hour=01",
+    ]
     assert inputs == {folder: sum(f.stat().st_size for f in (tmp_path / folder).iterdir()) for folder in inputs}
     assert list(raw_inputs(FileStorage(tmp_path), D, lateness_hours=0)) == [
-        "raw/date=2026-11-20/hour=00", "raw/date=2026-11-20/hour=13"]
+        "raw/date=2026-11-20/hour=00",
+        "raw/date=2026-11-20/hour=13",
+    ]
 
 
 # -- batch and stream agree (real Spark) ---------------------------------------------------------
@@ -166,10 +200,14 @@ JUNK = [None, 0, 17, -1.5, True, "", "text", [1, "a"], {"k": "v"}]
 
 def random_line(rng: random.Random, i: int) -> str:
     """A raw line with every field valid, missing, null or of another JSON type, at random."""
-    good = event(f"e{i}", ms(D, rng.randrange(24)), rng.choice(["a.example", "b.example"]),
-                 rng.choice(["/", "/docs?utm_source=x&utm_medium=email", "/a/b"]),
-                 referrer=rng.choice(["", "https://www.google.com/", "https://a.example/x", "android-app://x"]),
-                 ua=rng.choice(["Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", GOOGLEBOT]))
+    good = event(
+        f"e{i}",
+        ms(D, rng.randrange(24)),
+        rng.choice(["a.example", "b.example"]),
+        rng.choice(["/", "/docs?utm_source=x&utm_medium=email", "/a/b"]),
+        referrer=rng.choice(["", "https://www.google.com/", "https://a.example/x", "android-app://x"]),
+        ua=rng.choice(["Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", GOOGLEBOT]),
+    )
     line = dict(good)
     for name in RAW_COLUMNS:
         roll = rng.random()
@@ -190,8 +228,10 @@ def stream_verdict(line: str) -> tuple[str | None, dict | None]:
     if parsed is None:
         return reason.value, None
     # Kafka's JSON formats (Flink's, Spark's) give a non-string JSON value of a string field as its JSON text.
-    as_engine = {k: orjson.dumps(v).decode() if k not in ("v", "ts", "dnt") and v is not None
-                 and not isinstance(v, str) else v for k, v in parsed.items()}
+    as_engine = {
+        k: orjson.dumps(v).decode() if k not in ("v", "ts", "dnt") and v is not None and not isinstance(v, str) else v
+        for k, v in parsed.items()
+    }
     if not isinstance(as_engine.get("dnt", False), bool):
         as_engine["dnt"] = bool(as_engine["dnt"])
     row = enrich_frame(pd.DataFrame([{name: as_engine.get(name) for name in RAW_COLUMNS}])).iloc[0]
@@ -226,19 +266,32 @@ def test_batch_and_stream_reach_the_same_verdict_on_every_line(spark, tmp_path):
     rng = random.Random(20261120)
     lines = [random_line(rng, i) for i in range(400)]
     path = RawDataset(tmp_path).write(D, 10, [line.encode() for line in lines])
-    got = (read_files(spark, [f"file://{path.parent}"])
-           .mapInPandas(functools.partial(enrich_files, now_ms=NOW), LINE_STRUCT).toPandas())
+    got = (
+        read_files(spark, [f"file://{path.parent}"])
+        .mapInPandas(functools.partial(enrich_files, now_ms=NOW), LINE_STRUCT)
+        .toPandas()
+    )
     assert len(got) == len(lines) and list(got["line"]) == list(range(len(lines)))
     chunks = got[got["chunk"].notna()]
     assert list(chunks["line"]) == list(range(0, len(lines), transform.CHUNK_LINES))
     events = plain(pa.concat_tables(chunk_table(bytes(value)) for value in chunks["chunk"]))
     verdicts = [stream_verdict(line) for line in lines]
-    assert {r for r, _ in verdicts} >= {None, "invalid_json", "not_an_object", "missing_field", "bad_field_type",
-                                        "missing_site", "invalid_url", "unsupported_version"}
+    assert {r for r, _ in verdicts} >= {
+        None,
+        "invalid_json",
+        "not_an_object",
+        "missing_field",
+        "bad_field_type",
+        "missing_site",
+        "invalid_url",
+        "unsupported_version",
+    }
     # Spark returns rows in file order within the one file.
     for i, (line, (reason, clean)) in enumerate(zip(lines, verdicts)):
         row = got.iloc[i]
         assert row["bad_reason"] == reason, (line, row["bad_reason"], row["bad_detail"])
         if clean is not None:
             assert {name: events[i][name] for name in CLEAN_COLUMNS} == clean, line
-            assert {name: row[name] for name in LINE_CLEAN_COLUMNS} == {name: clean[name] for name in LINE_CLEAN_COLUMNS}
+            assert {name: row[name] for name in LINE_CLEAN_COLUMNS} == {
+                name: clean[name] for name in LINE_CLEAN_COLUMNS
+            }

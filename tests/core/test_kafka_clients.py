@@ -1,5 +1,6 @@
 """The Kafka client factories: the same scenario on the real broker (tansu) and on the in-memory
 fake, so the fake the fast tests rely on behaves as the broker does where the platform looks."""
+
 from __future__ import annotations
 
 import time
@@ -20,13 +21,24 @@ def scenario(settings: Settings, clients) -> dict:
     ids = topic_ids(admin, [settings.raw_topic, settings.bad_topic])
     partitions = {name: len(admin.list_topics(timeout=5).topics[name].partitions) for name in topic_specs(settings)}
     reports = []
-    producer = clients.producer({"linger.ms": 0, "on_delivery": lambda err, msg: reports.append(
-        (err, msg.topic(), msg.partition(), msg.offset()))})
+    producer = clients.producer(
+        {
+            "linger.ms": 0,
+            "on_delivery": lambda err, msg: reports.append((err, msg.topic(), msg.partition(), msg.offset())),
+        }
+    )
     for i in range(10):
         producer.produce(settings.raw_topic, b"v%d" % i, partition=i % 2)
     assert producer.flush(10) == 0
-    consumer = clients.consumer({"group.id": "parity", "enable.auto.commit": False, "session.timeout.ms": 6000,
-                                 "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
+    consumer = clients.consumer(
+        {
+            "group.id": "parity",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 500,
+            "auto.offset.reset": "earliest",
+        }
+    )
     assigned = []
 
     def on_assign(c, tps):

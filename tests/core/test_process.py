@@ -15,6 +15,8 @@ def test_a_child_orphaned_before_asking_is_signalled_at_once():
 
 
 def test_a_child_with_its_parent_alive_keeps_running():
-    code = "import os; from core.process import die_with_parent; die_with_parent(parent_pid=os.getppid()); print('alive')"
+    code = (
+        "import os; from core.process import die_with_parent; die_with_parent(parent_pid=os.getppid()); print('alive')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0 and out.stdout.strip() == "alive"

@@ -1,5 +1,6 @@
 """The storage contract, run on file:// and on hdfs:// (against FakeWebHDFS, a mock namenode:
 see tests/fakes/webhdfs.py for what that does and does not exercise)."""
+
 from __future__ import annotations
 
 import pytest
@@ -54,8 +55,12 @@ def test_delete(store):
 
 
 def test_a_folder_is_removed_whole_or_replaced_by_another(store):
-    for p in ["out/date=1/part-0.parquet", "out/date=1/part-1.parquet", "out/date=2/part-0.parquet",
-              "_staging/date=1/part-0.parquet"]:
+    for p in [
+        "out/date=1/part-0.parquet",
+        "out/date=1/part-1.parquet",
+        "out/date=2/part-0.parquet",
+        "_staging/date=1/part-0.parquet",
+    ]:
         store.write_atomic(p, p.encode())
     store.replace_dir("_staging/date=1", "out/date=1")  # the old day's two parts are gone
     assert store.list_files("out") == ["out/date=1/part-0.parquet", "out/date=2/part-0.parquet"]

@@ -1,4 +1,5 @@
 """Collector -> real tansu -> lander -> raw files, with failures injected into real processes."""
+
 from __future__ import annotations
 
 import gzip
@@ -64,7 +65,11 @@ def test_hits_land_exactly_once_with_the_right_fields(settings, broker, services
         assert m, path
         assert len(gzip.decompress(path.read_bytes()).splitlines()) == int(m[3]) - int(m[2]) + 1
 
-    bad = wait_until(lambda: len(read_landed(settings.data_dir, "badraw")) >= 2 and read_landed(settings.data_dir, "badraw"), 20, message="bad rows")
+    bad = wait_until(
+        lambda: len(read_landed(settings.data_dir, "badraw")) >= 2 and read_landed(settings.data_dir, "badraw"),
+        20,
+        message="bad rows",
+    )
     assert sorted(b["reason"] for b in bad) == ["body_not_json", "query_too_large"]
     assert all(b["source"] == "collector" for b in bad)
 
@@ -90,12 +95,15 @@ def test_broker_killed_while_hits_keep_coming(settings, broker, services, reques
     request.addfinalizer(restarted.kill)
     send_hits(url, 30, tag="after")
 
-    expected = sorted([f"https://example.com/before{i}" for i in range(60)]
-                      + [f"https://example.com/down{i}" for i in range(60)]
-                      + [f"https://example.com/spooled{i}" for i in range(20)]
-                      + [f"https://example.com/after{i}" for i in range(30)])
-    wait_until(lambda: len(landed_urls(settings)) >= len(expected), 60,
-               message="all events landed after broker restart")
+    expected = sorted(
+        [f"https://example.com/before{i}" for i in range(60)]
+        + [f"https://example.com/down{i}" for i in range(60)]
+        + [f"https://example.com/spooled{i}" for i in range(20)]
+        + [f"https://example.com/after{i}" for i in range(30)]
+    )
+    wait_until(
+        lambda: len(landed_urls(settings)) >= len(expected), 60, message="all events landed after broker restart"
+    )
     time.sleep(2)
     events = read_landed(settings.data_dir)
     assert sorted(e["url"] for e in events) == expected
@@ -162,8 +170,7 @@ def test_two_workers_land_everything_and_metrics_add_up(settings, broker, servic
 
     def total_hits():
         text = httpx.get(url + "/metrics").text
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                   if line.startswith("pixel_hits_total{"))
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("pixel_hits_total{"))
 
     # Served by either worker, /metrics sums both (prometheus multiprocess mode).
     wait_until(lambda: total_hits() == n, 10, message="metrics summed across workers")
@@ -182,6 +189,7 @@ def test_workers_die_with_a_sigkilled_master(settings, broker, services):
             return False
         except httpx.TransportError:
             return True
+
     wait_until(port_free, 15, message="workers gone after their master was SIGKILLed")
 
 

@@ -7,8 +7,16 @@ pytestmark = pytest.mark.fast
 
 
 def test_bad_row_keeps_payload_and_origin():
-    row = make_bad_row(BadReason.INVALID_JSON, b"\xff{x", source="lander", detail="d", now_ms=5,
-                       topic="pixel.raw", partition=2, offset=9)
+    row = make_bad_row(
+        BadReason.INVALID_JSON,
+        b"\xff{x",
+        source="lander",
+        detail="d",
+        now_ms=5,
+        topic="pixel.raw",
+        partition=2,
+        offset=9,
+    )
     assert row["reason"] == "invalid_json" and row["ts"] == 5 and row["offset"] == 9
     assert row["payload_bytes"] == 3 and not row["payload_truncated"]
     assert orjson.loads(encode_bad_row(row))["payload"].endswith("{x")

@@ -1,11 +1,13 @@
 """Golden tables of realistic UAs, URLs and referrers; and row == vectorized, always."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from events.enrich import CLEAN_COLUMNS, OUTPUT_COLUMNS, dedupe_key, enrich_event, enrich_frame
 from events.urls import parse_page_url, parse_referrer
@@ -44,9 +46,31 @@ def test_the_bot_list_gives_is_bots_own_verdict_on_every_ua():
     theirs, ours = Bots(), bot_matcher(Bots().patterns)
     uas = {param.values[0] for param in golden_user_agents()}
     uas |= {ua for _ip, ua in TrafficModel(sites=5, seed=7, visitors=5000).visitors} | {ua for ua, _ in USER_AGENTS}
-    uas |= {f(ua) for ua in list(uas) for f in (str.upper, str.swapcase, lambda u: u.replace("o", "ö"),
-                                                lambda u: "İ" + u, lambda u: u[:49], lambda u: u + "|", lambda u: u[::-1])}
-    uas |= {"", "Googlebot", "GOOGLE", "Mozilla/5.0 (compatible)", "x" * 50, "x" * 49, "İ" * 49, "K" * 60, "bot", "cubot"}
+    uas |= {
+        f(ua)
+        for ua in list(uas)
+        for f in (
+            str.upper,
+            str.swapcase,
+            lambda u: u.replace("o", "ö"),
+            lambda u: "İ" + u,
+            lambda u: u[:49],
+            lambda u: u + "|",
+            lambda u: u[::-1],
+        )
+    }
+    uas |= {
+        "",
+        "Googlebot",
+        "GOOGLE",
+        "Mozilla/5.0 (compatible)",
+        "x" * 50,
+        "x" * 49,
+        "İ" * 49,
+        "K" * 60,
+        "bot",
+        "cubot",
+    }
     assert len(uas) > 5000
     verdicts = {ua: (theirs.is_bot(ua), ours(ua)) for ua in uas}
     assert [ua for ua, (a, b) in verdicts.items() if a != b] == []
@@ -76,7 +100,9 @@ def test_page_url_golden(url, host, path, utm_source):
     assert (page.host, page.path, page.utm[0]) == (host, path, utm_source)
 
 
-@pytest.mark.parametrize("url", ["", "shop.example/x", "ftp://shop.example/x", "javascript:alert(1)", "https://", "http://[::1"])
+@pytest.mark.parametrize(
+    "url", ["", "shop.example/x", "ftp://shop.example/x", "javascript:alert(1)", "https://", "http://[::1"]
+)
 def test_invalid_page_urls(url):
     assert parse_page_url(url) is None
 
@@ -105,9 +131,22 @@ def test_referrer_golden(referrer, source, cls, host):
 
 
 def raw(**kw):
-    event = {"v": 1, "event_id": "e1", "ts": 1_795_507_200_000, "site": "shop.example", "event": "pageview",
-             "url": "https://shop.example/", "referrer": "", "ua": "curl/8.5.0", "ip_trunc": "1.2.3.0",
-             "visitor_id": "v1", "uid": "", "eid": "", "lang": "en", "dnt": False}
+    event = {
+        "v": 1,
+        "event_id": "e1",
+        "ts": 1_795_507_200_000,
+        "site": "shop.example",
+        "event": "pageview",
+        "url": "https://shop.example/",
+        "referrer": "",
+        "ua": "curl/8.5.0",
+        "ip_trunc": "1.2.3.0",
+        "visitor_id": "v1",
+        "uid": "",
+        "eid": "",
+        "lang": "en",
+        "dnt": False,
+    }
     event.update(kw)
     return event
 
@@ -120,8 +159,9 @@ def test_bad_rows_have_typed_reasons():
 
 
 def test_campaign_tags_name_the_source():
-    clean, _ = enrich_event(raw(url="https://shop.example/?utm_source=newsletter&utm_medium=email",
-                                referrer="https://mail.google.com/"))
+    clean, _ = enrich_event(
+        raw(url="https://shop.example/?utm_source=newsletter&utm_medium=email", referrer="https://mail.google.com/")
+    )
     assert (clean["source"], clean["source_class"]) == ("newsletter", "email")
 
 
@@ -130,16 +170,31 @@ def test_dedupe_key_scopes_client_ids_to_the_site():
     assert dedupe_key("a", "e1", "") != dedupe_key("a", "e2", "")
 
 
-UAS = [line.split("|")[0] for line in (GOLDEN / "user_agents.csv").read_text().splitlines()
-       if line and not line.startswith("#")]
+UAS = [
+    line.split("|")[0]
+    for line in (GOLDEN / "user_agents.csv").read_text().splitlines()
+    if line and not line.startswith("#")
+]
 raw_events = st.builds(
     raw,
     event_id=st.text(min_size=1, max_size=8),
     site=st.sampled_from(["", "shop.example", "blog.example"]),
-    url=st.one_of(st.sampled_from(["https://shop.example/a?utm_source=x&utm_medium=cpc", "https://www.blog.example/",
-                                   "nope", "", "http://shop.example/b#f"]), st.text(max_size=40)),
-    referrer=st.one_of(st.sampled_from(["", "https://www.google.de/", "https://shop.example/x", "https://t.co/y"]),
-                       st.text(max_size=30)),
+    url=st.one_of(
+        st.sampled_from(
+            [
+                "https://shop.example/a?utm_source=x&utm_medium=cpc",
+                "https://www.blog.example/",
+                "nope",
+                "",
+                "http://shop.example/b#f",
+            ]
+        ),
+        st.text(max_size=40),
+    ),
+    referrer=st.one_of(
+        st.sampled_from(["", "https://www.google.de/", "https://shop.example/x", "https://t.co/y"]),
+        st.text(max_size=30),
+    ),
     ua=st.sampled_from(UAS),
     eid=st.sampled_from(["", "c1"]),
     dnt=st.booleans(),

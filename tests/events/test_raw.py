@@ -9,16 +9,38 @@ NOW = 1_795_000_000_000
 
 
 def build(params, **kw):
-    args = dict(ts_ms=NOW, event_id="e1", ua="Mozilla/5.0", referer_header="", lang="en-US",
-                dnt=False, ip_trunc="203.0.113.0", visitor_id_of=lambda site, ua: f"{site}|{ua}", source="get")
+    args = dict(
+        ts_ms=NOW,
+        event_id="e1",
+        ua="Mozilla/5.0",
+        referer_header="",
+        lang="en-US",
+        dnt=False,
+        ip_trunc="203.0.113.0",
+        visitor_id_of=lambda site, ua: f"{site}|{ua}",
+        source="get",
+    )
     args.update(kw)
     return build_raw_event(params, **args)
 
 
 def test_contract_fields():
     e = build({"site": "a.com", "url": "https://a.com/x", "ref": "https://g.com/", "uid": "u", "eid": "c1"})
-    assert set(e) >= {"v", "event_id", "ts", "site", "event", "url", "referrer", "ua", "ip_trunc",
-                      "visitor_id", "uid", "lang", "dnt"}
+    assert set(e) >= {
+        "v",
+        "event_id",
+        "ts",
+        "site",
+        "event",
+        "url",
+        "referrer",
+        "ua",
+        "ip_trunc",
+        "visitor_id",
+        "uid",
+        "lang",
+        "dnt",
+    }
     assert e["event"] == "pageview" and e["eid"] == "c1" and e["visitor_id"] == "a.com|Mozilla/5.0"
     assert "trunc" not in e
 

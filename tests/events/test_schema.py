@@ -1,5 +1,6 @@
 """Each engine's schema is derived from the one (name, type) list: Arrow, Spark, Flink SQL (the
 speed layer's source, sink and UDF result) and DuckDB (the real-time store) agree with it."""
+
 from __future__ import annotations
 
 import duckdb
@@ -17,7 +18,8 @@ def test_sql_columns_quote_names_and_spell_types_per_dialect():
     cols = [("value", "string"), ("n", "long"), ("ok", "boolean"), ("b", "binary")]
     assert schema.sql_columns(cols, "flink") == "`value` STRING, `n` BIGINT, `ok` BOOLEAN, `b` BYTES"
     assert schema.sql_columns(cols, "duckdb", not_null=True) == (
-        '"value" VARCHAR NOT NULL, "n" BIGINT NOT NULL, "ok" BOOLEAN NOT NULL, "b" BLOB NOT NULL')
+        '"value" VARCHAR NOT NULL, "n" BIGINT NOT NULL, "ok" BOOLEAN NOT NULL, "b" BLOB NOT NULL'
+    )
     assert schema.quote('we"ird', "duckdb") == '"we""ird"' and schema.quote("a`b", "flink") == "`a``b`"
 
 
@@ -62,8 +64,10 @@ def test_flink_udf_result_type_is_the_enriched_schema():
 
     assert [(n, t.__class__.__name__) for n, t in ENRICH_FIELDS] == [
         (n, {"string": "VarCharType", "boolean": "BooleanType", "long": "BigIntType"}[t])
-        for n, t in schema.pick(ENRICHED_SCHEMA, ("dedupe_key", "path", "source", "browser", "os", "device",
-                                                  "is_bot", "bad_reason"))]
+        for n, t in schema.pick(
+            ENRICHED_SCHEMA, ("dedupe_key", "path", "source", "browser", "os", "device", "is_bot", "bad_reason")
+        )
+    ]
     assert [f.name for f in enrich._result_type.fields] == [n for n, _ in ENRICH_FIELDS]
 
 
@@ -73,8 +77,7 @@ def test_duckdb_store_table_is_the_agg_schema_by_minute():
     store = DuckDBStore()
     described = store.db.execute("DESCRIBE agg_minute").fetchall()
     expected = [("minute", "long")] + [c for c in AGG_SCHEMA if c[0] not in ("window_start", "window_end")]
-    assert [(row[0], row[1]) for row in described] == [
-        (n, schema.SQL_TYPES["duckdb"][t]) for n, t in expected]
+    assert [(row[0], row[1]) for row in described] == [(n, schema.SQL_TYPES["duckdb"][t]) for n, t in expected]
     conn = duckdb.connect()
     conn.execute(f"CREATE TABLE t ({schema.sql_columns(RAW_SCHEMA, 'duckdb')})")
     assert [r[0] for r in conn.execute("DESCRIBE t").fetchall()] == [n for n, _ in RAW_SCHEMA]

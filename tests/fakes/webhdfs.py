@@ -7,6 +7,7 @@ datanode redirect, LISTSTATUS, RENAME, DELETE, RemoteException errors). It does 
 real namenode: replication, leases, permissions, Kerberos, HA failover, or real HDFS timing.
 HDFS semantics it keeps on purpose: RENAME refuses to overwrite an existing file.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,19 +41,30 @@ class FakeWebHDFS:
                 self.wfile.write(payload)
 
             def _error(self, status: int, exception: str, message: str):
-                self._reply(status, {"RemoteException": {"exception": exception, "message": message,
-                                                         "javaClassName": f"java.io.{exception}"}})
+                self._reply(
+                    status,
+                    {
+                        "RemoteException": {
+                            "exception": exception,
+                            "message": message,
+                            "javaClassName": f"java.io.{exception}",
+                        }
+                    },
+                )
 
             def _parse(self):
                 url = urlparse(self.path)
                 params = {k: v[0] for k, v in parse_qs(url.query).items()}
-                hdfs_path = url.path[len(PREFIX):] or "/"
+                hdfs_path = url.path[len(PREFIX) :] or "/"
                 fake.requests.append((self.command, params.get("op", "")))
                 return hdfs_path, params, fake.root / hdfs_path.lstrip("/")
 
             def _status(self, local: Path, suffix: str = "") -> dict:
-                return {"pathSuffix": suffix, "type": "DIRECTORY" if local.is_dir() else "FILE",
-                        "length": 0 if local.is_dir() else local.stat().st_size}
+                return {
+                    "pathSuffix": suffix,
+                    "type": "DIRECTORY" if local.is_dir() else "FILE",
+                    "length": 0 if local.is_dir() else local.stat().st_size,
+                }
 
             def do_GET(self):
                 path, params, local = self._parse()
@@ -78,7 +90,8 @@ class FakeWebHDFS:
                     return self._reply(200, {"boolean": True})
                 if op == "CREATE" and "datanode" not in params:
                     # Namenode step: redirect the client to a "datanode" (ourselves).
-                    loc = f"http://{self.headers['Host']}{PREFIX}{path}?op=CREATE&datanode=true&overwrite={params.get('overwrite', 'false')}"
+                    overwrite = params.get("overwrite", "false")
+                    loc = f"http://{self.headers['Host']}{PREFIX}{path}?op=CREATE&datanode=true&overwrite={overwrite}"
                     return self._reply(307, None, {"Location": loc})
                 if op == "CREATE":
                     data = self.rfile.read(int(self.headers.get("Content-Length") or 0))

@@ -1,4 +1,5 @@
 """docker-compose.yml: valid for docker-compose, and consistent with our settings and images."""
+
 from __future__ import annotations
 
 import re
@@ -22,16 +23,32 @@ def resolved() -> dict:
     exe = shutil.which("docker-compose")
     if exe is None:
         pytest.fail("docker-compose is missing: run `make setup` (installs Debian's docker-compose)")
-    out = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config"], cwd=ROOT,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "config"], cwd=ROOT, capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stderr
     return yaml.safe_load(out.stdout)
 
 
 def test_has_the_production_services(resolved):
-    assert {"kafka", "namenode", "datanode", "collector", "lander", "flink-jobmanager", "flink-taskmanager",
-            "speed-job", "zookeeper", "druid-postgres", "druid-coordinator", "druid-broker",
-            "druid-historical", "druid-middlemanager", "druid-router", "druid-supervisor"} <= set(resolved["services"])
+    assert {
+        "kafka",
+        "namenode",
+        "datanode",
+        "collector",
+        "lander",
+        "flink-jobmanager",
+        "flink-taskmanager",
+        "speed-job",
+        "zookeeper",
+        "druid-postgres",
+        "druid-coordinator",
+        "druid-broker",
+        "druid-historical",
+        "druid-middlemanager",
+        "druid-router",
+        "druid-supervisor",
+    } <= set(resolved["services"])
     assert resolved["services"]["kafka"]["image"].startswith("apache/kafka:")
     assert resolved["services"]["namenode"]["image"].startswith("apache/hadoop:")
 
@@ -121,7 +138,11 @@ def test_serving_uses_druid_and_the_postgres_registry(resolved):
     url = make_url(env["PIXEL_REGISTRY_URL"])
     assert url.drivername == "postgresql+psycopg" and url.host in services
     pg = services[url.host]["environment"]
-    assert (url.username, url.password, url.database) == (pg["POSTGRES_USER"], pg["POSTGRES_PASSWORD"], pg["POSTGRES_DB"])
+    assert (url.username, url.password, url.database) == (
+        pg["POSTGRES_USER"],
+        pg["POSTGRES_PASSWORD"],
+        pg["POSTGRES_DB"],
+    )
 
 
 def test_prometheus_scrapes_services_that_exist_on_their_ports(resolved):
@@ -134,9 +155,16 @@ def test_prometheus_scrapes_services_that_exist_on_their_ports(resolved):
         if host == "localhost":
             continue
         assert host in services, target
-        command = " ".join(map(str, [*(services[host].get("command") or []), *(services[host].get("entrypoint") or [])]))
-        published = [str(p["target"]) if isinstance(p, dict) else str(p).split(":")[-1]
-                     for p in services[host].get("ports", [])]  # docker-compose v1 renders dicts
+        command = " ".join(
+            map(str, [*(services[host].get("command") or []), *(services[host].get("entrypoint") or [])])
+        )
+        published = [
+            str(p["target"]) if isinstance(p, dict) else str(p).split(":")[-1] for p in services[host].get("ports", [])
+        ]  # docker-compose v1 renders dicts
         env_ports = [str(v) for k, v in (services[host].get("environment") or {}).items() if k.endswith("_PORT")]
-        assert port in published or port in env_ports or DAEMON_DEFAULT_PORTS.get(host) == port \
-            or re.search(rf"port[= ]{port}\b", command), f"{target}: nothing listens there"
+        assert (
+            port in published
+            or port in env_ports
+            or DAEMON_DEFAULT_PORTS.get(host) == port
+            or re.search(rf"port[= ]{port}\b", command)
+        ), f"{target}: nothing listens there"

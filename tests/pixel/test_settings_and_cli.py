@@ -21,7 +21,9 @@ def test_storage_root_defaults_to_the_data_dir(tmp_path):
     assert Settings(data_dir=tmp_path).storage_root == f"file://{tmp_path.resolve()}"
 
 
-@pytest.mark.parametrize("cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"], ["batch"], ["drift"], ["sites"], ["tokens"]])
+@pytest.mark.parametrize(
+    "cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"], ["batch"], ["drift"], ["sites"], ["tokens"]]
+)
 def test_help_explains_every_command(cmd):
     out = subprocess.run([sys.executable, "-m", "pixel.cli", *cmd, "--help"], capture_output=True, text=True)
     assert out.returncode == 0 and "Usage" in out.stdout
@@ -31,8 +33,9 @@ def test_sites_and_tokens_commands(tmp_path):
     env = {**__import__("os").environ, "PIXEL_DATA_DIR": str(tmp_path)}
 
     def pixel(*args):
-        return subprocess.run([sys.executable, "-m", "pixel.cli", *args], capture_output=True, text=True, env=env,
-                              timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "pixel.cli", *args], capture_output=True, text=True, env=env, timeout=60
+        )
 
     assert pixel("sites", "create", "Example.com").stdout.startswith("created example.com (private)")
     assert pixel("sites", "create", "pub.example", "--public").returncode == 0

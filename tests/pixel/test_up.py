@@ -1,4 +1,5 @@
 """`pixel up` as a user runs it: start, send traffic, Ctrl-C; everything stops and nothing is lost."""
+
 from __future__ import annotations
 
 import signal
@@ -16,8 +17,9 @@ pytestmark = pytest.mark.slow
 def test_up_then_ctrl_c_lands_everything_and_exits_cleanly(tmp_path):
     settings = make_settings(tmp_path / "data", lander_flush_seconds=30)  # only the stop flushes
     log = open(tmp_path / "up.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "pixel.cli", "up"], env=settings_env(settings),
-                            stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pixel.cli", "up"], env=settings_env(settings), stdout=log, stderr=subprocess.STDOUT
+    )
     try:
         wait_for_port(settings.collector_host, settings.collector_port, 60)
         wait_for_port(settings.serving_host, settings.serving_port, 60)

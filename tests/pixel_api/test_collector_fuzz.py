@@ -1,12 +1,15 @@
 """Property-based fuzzing of the collector's inputs, through the real ASGI app with a real
 hand-off to a real broker: whatever arrives, never a 5xx and never an exception."""
+
 from __future__ import annotations
 
 import asyncio
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from pixel_api.app import GIF, create_app
 
@@ -52,10 +55,19 @@ def test_pixel_never_fails(app_and_loop, query, ua, ref, xff):
 
     async def go():
         scope = {
-            "type": "http", "method": "GET", "path": "/p.gif", "query_string": raw_query,
-            "headers": [(b"user-agent", ua.encode("latin-1")), (b"referer", ref.encode("latin-1")),
-                        (b"x-forwarded-for", xff.encode("latin-1"))],
-            "client": ("203.0.113.5", 1), "http_version": "1.1", "scheme": "http", "root_path": "",
+            "type": "http",
+            "method": "GET",
+            "path": "/p.gif",
+            "query_string": raw_query,
+            "headers": [
+                (b"user-agent", ua.encode("latin-1")),
+                (b"referer", ref.encode("latin-1")),
+                (b"x-forwarded-for", xff.encode("latin-1")),
+            ],
+            "client": ("203.0.113.5", 1),
+            "http_version": "1.1",
+            "scheme": "http",
+            "root_path": "",
         }
 
         async def receive():
@@ -71,8 +83,15 @@ def test_pixel_never_fails(app_and_loop, query, ua, ref, xff):
 
 
 @hsettings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.one_of(st.binary(max_size=40000), st.dictionaries(st.sampled_from(["site", "url", "ref", "uid", "eid", "e", "x"]),
-                                                                  st.one_of(text, st.integers(), st.none(), st.lists(st.integers())))))
+@given(
+    body=st.one_of(
+        st.binary(max_size=40000),
+        st.dictionaries(
+            st.sampled_from(["site", "url", "ref", "uid", "eid", "e", "x"]),
+            st.one_of(text, st.integers(), st.none(), st.lists(st.integers())),
+        ),
+    )
+)
 def test_collect_never_5xx(app_and_loop, body):
     if isinstance(body, dict):
         r = call(app_and_loop, "POST", "/collect", json=body)
@@ -84,8 +103,10 @@ def test_collect_never_5xx(app_and_loop, body):
 
 
 @hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(["/p.gif", "/collect", "/healthz", "/nope"]),
-       method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]))
+@given(
+    path=st.sampled_from(["/p.gif", "/collect", "/healthz", "/nope"]),
+    method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]),
+)
 def test_any_method_on_any_path_is_never_5xx(app_and_loop, path, method):
     assert call(app_and_loop, method, path).status_code < 500
 

@@ -1,7 +1,11 @@
+from urllib.parse import parse_qsl, quote_plus
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pixel_api.app import beacon_params
-from pixel_api.collector import TrustedProxies, request_headers
+from pixel_api.collector import PIXEL_PARAMS, TrustedProxies, parse_pixel_query, request_headers
 
 pytestmark = pytest.mark.fast
 
@@ -42,18 +46,13 @@ def test_beacon_params(body, ok):
         assert params["site"] == "a"
 
 
-from urllib.parse import parse_qsl, quote_plus  # noqa: E402
-
-from hypothesis import given, strategies as st  # noqa: E402
-
-from pixel_api.collector import PIXEL_PARAMS, parse_pixel_query  # noqa: E402
-
 # What browsers send: ASCII, with everything else percent-encoded (valid or not).
 ascii_junk = st.binary(max_size=60).map(lambda b: bytes(c & 0x7F for c in b))
 values = st.one_of(st.text(max_size=30).map(lambda t: quote_plus(t, errors="surrogatepass").encode()), ascii_junk)
 query_parts = st.lists(
-    st.tuples(st.sampled_from([b"site", b"url", b"ref", b"uid", b"eid", b"e", b"x", b"sit%65", b"u+rl", b""]),
-              values).map(lambda kv: kv[0] + b"=" + kv[1]),
+    st.tuples(
+        st.sampled_from([b"site", b"url", b"ref", b"uid", b"eid", b"e", b"x", b"sit%65", b"u+rl", b""]), values
+    ).map(lambda kv: kv[0] + b"=" + kv[1]),
     max_size=8,
 )
 

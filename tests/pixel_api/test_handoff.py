@@ -1,6 +1,7 @@
 """The hand-off's state machine (direct, spooling, replay, re-send after a lost log) over the
 in-memory Kafka (core.kafka.testing): fast and deterministic. The real-broker tests
 (tests/e2e/test_collect_and_land.py) run the same paths against tansu."""
+
 from __future__ import annotations
 
 import pytest
@@ -110,8 +111,11 @@ def test_unlanded_events_are_sent_again_when_the_broker_lost_its_log(tmp_path, k
         submit(handoff, values(50, start=200))  # ... but not these before the broker died
         assert handoff.wait_idle(5)
         kafka.broker.restart_empty()
-        wait_until(lambda: sorted(landed(kafka)) == sorted(values(50, start=200)), 10,
-                   message="the 50 unlanded events re-sent to the new log")
+        wait_until(
+            lambda: sorted(landed(kafka)) == sorted(values(50, start=200)),
+            10,
+            message="the 50 unlanded events re-sent to the new log",
+        )
         assert handoff.wait_idle(5)
         assert sorted(landed(kafka)) == sorted(values(50, start=200))
         commit_everything(kafka)

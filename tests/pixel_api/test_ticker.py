@@ -1,4 +1,5 @@
 """The collector's event-time ticks against a real tansu broker."""
+
 from __future__ import annotations
 
 import time
@@ -7,9 +8,9 @@ import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from events.raw import is_tick
 from core.kafka.clients import ensure_topics
 from core.kafka.config import client_config
+from events.raw import is_tick
 from pixel_api.ticker import Ticker
 
 pytestmark = pytest.mark.fast

@@ -1,9 +1,9 @@
 """The dashboard in a real headless browser (Debian's chromium, driven by Selenium): pages load
 offline, show exactly the numbers the Stats API gives, ask for a token on a private site; the
 test saves screenshots (test-artifacts/)."""
+
 from __future__ import annotations
 
-import datetime as dt
 import shutil
 import threading
 from pathlib import Path
@@ -29,19 +29,37 @@ def server(tmp_path):
     settings = make_settings(tmp_path / "data", serving_port=free_port())
     storage = FileStorage(settings.data_dir)
     for day, scale in ((D1, 1), (D2, 2)):
-        write_view(storage, "daily", day, [
-            daily_row("total", "", 300 * scale, ids(f"{day}-", 100 * scale)),
-            daily_row("page", "/", 200 * scale, ids(f"{day}-", 70 * scale)),
-            daily_row("page", "/pricing", 100 * scale, ids(f"{day}-", 40 * scale)),
-            daily_row("source", "Google", 120 * scale, ids(f"{day}-", 50 * scale)),
-            daily_row("browser", "Firefox", 300 * scale, ids(f"{day}-", 100 * scale)),
-            daily_row("os", "Linux", 300 * scale, ids(f"{day}-", 100 * scale)),
-            daily_row("device", "desktop", 300 * scale, ids(f"{day}-", 100 * scale)),
-            daily_row("total", "", 5, ids("b", 2), site="b.example"),
-        ])
-        write_view(storage, "sessions", day, [{"site": "a.example", "dimension": "total", "value": "",
-                                               "visits": 120 * scale, "bounces": 48 * scale,
-                                               "pageviews": 300 * scale, "duration_ms": 0}])
+        write_view(
+            storage,
+            "daily",
+            day,
+            [
+                daily_row("total", "", 300 * scale, ids(f"{day}-", 100 * scale)),
+                daily_row("page", "/", 200 * scale, ids(f"{day}-", 70 * scale)),
+                daily_row("page", "/pricing", 100 * scale, ids(f"{day}-", 40 * scale)),
+                daily_row("source", "Google", 120 * scale, ids(f"{day}-", 50 * scale)),
+                daily_row("browser", "Firefox", 300 * scale, ids(f"{day}-", 100 * scale)),
+                daily_row("os", "Linux", 300 * scale, ids(f"{day}-", 100 * scale)),
+                daily_row("device", "desktop", 300 * scale, ids(f"{day}-", 100 * scale)),
+                daily_row("total", "", 5, ids("b", 2), site="b.example"),
+            ],
+        )
+        write_view(
+            storage,
+            "sessions",
+            day,
+            [
+                {
+                    "site": "a.example",
+                    "dimension": "total",
+                    "value": "",
+                    "visits": 120 * scale,
+                    "bounces": 48 * scale,
+                    "pageviews": 300 * scale,
+                    "duration_ms": 0,
+                }
+            ],
+        )
     advance_watermark(storage, D2)
     DuckDBStore(settings.realtime_db).db.close()  # an empty real-time store file
     registry = Registry(settings.registry_database_url)
@@ -49,8 +67,11 @@ def server(tmp_path):
     registry.create_site("b.example")
     token = registry.create_token("b.example")
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, ingest=False), host="127.0.0.1",
-                                           port=settings.serving_port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, ingest=False), host="127.0.0.1", port=settings.serving_port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{settings.serving_port}"
@@ -79,8 +100,11 @@ def browser():
 
 def loaded(browser, url: str, state: str = "true"):
     browser.get(url)
-    wait_until(lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") in (state, "error"),
-               30, message=f"{url} loaded")
+    wait_until(
+        lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") in (state, "error"),
+        30,
+        message=f"{url} loaded",
+    )
     return browser
 
 
@@ -96,22 +120,32 @@ def test_site_page_shows_the_api_numbers(server, browser):
     assert browser.find_element("tag name", "body").get_attribute("data-loaded") == "true"
     assert not browser.find_element("id", "token-form").is_displayed()  # public: no token asked
 
-    agg = httpx.get(f"{base}/api/v1/stats/aggregate",
-                    params={**params, "metrics": "visitors,pageviews,visits,bounce_rate"}).json()["results"]
+    agg = httpx.get(
+        f"{base}/api/v1/stats/aggregate", params={**params, "metrics": "visitors,pageviews,visits,bounce_rate"}
+    ).json()["results"]
     assert text_of(browser, "visitors") == f"{agg['visitors']['value']:,}" == "300"
     assert text_of(browser, "pageviews") == f"{agg['pageviews']['value']:,}" == "900"
     assert text_of(browser, "visits") == "360" and text_of(browser, "bounce_rate") == f"{agg['bounce_rate']['value']}%"
 
     series = httpx.get(f"{base}/api/v1/stats/timeseries", params={**params, "metrics": "visitors,pageviews"}).json()
     points = browser.find_element("id", "chart").get_attribute("data-points")
-    assert points == str([[p["date"], p["visitors"], p["pageviews"]] for p in series["results"]]).replace("'", '"').replace(" ", "")
+    assert points == str([[p["date"], p["visitors"], p["pageviews"]] for p in series["results"]]).replace(
+        "'", '"'
+    ).replace(" ", "")
 
-    pages = httpx.get(f"{base}/api/v1/stats/breakdown", params={**params, "property": "event:page",
-                                                                 "metrics": "visitors,pageviews", "limit": 10}).json()
+    pages = httpx.get(
+        f"{base}/api/v1/stats/breakdown",
+        params={**params, "property": "event:page", "metrics": "visitors,pageviews", "limit": 10},
+    ).json()
     rows = browser.find_elements("css selector", 'table[data-property="event:page"] tbody tr')
-    assert [r.text.split() for r in rows] == [[p["page"], f"{p['visitors']:,}", f"{p['pageviews']:,}"]
-                                              for p in pages["results"]] == [["/", "210", "600"], ["/pricing", "120", "300"]]
-    assert browser.find_element("css selector", 'table[data-property="visit:source"] tbody tr').text.split()[0] == "Google"
+    assert (
+        [r.text.split() for r in rows]
+        == [[p["page"], f"{p['visitors']:,}", f"{p['pageviews']:,}"] for p in pages["results"]]
+        == [["/", "210", "600"], ["/pricing", "120", "300"]]
+    )
+    assert (
+        browser.find_element("css selector", 'table[data-property="visit:source"] tbody tr').text.split()[0] == "Google"
+    )
     assert text_of(browser, "live") == "0"
     browser.save_screenshot(str(ARTIFACTS / "dashboard-site.png"))
     assert (ARTIFACTS / "dashboard-site.png").stat().st_size > 10_000
@@ -132,7 +166,10 @@ def test_index_snippet_and_a_private_site(server, browser):
     assert "pixel tokens create b.example" in text_of(browser, "error")
     browser.find_element("id", "token").send_keys(token)
     browser.find_element("css selector", "#token-form button").click()
-    wait_until(lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") == "true", 30,
-               message="the private site with its token")
+    wait_until(
+        lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") == "true",
+        30,
+        message="the private site with its token",
+    )
     assert text_of(browser, "pageviews") == "10"
     browser.save_screenshot(str(ARTIFACTS / "dashboard-private.png"))

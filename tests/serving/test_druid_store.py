@@ -2,6 +2,7 @@
 RecordingConnection (a MOCK DB-API connection that records SQL and returns canned rows); what
 is exercised is the SQL text, its parameters, pydruid's escaping and our result handling; what
 is not is Druid itself (planning, HLLSketchMerge at ingestion, segment handoff)."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ from pathlib import Path
 import pytest
 from pydruid.db.api import apply_parameters
 
+from core.settings import Settings
 from events.aggregate import AGG_COLUMNS
 from events.sketches import LG_K, sketch_of
-from core.settings import Settings
 from serving.realtime.druid_store import DATASOURCE, DruidStore, iso_period
 
 pytestmark = pytest.mark.fast
@@ -80,8 +81,11 @@ def test_supervisor_spec_matches_the_aggregate_schema():
     assert schema["dataSource"] == DATASOURCE
     assert SPEC["spec"]["ioConfig"]["topic"] == Settings().agg_topic
     assert SPEC["spec"]["ioConfig"]["consumerProperties"]["isolation.level"] == "read_committed"
-    used = {schema["timestampSpec"]["column"], *schema["dimensionsSpec"]["dimensions"],
-            *(m["fieldName"] for m in schema["metricsSpec"])}
+    used = {
+        schema["timestampSpec"]["column"],
+        *schema["dimensionsSpec"]["dimensions"],
+        *(m["fieldName"] for m in schema["metricsSpec"]),
+    }
     assert used == set(AGG_COLUMNS) - {"window_end"}  # window_end is implied by the rollup
     hll = next(m for m in schema["metricsSpec"] if m["type"] == "HLLSketchMerge")
     assert (hll["name"], hll["lgK"], hll["tgtHllType"]) == ("visitors_hll", LG_K, "HLL_4")

@@ -1,4 +1,5 @@
 """The embedded real-time store: rollup, sketch unions, queries, offsets (fast, in memory)."""
+
 import pytest
 
 from events.sketches import RELATIVE_ERROR, sketch_of
@@ -9,28 +10,40 @@ T = 1_795_507_200_000  # a whole minute
 
 
 def row(window, dimension, value, pageviews, visitors, site="a.example"):
-    return {"window_start": window, "window_end": window + 10_000, "site": site, "dimension": dimension,
-            "value": value, "pageviews": pageviews, "visitors_hll": sketch_of(visitors)}
+    return {
+        "window_start": window,
+        "window_end": window + 10_000,
+        "site": site,
+        "dimension": dimension,
+        "value": value,
+        "pageviews": pageviews,
+        "visitors_hll": sketch_of(visitors),
+    }
 
 
 @pytest.fixture
 def store():
     s = DuckDBStore()
     ids = [f"v{i}" for i in range(300)]
-    s.ingest([
-        row(T, "total", "", 10, ids[:100]),
-        row(T + 10_000, "total", "", 5, ids[50:150]),  # same minute: rolled up
-        row(T + MINUTE, "total", "", 7, ids[200:300]),
-        row(T, "page", "/", 8, ids[:80]),
-        row(T, "page", "/pricing", 2, ids[80:100]),
-        row(T + MINUTE, "page", "/pricing", 7, ids[200:300]),
-        row(T, "total", "", 99, ["x"], site="b.example"),
-    ])
+    s.ingest(
+        [
+            row(T, "total", "", 10, ids[:100]),
+            row(T + 10_000, "total", "", 5, ids[50:150]),  # same minute: rolled up
+            row(T + MINUTE, "total", "", 7, ids[200:300]),
+            row(T, "page", "/", 8, ids[:80]),
+            row(T, "page", "/pricing", 2, ids[80:100]),
+            row(T + MINUTE, "page", "/pricing", 7, ids[200:300]),
+            row(T, "total", "", 99, ["x"], site="b.example"),
+        ]
+    )
     return s
 
 
 def test_rolls_up_by_minute(store):
-    assert store.db.execute("SELECT count(*) FROM agg_minute WHERE dimension='total' AND site='a.example'").fetchone()[0] == 2
+    assert (
+        store.db.execute("SELECT count(*) FROM agg_minute WHERE dimension='total' AND site='a.example'").fetchone()[0]
+        == 2
+    )
 
 
 def test_totals_sum_pageviews_and_union_visitors(store):
@@ -65,7 +78,7 @@ def test_offsets_commit_with_the_data(tmp_path):
     s = DuckDBStore(tmp_path / "rt.duckdb")
     s.ingest([row(T, "total", "", 1, ["a"])], {("pixel.agg", 0): 11})
     corrupt = dict(row(T, "total", "", 5, ["b"]), visitors_hll="not a sketch")
-    with pytest.raises(Exception):  # fails while merging into the existing row, mid-transaction
+    with pytest.raises(Exception):  # noqa: B017 -- DuckDB's own error; fails while merging into the existing row, mid-transaction
         s.ingest([corrupt], {("pixel.agg", 0): 99})
     s.db.close()
     reopened = DuckDBStore(tmp_path / "rt.duckdb")

@@ -1,8 +1,7 @@
 """The Lambda merge over real batch-view files and a real (DuckDB) real-time store: closed days
 from the batch views, later time from the store, visitors by sketch union across the seam."""
-from __future__ import annotations
 
-import datetime as dt
+from __future__ import annotations
 
 import pytest
 
@@ -52,7 +51,11 @@ def test_breakdown_merges_values_across_days_and_the_seam(stats):
 
 def test_visits_only_where_every_day_is_closed(stats):
     visits = stats.visits("a.example", DayRange(D1, D2))
-    assert (visits.visits, visits.bounce_rate, visits.visit_duration_s) == (350, 43, 51)  # (120*90 s + 230*30 s) / 350 visits
+    assert (visits.visits, visits.bounce_rate, visits.visit_duration_s) == (
+        350,
+        43,
+        51,
+    )  # (120*90 s + 230*30 s) / 350 visits
     assert stats.visits("a.example", DayRange(D2, D3)) is None
 
 

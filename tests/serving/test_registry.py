@@ -1,4 +1,5 @@
 """The site registry on SQLite and on the running PostgreSQL (a fresh database per test)."""
+
 from __future__ import annotations
 
 import uuid
@@ -34,7 +35,9 @@ def test_sites_are_created_normalized_and_listed(registry):
     registry.create_site("WWW.Example.com")
     registry.create_site("blog.example.org", public=True)
     assert [(s.domain, s.public, s.tokens) for s in registry.list_sites()] == [
-        ("blog.example.org", True, 0), ("example.com", False, 0)]
+        ("blog.example.org", True, 0),
+        ("example.com", False, 0),
+    ]
     with pytest.raises(RegistryError, match="already exists"):
         registry.create_site("example.com")
     with pytest.raises(RegistryError, match="not a domain name"):

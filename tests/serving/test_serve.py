@@ -1,5 +1,6 @@
 """`pixel serve` as a real process against a real broker: it ingests pixel.agg into the embedded
 store and answers the Stats API from the batch views for closed days and the store for today."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings, broker, services):
-    today = dt.datetime.now(dt.timezone.utc).date()
+    today = dt.datetime.now(dt.UTC).date()
     closed = today - dt.timedelta(days=1)
     storage = FileStorage(settings.data_dir)
     write_view(storage, "daily", closed, [daily_row("total", "", 120, ids("v", 40))])
@@ -33,7 +34,10 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
 
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     start = day_bounds(today)[0]
-    for row in [agg_row(start + 60_000, "total", "", 7, ids("t", 3)), agg_row(start + 120_000, "total", "", 5, ids("t", 4))]:
+    for row in [
+        agg_row(start + 60_000, "total", "", 7, ids("t", 3)),
+        agg_row(start + 120_000, "total", "", 5, ids("t", 4)),
+    ]:
         producer.produce(settings.agg_topic, orjson.dumps(row), key=b"a.example")
     producer.flush(10)
 
@@ -43,8 +47,10 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     wait_until(lambda: httpx.get(f"{base}/healthz").json()["ingested"] == 2, 60, message="pixel.agg ingested")
 
     def pageviews(period: str, **params) -> int:
-        r = httpx.get(f"{base}/api/v1/stats/aggregate", params={"site_id": "a.example", "period": period,
-                                                                 "metrics": "pageviews,visitors", **params})
+        r = httpx.get(
+            f"{base}/api/v1/stats/aggregate",
+            params={"site_id": "a.example", "period": period, "metrics": "pageviews,visitors", **params},
+        )
         assert r.status_code == 200, r.text
         return r.json()["results"]["pageviews"]["value"]
 

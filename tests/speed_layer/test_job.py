@@ -5,6 +5,7 @@ several sites, duplicate event_ids, a retried client eid, bots, events out of or
 watermark, events later than it, and an invalid event. The pixel.agg output (read committed,
 the sink is transactional) must match exactly what the events library says per window.
 """
+
 from __future__ import annotations
 
 import threading
@@ -29,7 +30,8 @@ T0 = 1_795_507_200_000  # 2026-11-24T08:00:00Z, aligned to the 2 s windows
 WINDOW = 2000
 UAS = [
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/18.1 Mobile/15E148 Safari/604.1",
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7; rv:133.0) Gecko/20100101 Firefox/133.0",
 ]
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
@@ -37,9 +39,22 @@ REFS = ["", "https://www.google.com/", "https://t.co/x", "https://news.ycombinat
 
 
 def event(i: int, ts: int, site: str, **kw) -> dict:
-    e = {"v": 1, "event_id": f"{site}-{i}", "ts": ts, "site": site, "event": "pageview",
-         "url": f"https://{site}/p{i % 4}", "referrer": REFS[i % len(REFS)], "ua": UAS[i % len(UAS)],
-         "ip_trunc": "203.0.113.0", "visitor_id": f"v{i % 13}", "uid": "", "eid": "", "lang": "en", "dnt": False}
+    e = {
+        "v": 1,
+        "event_id": f"{site}-{i}",
+        "ts": ts,
+        "site": site,
+        "event": "pageview",
+        "url": f"https://{site}/p{i % 4}",
+        "referrer": REFS[i % len(REFS)],
+        "ua": UAS[i % len(UAS)],
+        "ip_trunc": "203.0.113.0",
+        "visitor_id": f"v{i % 13}",
+        "uid": "",
+        "eid": "",
+        "lang": "en",
+        "dnt": False,
+    }
     e.update(kw)
     return e
 
@@ -66,8 +81,14 @@ def expected_rows(events: list[dict]) -> dict[tuple, int]:
 
 
 def read_agg(settings) -> list[dict]:
-    c = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"t{time.time()}",
-                  "isolation.level": "read_committed", "enable.auto.commit": False})
+    c = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap,
+            "group.id": f"t{time.time()}",
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+        }
+    )
     c.assign([TopicPartition(settings.agg_topic, p, 0) for p in range(settings.raw_partitions)])
     rows, idle = [], 0
     while idle < 4:
@@ -106,8 +127,11 @@ def start_speed(settings, tmp_path, produce) -> Service:
     """Start `pixel speed` and return once it provably processes events (a warm-up window)."""
     speed = Service("speed", settings, tmp_path).start()
     produce([event(0, T0 - 100_000, "warm.example"), event(1, T0 - 90_000, "warm.example")], pause=0)
-    wait_until(lambda: any(r["site"] == "warm.example" for r in read_agg(settings)), 120,
-               message=f"speed layer running; log: {speed.log()[-2000:]}")
+    wait_until(
+        lambda: any(r["site"] == "warm.example" for r in read_agg(settings)),
+        120,
+        message=f"speed layer running; log: {speed.log()[-2000:]}",
+    )
     return speed
 
 
@@ -158,8 +182,11 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
 
     for r in rows:
         if r["dimension"] == "total":
-            humans = [e for e in counted if e["site"] == r["site"] and e["ua"] != BOT
-                      and e["ts"] // WINDOW * WINDOW == r["window_start"]]
+            humans = [
+                e
+                for e in counted
+                if e["site"] == r["site"] and e["ua"] != BOT and e["ts"] // WINDOW * WINDOW == r["window_start"]
+            ]
             exact = len({e["visitor_id"] for e in humans})
             assert abs(estimate([r["visitors_hll"]]) - exact) <= max(1, 3 * RELATIVE_ERROR * exact)
 
@@ -176,15 +203,18 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
     minute = (T0, T0 + 60_000)  # all three windows are in this minute
     for site in ("a.example", "b.example"):
         assert store.totals(site, *minute).pageviews == sum(
-            n for (w, s_, d, _v), n in expected.items() if s_ == site and d == "total")
+            n for (w, s_, d, _v), n in expected.items() if s_ == site and d == "total"
+        )
         for dim in ("page", "source", "browser", "os", "device"):
             want = defaultdict(int)
-            for (w, s_, d, v), n in expected.items():
+            for (_w, s_, d, v), n in expected.items():
                 if s_ == site and d == dim:
                     want[v] += n
             got_top = {r.value: r.count.pageviews for r in store.top(site, dim, *minute, limit=100)}
             assert got_top == dict(want), (site, dim)
-        humans = {e["visitor_id"] for e in counted if e["site"] == site and e["ua"] != BOT and enrich_event(e)[1] is None}
+        humans = {
+            e["visitor_id"] for e in counted if e["site"] == site and e["ua"] != BOT and enrich_event(e)[1] is None
+        }
         assert abs(store.totals(site, *minute).visitors - len(humans)) <= max(1, 3 * RELATIVE_ERROR * len(humans))
 
 
@@ -207,7 +237,8 @@ def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(set
         speed.kill()  # SIGKILL: Python driver and its JVM, mid-window
         speed = Service("speed", settings, tmp_path).start()
         assert "resuming from checkpoint" in wait_until(
-            lambda: "resuming from checkpoint" in speed.log() and speed.log(), 60, message="restore")
+            lambda: "resuming from checkpoint" in speed.log() and speed.log(), 60, message="restore"
+        )
         produce(w1_after)
         produce([event(999, T0 + 30_000, "a.example")], pause=0)  # closes W1
         wait_until(lambda: rows_for(T0 + WINDOW), 120, interval=1, message="W1 emitted after restart")
@@ -220,7 +251,8 @@ def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(set
         assert [r["pageviews"] for r in totals] == [len(events)], f"window {window}: {totals}"
         pages = {r["value"]: r["pageviews"] for r in rows_for(window) if r["dimension"] == "page"}
         assert sum(pages.values()) == len(events) and len(rows_for(window)) == len(
-            {(r["dimension"], r["value"]) for r in rows_for(window)})  # every row exactly once
+            {(r["dimension"], r["value"]) for r in rows_for(window)}
+        )  # every row exactly once
 
 
 def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_path):
@@ -230,8 +262,9 @@ def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_pat
     produce = phased_producer(settings)
     settings.speed_window_seconds = 10
     # The whole backlog fits librdkafka's queue (its default, 100k messages, would not).
-    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20,
-                         "queue.buffering.max.messages": 200_000})
+    producer = Producer(
+        {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "queue.buffering.max.messages": 200_000}
+    )
     sites = [f"s{i}.example" for i in range(16)]
     n = 120_000
     for i in range(n):  # 20 s of event time, every site on its own key (so on several partitions)
@@ -253,4 +286,6 @@ def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_pat
     finally:
         speed.kill()
     assert sum(r["pageviews"] for r in rows) == n
-    assert {r["site"]: r["pageviews"] for r in rows if r["window_start"] == T0} == {s: 60_000 // len(sites) for s in sites}
+    assert {r["site"]: r["pageviews"] for r in rows if r["window_start"] == T0} == {
+        s: 60_000 // len(sites) for s in sites
+    }

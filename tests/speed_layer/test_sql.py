@@ -1,18 +1,18 @@
 """The speed layer's SQL and UDFs, without Flink (fast)."""
+
 import pandas as pd
 import pytest
 
+from core.settings import Settings
 from events.aggregate import DIMENSIONS
 from events.sketches import RELATIVE_ERROR, estimate, merge, sketch_of
-from core.settings import Settings
 from speed_layer import sql
 
 pytestmark = pytest.mark.fast
 
 
 def test_sql_follows_settings():
-    s = Settings(speed_window_seconds=7, speed_watermark_seconds=3, raw_topic="r", agg_topic="a",
-                 kafka_bootstrap="k:1")
+    s = Settings(speed_window_seconds=7, speed_watermark_seconds=3, raw_topic="r", agg_topic="a", kafka_bootstrap="k:1")
     assert "INTERVAL '7' SECOND" in sql.aggregate_insert(s)
     assert "INTERVAL '3' SECOND" in sql.source_ddl(s)
     assert "'topic' = 'r'" in sql.source_ddl(s) and "'topic' = 'a'" in sql.sink_ddl(s)
@@ -49,9 +49,16 @@ def test_sketch_union_across_windows():
 def test_enrich_udf_returns_the_row_fields_in_order():
     from speed_layer.udfs import ENRICH_FIELDS, enrich_columns
 
-    out = enrich_columns(pd.Series(["e1", "e2"]), pd.Series([1, 2]), pd.Series(["s", ""]), pd.Series(["pageview"] * 2),
-                      pd.Series(["https://s/x", "https://s/"]), pd.Series(["", ""]), pd.Series(["curl/8", ""]),
-                      pd.Series(["", ""]))
+    out = enrich_columns(
+        pd.Series(["e1", "e2"]),
+        pd.Series([1, 2]),
+        pd.Series(["s", ""]),
+        pd.Series(["pageview"] * 2),
+        pd.Series(["https://s/x", "https://s/"]),
+        pd.Series(["", ""]),
+        pd.Series(["curl/8", ""]),
+        pd.Series(["", ""]),
+    )
     assert list(out.columns) == [n for n, _ in ENRICH_FIELDS]
     assert out.loc[0, "path"] == "/x" and bool(out.loc[0, "is_bot"]) and out.loc[1, "bad_reason"] == "missing_site"
 
@@ -69,7 +76,7 @@ def test_the_fine_grained_aggregate_feeds_every_grouping_set():
     """One aggregation at the finest grain (site x every dimension), then the grouping sets over
     its rows: pageviews are summed, visitor lists concatenated (the sketch ignores repeats)."""
     text = sql.aggregate_insert(Settings())
-    fine = text[text.index("WITH finest AS"):text.index("SELECT UNIX_TIMESTAMP")]
+    fine = text[text.index("WITH finest AS") : text.index("SELECT UNIX_TIMESTAMP")]
     for col in DIMENSIONS.values():
         if col:
             assert col in fine
@@ -98,4 +105,6 @@ def test_a_changed_plan_checkpoints_apart_and_never_restores_another_plans_state
 def test_moving_the_brokers_keeps_the_checkpoints():
     from speed_layer.job import plan_checkpoint_dir
 
-    assert plan_checkpoint_dir(Settings(kafka_bootstrap="a:9092")) == plan_checkpoint_dir(Settings(kafka_bootstrap="b:9092"))
+    assert plan_checkpoint_dir(Settings(kafka_bootstrap="a:9092")) == plan_checkpoint_dir(
+        Settings(kafka_bootstrap="b:9092")
+    )

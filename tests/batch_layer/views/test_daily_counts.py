@@ -1,6 +1,7 @@
 """The daily view's numbers per (site, dimension, value) from hits in visitor order, fed in batches
 of any size: pageviews, exact visitors and their sketch (batch_layer.views.daily_counts, through the views' one
 pass: batch_layer.views.one_pass)."""
+
 from __future__ import annotations
 
 import base64
@@ -10,9 +11,9 @@ from collections import defaultdict
 import pyarrow as pa
 import pytest
 
+from batch_layer.views.one_pass import PASS_COLUMNS, view_sums
 from events.aggregate import BOTS, DIMENSIONS
 from events.sketches import RELATIVE_ERROR, estimate, sketch_of
-from batch_layer.views.one_pass import PASS_COLUMNS, view_sums
 
 pytestmark = pytest.mark.fast
 
@@ -21,13 +22,24 @@ def hits_table(rows: list[dict]) -> pa.Table:
     """Hits sorted as the batch job holds them: by (visitor_id, site), nulls last."""
     rows = sorted(rows, key=lambda r: (r["visitor_id"] is None, r["visitor_id"] or "", r["site"]))
     types = {"is_bot": pa.bool_(), "ts": pa.int64()}
-    return pa.table({name: [r[name] for r in rows] for name in PASS_COLUMNS},
-                    schema=pa.schema([(n, types.get(n, pa.string())) for n in PASS_COLUMNS]))
+    return pa.table(
+        {name: [r[name] for r in rows] for name in PASS_COLUMNS},
+        schema=pa.schema([(n, types.get(n, pa.string())) for n in PASS_COLUMNS]),
+    )
 
 
 def hit(visitor, site, path="/", source="Direct / None", bot=False, browser="Firefox") -> dict:
-    return {"visitor_id": visitor, "site": site, "ts": 0, "is_bot": bot, "path": path, "source": source,
-            "browser": browser, "os": "Linux", "device": "bot" if bot else "desktop"}
+    return {
+        "visitor_id": visitor,
+        "site": site,
+        "ts": 0,
+        "is_bot": bot,
+        "path": path,
+        "source": source,
+        "browser": browser,
+        "os": "Linux",
+        "device": "bot" if bot else "desktop",
+    }
 
 
 def numbers_of(table: pa.Table, cuts: list[int]) -> dict:
@@ -35,8 +47,12 @@ def numbers_of(table: pa.Table, cuts: list[int]) -> dict:
     at these rows."""
     bounds = [0, *cuts, table.num_rows]
     batches = [b for start, end in zip(bounds, bounds[1:]) for b in table.slice(start, end - start).to_batches()]
-    return {(r["site"], r["dimension"], r["value"]): (r["pageviews"], r["visitors"], estimate([_b64(r["visitors_hll"])]))
-            for out in view_sums(iter(batches)) for r in out.to_pylist() if r["pageviews"] is not None}
+    return {
+        (r["site"], r["dimension"], r["value"]): (r["pageviews"], r["visitors"], estimate([_b64(r["visitors_hll"])]))
+        for out in view_sums(iter(batches))
+        for r in out.to_pylist()
+        if r["pageviews"] is not None
+    }
 
 
 def counts_of(table: pa.Table, cuts: list[int]) -> dict:
@@ -53,8 +69,11 @@ def reference(rows: list[dict]) -> dict:
     plain way."""
     hits, seen = defaultdict(int), defaultdict(set)
     for r in rows:
-        keys = [(r["site"], BOTS, "")] if r["is_bot"] else \
-            [(r["site"], dim, r[column] if column else "") for dim, column in DIMENSIONS.items()]
+        keys = (
+            [(r["site"], BOTS, "")]
+            if r["is_bot"]
+            else [(r["site"], dim, r[column] if column else "") for dim, column in DIMENSIONS.items()]
+        )
         for key in keys:
             hits[key] += 1
             if r["visitor_id"]:
@@ -78,8 +97,15 @@ def test_a_visitor_cut_between_batches_counts_once():
 
 
 def test_ids_are_per_site_unknown_ids_dont_count_and_bots_are_apart():
-    rows = [hit("v1", "a"), hit("v1", "b"), hit(None, "a"), hit("", "a"), hit("b1", "a", bot=True),
-            hit("b1", "a", bot=True), hit("b2", "a", bot=True)]
+    rows = [
+        hit("v1", "a"),
+        hit("v1", "b"),
+        hit(None, "a"),
+        hit("", "a"),
+        hit("b1", "a", bot=True),
+        hit("b1", "a", bot=True),
+        hit("b2", "a", bot=True),
+    ]
     got = counts_of(hits_table(rows), [])
     assert got[("a", "total", "")] == 1 and got[("b", "total", "")] == 1
     assert got[("a", BOTS, "")] == 2 and ("a", "browser", "Firefox") in got
@@ -94,8 +120,17 @@ def test_null_values_are_a_value_of_their_own():
 def test_random_hits_in_random_batches_match_the_plain_way():
     rng = random.Random(20261125)
     ids = [f"v{i}" for i in range(80)] + ["", None]
-    rows = [hit(rng.choice(ids), rng.choice("ab"), rng.choice(["/", "/a", "/b", None]), rng.choice(["Google", "Direct / None"]),
-                bot=rng.random() < 0.1, browser=rng.choice(["Firefox", "Chrome"])) for _ in range(2000)]
+    rows = [
+        hit(
+            rng.choice(ids),
+            rng.choice("ab"),
+            rng.choice(["/", "/a", "/b", None]),
+            rng.choice(["Google", "Direct / None"]),
+            bot=rng.random() < 0.1,
+            browser=rng.choice(["Firefox", "Chrome"]),
+        )
+        for _ in range(2000)
+    ]
     table = hits_table(rows)
     want = reference(rows)
     for _ in range(5):
