@@ -16,7 +16,7 @@ that are too late, whose clean events become bad-row payloads.
 
 Why not Spark's Parquet writer: turning ~20 more columns per line into Spark rows and encoding
 them with parquet-mr took ~3.3 s per 1M events on this box; Arrow writes the same file from the
-chunks in ~0.55 s of each core (README, Benchmark).
+chunks in ~0.55 s of each core (docs/benchmarks.md).
 
 A part is named after its Spark partition: a retried or speculative task writes the same file
 again (atomically), never a second copy.

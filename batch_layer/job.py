@@ -164,10 +164,9 @@ def enriched_level(raw_bytes: int, heap_bytes: int) -> StorageLevel:
     of an executor's heap, else serialized (a few large blocks instead of millions of objects for
     the garbage collector to trace, spilling to disk).
 
-    Every later step scans these rows; as objects, nothing is deserialized on the way. With a
-    6 GB heap, a 1M-event day (objects ~9% of the heap) ran 0.9 s faster (13.2 s vs 14.1 s,
-    medians alternating in one JVM). A 10M-event day's would take ~90% of it: as objects, the
-    rows of the earlier 35-column layout made a 10M day 150 s instead of 139-145 s, in GC."""
+    Every later step scans these rows; as objects, nothing is deserialized on the way (a
+    1M-event day, ~9% of a 6 GB heap, runs ~7% faster). A 10M-event day's rows would take ~90%
+    of the heap, and the garbage collector's tracing of them costs more than deserializing."""
     return _AS_OBJECTS if raw_bytes * _OBJECT_BYTES_PER_RAW_BYTE <= heap_bytes // 4 else _SERIALIZED
 
 

@@ -63,17 +63,17 @@ def spark_session(settings: Settings) -> SparkSession:
         .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
         .config("spark.sql.parquet.compression.codec", "zstd")
         # HLL sketch aggregates are object-hash aggregates, which Spark turns sort-based past
-        # 128 groups by default: a day's views have thousands (daily view measured 7.3 -> 5.0 s).
+        # 128 groups by default: a day's views have thousands, and the sort is ~30% of the view's time.
         # Sketches of small groups stay small (sparse), so the bound is on groups, not memory.
         .config("spark.sql.objectHashAggregate.sortBased.fallbackThreshold", "100000")
         .config("spark.ui.showConsoleProgress", "false")  # our own progress bar owns the terminal
         .config("spark.ui.enabled", "false")
         # Compiled query classes are cached by their code; a day's run has more than the default
-        # 100, so every run recompiled them and the JIT compiled them again (JIT time per 1M-event
-        # day 14-16 s -> 3 s): backfills and a long-running `pixel up` reuse them now.
+        # 100, and a class compiled again is JIT-compiled again: with room for them, backfills and
+        # a long-running `pixel up` reuse them (the JIT's time per 1M-event day: ~3 s, not ~15 s).
         .config("spark.sql.codegen.cache.maxEntries", "2000")
         # The throughput collector: a batch job wants the most work per CPU second, not short
-        # pauses (G1's concurrent work cost more: first big day 41 s -> 34 s, measured).
+        # pauses (G1's concurrent work costs ~20% of a big day).
         .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG_CONFIG} -XX:+UseParallelGC")
     )
     if "PYSPARK_GATEWAY_PORT" not in os.environ:

@@ -16,7 +16,7 @@ the Python workers (batch_layer/clean_parts.py), which is where most of the job'
 Why here and not in Spark: Spark's text reader decompressed and split the lines in the JVM and
 then shipped every line to Python as its own value, which Python turned into bytes objects and
 joined again for the JSON reader. Shipping the compressed file instead moves ~8x fewer bytes and
-leaves no per-line Python object on the fast path (see the README's benchmark section).
+leaves no per-line Python object on the fast path (docs/benchmarks.md).
 
 A chunk of lines Arrow's reader refuses (any line that isn't a plain raw event of the schema's
 types: malformed JSON, a field of another type, a duplicated key, invalid UTF-8, a blank line)
@@ -171,7 +171,7 @@ def unreadable_row(path: str, fault: str) -> pa.Table:
 
 def _file_columns(path: str, rows: int) -> list[pa.Array]:
     """file, _file_day, _file_hour of ``rows`` rows of one file (worked out once per file: the
-    same in Spark was a regular expression per row, ~1 s per 1M rows)."""
+    as a regular expression per row in Spark it costs ~1 s per 1M rows)."""
     day, hour = place if (place := layout.hour_place(path)) else (None, None)
     return [
         pa.repeat(pa.scalar(path, pa.string()), rows),

@@ -28,14 +28,14 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = Field("", description="Kafka bootstrap servers. Empty = the embedded broker's host:port.")
     broker_host: str = Field("127.0.0.1", description="Address the embedded broker listens on.")
     broker_port: int = Field(9092, description="Port the embedded broker listens on.")
-    raw_topic: str = "pixel.raw"
-    bad_topic: str = "pixel.bad"
-    agg_topic: str = "pixel.agg"
+    raw_topic: str = Field("pixel.raw", description="Topic of raw events (collector -> lander, speed layer).")
+    bad_topic: str = Field("pixel.bad", description="Topic of bad rows (collector, lander -> lander).")
+    agg_topic: str = Field("pixel.agg", description="Topic of the speed layer's windowed aggregates.")
     raw_partitions: int = Field(6, description="Partitions of pixel.raw (keyed by site).")
 
     # --- collector ---------------------------------------------------------------------------
-    collector_host: str = "127.0.0.1"
-    collector_port: int = 8080
+    collector_host: str = Field("127.0.0.1", description="Address the collector listens on.")
+    collector_port: int = Field(8080, description="Port the collector listens on.")
     collector_workers: int = Field(1, ge=1, description="uvicorn worker processes.")
     trusted_proxies: list[str] = Field(
         default_factory=list,
@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     )
     max_query_bytes: int = Field(8192, description="Longer pixel queries become bad rows.")
     max_body_bytes: int = Field(16384, description="Longer /collect bodies become bad rows.")
-    producer_linger_ms: int = 10
+    producer_linger_ms: int = Field(10, description="How long the collector's producer waits to fill a batch.")
     producer_queue_max_messages: int = Field(
         200_000, description="librdkafka's local queue; when full, hits go to the disk spool."
     )
@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     )
 
     # --- lander ------------------------------------------------------------------------------
-    lander_group: str = "pixel-lander"
+    lander_group: str = Field("pixel-lander", description="Consumer group of the landers.")
     lander_flush_events: int = Field(20_000, description="Flush a partition's batch at this size.")
     lander_flush_seconds: float = Field(2.0, description="... or when its oldest event is this old.")
     lander_metrics_port: int = Field(
@@ -81,12 +81,14 @@ class Settings(BaseSettings):
         ge=0,
         description="Treat a pixel.raw partition silent this long as idle (0: never). Off by "
         "default: the collectors' ticks keep every partition moving, and under a backlog Flink marked "
-        "busy partitions idle and dropped their events as late (README, Benchmark).",
+        "busy partitions idle and dropped their events as late (docs/benchmarks.md).",
     )
     speed_parallelism: int = Field(
-        1, ge=1, description="Flink parallelism. >1 stalled under load here (README, Benchmark)."
+        1, ge=1, description="Flink parallelism. >1 stalled under load here (docs/benchmarks.md)."
     )
-    speed_group: str = "pixel-speed"
+    speed_group: str = Field(
+        "pixel-speed", description="Consumer group and transactional id prefix of the speed layer."
+    )
     flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")
 
     # --- batch layer (PySpark) -----------------------------------------------------------------
@@ -121,8 +123,8 @@ class Settings(BaseSettings):
     )
     druid_host: str = Field("localhost", description="Druid broker/router host (realtime_store=druid).")
     druid_port: int = Field(8082, description="Druid broker/router port (realtime_store=druid).")
-    serving_host: str = "127.0.0.1"
-    serving_port: int = 8000
+    serving_host: str = Field("127.0.0.1", description="Address the Stats API and dashboard listen on.")
+    serving_port: int = Field(8000, description="Port the Stats API and dashboard listen on.")
     collector_public_url: str = Field(
         "",
         description="The collector's URL as browsers reach it, for the embed snippet. "
@@ -190,3 +192,16 @@ def settings_env(settings: Settings) -> dict[str, str]:
     for name, value in settings.model_dump().items():
         env[f"PIXEL_{name.upper()}"] = json.dumps(value) if isinstance(value, list) else str(value)
     return env
+
+
+def settings_table(settings: Settings | None = None) -> list[tuple[str, str, str]]:
+    """(environment variable, value, meaning) of every setting: the defaults, or ``settings``'."""
+    values = (settings or Settings()).model_dump()
+    return [
+        (
+            f"PIXEL_{name.upper()}",
+            json.dumps(values[name]) if isinstance(values[name], list) else str(values[name]),
+            field.description or "",
+        )
+        for name, field in Settings.model_fields.items()
+    ]

@@ -2,7 +2,7 @@
 
 tansu's memory:// storage is the only engine compiled into this build, so a restarted broker
 starts with an empty log. The collector (retain-until-landed) and the lander (offset
-generations) are built to lose nothing across that; see README "Durability".
+generations) are built to lose nothing across that; see docs/architecture.md, "Durability".
 """
 
 from __future__ import annotations

@@ -307,6 +307,28 @@ def serve(
 
 
 @app.command()
+def config(
+    markdown: bool = typer.Option(False, "--markdown", help="Print a Markdown table (as in docs/operations.md)."),
+) -> None:
+    """Show every setting: its environment variable, the value in force here, and what it does."""
+    from core.settings import settings_table
+
+    rows = settings_table(_settings())
+    if markdown:
+        typer.echo("| variable | default | meaning |\n|---|---|---|")
+        for name, value, meaning in rows:
+            typer.echo(f"| `{name}` | `{value}` | {meaning} |")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("variable", "value", "meaning")
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(Console().width, 140)).print(table)
+
+
+@app.command()
 def up(
     demo: bool = typer.Option(False, help="Also generate realistic traffic (10 hits/s)."),
 ) -> None:
