@@ -26,11 +26,11 @@ def app_and_loop(tmp_path_factory):
     s = make_settings(tmp_path_factory.mktemp("fuzz") / "data", max_query_bytes=2048)
     broker = Broker(s).start()
     app = create_app(s)
-    app.handoff.start()
+    app.collector.handoff.start()
     loop = asyncio.new_event_loop()
     yield app, loop
     loop.close()
-    app.handoff.stop(wait_landed_s=0)
+    app.collector.handoff.stop(wait_landed_s=0)
     broker.kill()
 
 
@@ -113,6 +113,6 @@ def test_any_method_on_any_path_is_never_5xx(app_and_loop, path, method):
 
 def test_fuzzed_traffic_was_all_handed_off(app_and_loop):
     app, _ = app_and_loop
-    assert app.handoff.wait_idle(10)
-    assert app.handoff._thread.is_alive()
-    assert not app.handoff.inbox  # everything taken by the hand-off thread
+    assert app.collector.handoff.wait_idle(10)
+    assert app.collector.handoff._thread.is_alive()
+    assert not app.collector.handoff.inbox  # everything taken by the hand-off thread

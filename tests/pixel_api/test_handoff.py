@@ -4,6 +4,8 @@ in-memory Kafka (core.kafka.testing): fast and deterministic. The real-broker te
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from core.kafka.clients import ConfluentClients, ensure_topics
@@ -53,6 +55,15 @@ def commit_everything(kafka: InMemoryKafka, group: str = "pixel-lander") -> None
     consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=False)
 
 
+@contextmanager
+def running(handoff: HandOff):
+    handoff.start()
+    try:
+        yield handoff
+    finally:
+        handoff.stop(wait_landed_s=0)
+
+
 def test_building_the_collector_does_no_network_work(tmp_path):
     settings = settings_for(tmp_path, kafka_bootstrap="127.0.0.1:9")  # nothing listens there
     collector = Collector(settings, ConfluentClients(settings))
@@ -61,23 +72,17 @@ def test_building_the_collector_does_no_network_work(tmp_path):
 
 
 def test_direct_delivery_keeps_every_event_once_and_retains_it_until_landed(tmp_path, kafka):
-    handoff = HandOff(settings_for(tmp_path), kafka)
-    handoff.start()
-    try:
+    with running(HandOff(settings_for(tmp_path), kafka)) as handoff:
         submit(handoff, values(500))
         assert handoff.wait_idle(5)
         assert sorted(landed(kafka)) == sorted(values(500)) and not handoff.spooling
         assert len(handoff.retention) == 500
         commit_everything(kafka)
         wait_until(lambda: len(handoff.retention) == 0, 5, message="retention confirmed by the lander's commits")
-    finally:
-        handoff.stop(wait_landed_s=0)
 
 
 def test_broker_down_spools_then_replays_in_order_without_loss_or_copies(tmp_path, kafka):
-    handoff = HandOff(settings_for(tmp_path), kafka)
-    handoff.start()
-    try:
+    with running(HandOff(settings_for(tmp_path), kafka)) as handoff:
         submit(handoff, values(100))
         assert handoff.wait_idle(5)
         kafka.broker.stop()
@@ -96,14 +101,10 @@ def test_broker_down_spools_then_replays_in_order_without_loss_or_copies(tmp_pat
             assert ids == sorted(ids)
         commit_everything(kafka)
         wait_until(lambda: len(handoff.retention) == 0, 5, message="replayed events confirmed")
-    finally:
-        handoff.stop(wait_landed_s=0)
 
 
 def test_unlanded_events_are_sent_again_when_the_broker_lost_its_log(tmp_path, kafka):
-    handoff = HandOff(settings_for(tmp_path), kafka)
-    handoff.start()
-    try:
+    with running(HandOff(settings_for(tmp_path), kafka)) as handoff:
         submit(handoff, values(200))
         assert handoff.wait_idle(5)
         commit_everything(kafka)  # the lander landed the first 200 ...
@@ -120,8 +121,6 @@ def test_unlanded_events_are_sent_again_when_the_broker_lost_its_log(tmp_path, k
         assert sorted(landed(kafka)) == sorted(values(50, start=200))
         commit_everything(kafka)
         wait_until(lambda: len(handoff.retention) == 0, 5, message="re-sent events confirmed")
-    finally:
-        handoff.stop(wait_landed_s=0)
 
 
 def test_a_full_producer_queue_spools_the_overflow(tmp_path, kafka):
