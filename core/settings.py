@@ -130,6 +130,13 @@ class Settings(BaseSettings):
         description="The collector's URL as browsers reach it, for the embed snippet. "
         "Empty = http://<collector_host>:<collector_port>.",
     )
+    store_sync_seconds: float = Field(
+        5.0, gt=0, description="How often serving looks for closed (or re-run) days to load into the analytics store."
+    )
+    store_memory_limit: str = Field("512MB", description="Memory the embedded analytics store (DuckDB) may use.")
+    query_timeout_seconds: float = Field(
+        5.0, gt=0, description="A Stats API query running longer is stopped and answered with a 503."
+    )
     registry_url: str = Field(
         "",
         description="Sites and tokens database (SQLAlchemy URL), e.g. "
@@ -163,6 +170,11 @@ class Settings(BaseSettings):
     @property
     def registry_database_url(self) -> str:
         return self.registry_url or f"sqlite:///{(self.data_dir / 'registry.db').resolve()}"
+
+    @property
+    def store_db(self) -> Path:
+        """The embedded analytics store (DuckDB file): the closed days' hits."""
+        return self.data_dir / "store" / "hits.duckdb"
 
     @property
     def realtime_db(self) -> Path:

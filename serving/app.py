@@ -14,6 +14,8 @@ from fastapi import FastAPI
 
 from core.lake.storage import open_storage
 from core.settings import Settings
+from serving.analytics.engine import Analytics
+from serving.analytics.router import v2_router
 from serving.batch.views import BatchViews
 from serving.dashboard import install_dashboard
 from serving.merge import MergedStats
@@ -21,7 +23,9 @@ from serving.metrics import install_metrics
 from serving.query import QueryError
 from serving.realtime import open_realtime_store
 from serving.registry import Registry
-from serving.stats_api import Unauthorized, query_error_response, stats_router, unauthorized_response
+from serving.stats_api import Unauthorized, check_access, query_error_response, stats_router, unauthorized_response
+from serving.store.embedded import EmbeddedStore
+from serving.store.sync import LakeSync
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +41,11 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     store = open_realtime_store(settings)
     views = BatchViews(open_storage(settings.storage_root, settings.hdfs_user))
     stats = MergedStats(views, store)
+    analytics, sync = None, None
+    if settings.realtime_store == "embedded":
+        hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
+        sync = LakeSync(open_storage(settings.storage_root, settings.hdfs_user), hits, settings.store_sync_seconds)
+        analytics = Analytics(hits, lambda: sync.watermark, store, settings.query_timeout_seconds)
     ingestor = None
     if ingest and settings.realtime_store == "embedded":
         from serving.realtime.ingest import AggIngestor
@@ -49,6 +58,8 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         thread = None
+        if sync is not None:
+            sync.start()
         if ingestor is not None:
             thread = threading.Thread(target=ingestor.run, name="agg-ingestor", daemon=True)
             thread.start()
@@ -57,6 +68,8 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
         if ingestor is not None:
             ingestor.stop()
             thread.join(timeout=10)
+        if sync is not None:
+            sync.stop()
 
     app = FastAPI(
         title="pixel stats",
@@ -65,6 +78,9 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
         description="Plausible-compatible Stats API v1 over the batch and real-time views.",
     )
     app.include_router(stats_router(stats, today=utc_today, can_read=registry.can_read))
+    if analytics is not None:
+        access = lambda site, authorization: check_access(registry.can_read, site, authorization)  # noqa: E731
+        app.include_router(v2_router(analytics, today=utc_today, site_access=access))
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
     install_dashboard(app, registry, settings.collector_url)

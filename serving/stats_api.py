@@ -50,6 +50,18 @@ def unauthorized_response(_request: Request, exc: Unauthorized) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 
+def check_access(can_read: Callable[[str, str | None], bool], site: str, authorization: str | None) -> str:
+    """The site, if ``authorization`` (a Bearer header, or none) may read it; else Unauthorized."""
+    token = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
+    if not can_read(site, token):
+        raise Unauthorized(
+            f"site {site} is private or unknown: send `Authorization: Bearer <token>` (`pixel tokens create {site}`)"
+            if token is None
+            else f"this token does not open site {site}"
+        )
+    return site
+
+
 def stats_router(
     stats: MergedStats, today: Callable[[], dt.date], can_read: Callable[[str, str | None], bool]
 ) -> APIRouter:
@@ -62,15 +74,7 @@ def stats_router(
         site_id: str = Query(..., description="The site's domain, as in the embed snippet."),
         authorization: str | None = Header(None, description="Bearer <token> (private sites)"),
     ) -> str:
-        token = authorization[7:].strip() if authorization and authorization[:7].lower() == "bearer " else None
-        if not can_read(site_id, token):
-            raise Unauthorized(
-                f"site {site_id} is private or unknown: send `Authorization: Bearer <token>` "
-                f"(`pixel tokens create {site_id}`)"
-                if token is None
-                else f"this token does not open site {site_id}"
-            )
-        return site_id
+        return check_access(can_read, site_id, authorization)
 
     SiteId = Depends(site_access)
     Period = Query("30d", description="day, 7d, 30d, month, 6mo, 12mo or custom (with date=D1,D2).")

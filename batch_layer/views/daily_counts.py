@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from events.aggregate import BOTS, DIMENSIONS, VIEW_KEYS
 from events.schema import arrow_schema
 from events.sketches import VisitorSketch
+from events.visits import new_visitor
 
 # What DailyCounts returns: the daily view's numbers of a partition of whole visitors.
 DAILY_COUNTS_SCHEMA: list[tuple[str, str]] = [
@@ -32,21 +33,6 @@ DAILY_COUNTS_SCHEMA: list[tuple[str, str]] = [
 ]
 DAILY_COUNTS_ARROW = arrow_schema(DAILY_COUNTS_SCHEMA)
 _NUMBERS_ARROW = arrow_schema(DAILY_COUNTS_SCHEMA[:-1])
-
-
-def new_visitor(hits: pa.Table) -> np.ndarray:
-    """Per hit: is it the first of its visitor in the table? (null ids are one visitor, as
-    Spark groups them)"""
-    first = np.zeros(hits.num_rows, dtype=bool)
-    first[:1] = True
-    for name in ("visitor_id", "site"):
-        column = hits.column(name).combine_chunks()
-        before, after = column.slice(0, len(column) - 1), column.slice(1)
-        changed = pc.and_not(
-            pc.not_equal(after, before).fill_null(True), pc.and_(pc.is_null(after), pc.is_null(before))
-        )
-        first[1:] |= changed.to_numpy(zero_copy_only=False)
-    return first
 
 
 class WholeVisitors:

@@ -13,10 +13,11 @@ from collections.abc import Iterable, Iterator
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batch_layer.views.daily_counts import DAILY_COUNTS_SCHEMA, DailyCounts, ValueSums, WholeVisitors, new_visitor
+from batch_layer.views.daily_counts import DAILY_COUNTS_SCHEMA, DailyCounts, ValueSums, WholeVisitors
 from batch_layer.views.visits import SESSIONS_ARROW, SUM_COLUMNS, visit_sums
 from events.aggregate import DIMENSION_COLUMNS
 from events.schema import arrow_schema
+from events.visits import new_visitor
 
 # What view_sums reads: who, when, bot or not, and what each dimension's value is.
 PASS_COLUMNS = ["visitor_id", "site", "ts", "is_bot", *DIMENSION_COLUMNS]

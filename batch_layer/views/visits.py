@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSION_GAP_MS, SESSIONS_SCHEMA, VIEW_KEYS
+from events.aggregate import DIMENSION_COLUMNS, DIMENSIONS, SESSIONS_SCHEMA, VIEW_KEYS
 from events.schema import arrow_schema
+from events.visits import new_visit
 
 SESSIONS_ARROW = arrow_schema(SESSIONS_SCHEMA)
 SUM_COLUMNS = [name for name, _ in SESSIONS_SCHEMA if name not in VIEW_KEYS]  # visits, bounces, ...
@@ -29,9 +30,7 @@ def _visit_rows(hits: pa.Table, new_visitor: np.ndarray) -> pa.Table:
     """Hits of whole visitors (``new_visitor``: where each starts) -> one row per visit: its
     site, entry values, pageviews, duration."""
     ts = hits.column("ts").to_numpy()
-    new_visit = new_visitor.copy()
-    new_visit[1:] |= np.diff(ts) > SESSION_GAP_MS
-    starts = np.flatnonzero(new_visit)
+    starts = np.flatnonzero(new_visit(new_visitor, ts))
     ends = np.append(starts[1:], len(ts))
     pageviews = ends - starts
     columns = {name: hits.column(name).take(starts) for name in ["site", *DIMENSION_COLUMNS]}

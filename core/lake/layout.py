@@ -89,3 +89,14 @@ def run_summary(day: dt.date | str) -> str:
 
 def lander_position(topic: str, partition: int) -> str:
     return f"{LANDER}/{topic}/p{partition}.json"
+
+
+def run_summary_day(path: str) -> dt.date | None:
+    """The day a run summary (``run_summary``) is about; None for any other path."""
+    name = path.rsplit("/", 1)[-1]
+    if not (path.startswith(f"{VIEWS}/_runs/") and name.startswith("date=") and name.endswith(".json")):
+        return None
+    try:
+        return dt.date.fromisoformat(name.removeprefix("date=").removesuffix(".json"))
+    except ValueError:
+        return None

@@ -1,0 +1,238 @@
+"""Answers a Query from both views, with the batch watermark as the seam.
+
+Closed days (up to the store's watermark: loaded from the nightly job's output) are exact under
+any filters and dimensions (serving.analytics.sql over the embedded store). Days after it come
+from the real-time store's speed rows, which are aggregated per dimension: they answer the
+queries that rows per single dimension can (visitors and pageviews; no filter or one `is` on one
+property; no dimension, a time dimension, or that property). For any other query the live part
+is left out and ``meta.warnings`` says so: a number is never made up.
+
+Visitor ids rotate daily, so the closed and live parts never share visitors: their visitors add.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Callable
+from dataclasses import replace
+
+from events.days import day_bounds
+from serving.analytics.query import Condition, Junction, Negation, Query
+from serving.analytics.sql import compile_query
+from serving.query import QueryError
+from serving.realtime.interface import RealtimeStore
+from serving.store.embedded import EmbeddedStore
+
+LIVE_DIMENSIONS = {
+    "event:page": "page",
+    "visit:source": "source",
+    "visit:browser": "browser",
+    "visit:os": "os",
+    "visit:device": "device",
+}
+LIVE_METRICS = ("visitors", "pageviews")
+HOUR_MS = 3_600_000
+
+
+class Analytics:
+    def __init__(
+        self,
+        store: EmbeddedStore,
+        watermark: Callable[[], dt.date | None],
+        live: RealtimeStore | None,
+        timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ):
+        self.store = store
+        self.watermark = watermark
+        self.live = live
+        self.timeout_s = timeout_s
+        self.clock = clock
+
+    def today(self) -> dt.date:
+        return dt.datetime.fromtimestamp(self.clock(), dt.UTC).date()
+
+    def answer(self, query: Query) -> dict:
+        """Plausible's v2 response: results, meta, query."""
+        for pattern in _patterns(query.filters):
+            problem = self.store.pattern_problem(pattern)
+            if problem:
+                raise QueryError(f"matches pattern {pattern[:100]!r} is not a valid RE2 expression: {problem}")
+        results, meta = self._run(query)
+        if query.comparison:
+            shifted = _shifted(query)
+            previous, _ = self._run(replace(shifted, limit=query.limit + query.offset, offset=0))
+            before = {tuple(r["dimensions"]): r["metrics"] for r in previous}
+            for row in results:
+                old = before.get(tuple(row["dimensions"]), [0] * len(query.metrics))
+                row["comparison"] = {
+                    "dimensions": row["dimensions"],
+                    "metrics": old,
+                    "change": [_change(m, a, b) for m, a, b in zip(query.metrics, row["metrics"], old)],
+                }
+            meta["comparison_date_range"] = [str(shifted.first), str(shifted.last)]
+        return {"results": results, "meta": meta, "query": _echo(query)}
+
+    def _run(self, query: Query) -> tuple[list[dict], dict]:
+        watermark = self.watermark()
+        last = min(query.last, self.today())
+        closed_last = min(last, watermark) if watermark is not None else None
+        live_first = max(query.first, watermark + dt.timedelta(days=1)) if watermark else query.first
+        meta: dict = {"final_through": str(watermark) if watermark else None, "warnings": []}
+        live = None
+        if live_first <= last:
+            meta["provisional"] = [str(live_first), str(last)]
+            reason = self._live_unsupported(query)
+            if reason:
+                meta["warnings"].append(
+                    f"{live_first}..{last} is not closed yet and its speed rows can't answer this query "
+                    f"({reason}): the results cover the closed days only"
+                )
+            else:
+                live = self._live_rows(query, live_first, last)
+        rows: dict[tuple, list] = {}
+        order: list[tuple] = []
+        total_rows = 0
+        n = len(query.dimensions)
+        if closed_last is not None and closed_last >= query.first:
+            # With a live part to merge, the closed part is sorted and paged after the merge.
+            sql, params = compile_query(query, query.first, closed_last, paginate=live is None)
+            for record in self.store.query(sql, params, self.timeout_s):
+                key = tuple(record[:n])
+                rows[key] = [_number(v) for v in record[n : n + len(query.metrics)]]
+                order.append(key)
+                total_rows = record[-1]
+            meta["final"] = [str(query.first), str(closed_last)]
+        if live:
+            for key, values in live.items():
+                rows[key] = [a + b for a, b in zip(rows.get(key, [0] * len(query.metrics)), values)]
+            order = _sorted(list(rows), rows, query)
+            total_rows = len(order)
+            order = order[query.offset : query.offset + query.limit]
+        if "percentage" in query.metrics:
+            self._percentages(query, rows)
+        if not meta["warnings"]:
+            del meta["warnings"]
+        if query.total_rows:
+            meta["total_rows"] = total_rows
+        return [{"dimensions": list(key), "metrics": rows[key]} for key in order], meta
+
+    def _percentages(self, query: Query, rows: dict[tuple, list]) -> None:
+        totals, _ = self._run(
+            replace(query, dimensions=(), metrics=("visitors",), order_by=(), comparison=None, total_rows=False)
+        )
+        total = totals[0]["metrics"][0] if totals else 0
+        i = query.metrics.index("percentage")
+        for values in rows.values():
+            values[i] = round(100 * values[i] / total, 1) if total else 0
+
+    # --- the live part ---------------------------------------------------------------------------
+    def _live_unsupported(self, query: Query) -> str | None:
+        if self.live is None:
+            return "no real-time store"
+        if any(m not in LIVE_METRICS for m in query.metrics if m != "percentage"):
+            return f"metrics other than {', '.join(LIVE_METRICS)}"
+        props = [d for d in query.dimensions if not d.startswith("time")]
+        f = query.filters
+        if f is not None and not (isinstance(f, Condition) and f.op == "is" and len(f.values) == 1):
+            return "filters other than one `is` with one value"
+        used = set(props) | ({f.prop} if f is not None else set())
+        if len(used) > 1 or any(p not in LIVE_DIMENSIONS for p in used):
+            return f"more than one of {', '.join(LIVE_DIMENSIONS)}"
+        if props and len(query.dimensions) > 1:
+            return "a property and time together"
+        if query.time_grain() in ("week", "month") and query.dimensions:
+            return "weeks or months that reach the open days"
+        return None
+
+    def _live_rows(self, query: Query, first: dt.date, last: dt.date) -> dict[tuple, list]:
+        start, end = day_bounds(first)[0], min(day_bounds(last)[1], int(self.clock() * 1000) + 1)
+        f = query.filters
+        prop = next((d for d in query.dimensions if not d.startswith("time")), f.prop if f else None)
+        out: dict[tuple, list] = {}
+
+        def add(key: tuple, count) -> None:
+            out[key] = [count.visitors if m in ("visitors", "percentage") else count.pageviews for m in query.metrics]
+
+        grain = query.time_grain()
+        if grain is not None:
+            if f is not None:
+                return {}  # filtered time series: the speed rows have no per-value time series
+            step = HOUR_MS if grain == "hour" else 86_400_000
+            for bucket in self.live.timeseries(query.site, start, end, step):
+                t = dt.datetime.fromtimestamp(bucket.start / 1000, dt.UTC)
+                add((t.strftime("%Y-%m-%d %H:00:00") if grain == "hour" else t.strftime("%Y-%m-%d"),), bucket.count)
+        elif prop is not None:
+            for ranked in self.live.top(query.site, LIVE_DIMENSIONS[prop], start, end, limit=1000):
+                if f is None or ranked.value == f.values[0]:
+                    if query.dimensions:
+                        add((ranked.value,), ranked.count)
+                    else:
+                        add((), ranked.count)
+        else:
+            add((), self.live.totals(query.site, start, end))
+        return out
+
+
+def _sorted(keys: list[tuple], rows: dict[tuple, list], query: Query) -> list[tuple]:
+    """Keys in the query's order (the compiler's order, for merged closed and live rows)."""
+    keys = sorted(keys)  # ties: dimension values ascending
+    for name, direction in reversed(query.order_by):
+        if name in query.dimensions:
+            i = query.dimensions.index(name)
+            keys.sort(key=lambda k, i=i: k[i], reverse=direction == "desc")
+        else:
+            i = query.metrics.index(name)
+            keys.sort(key=lambda k, i=i: rows[k][i], reverse=direction == "desc")
+    return keys
+
+
+def _patterns(node) -> list[str]:
+    if isinstance(node, Condition):
+        return list(node.values) if node.op.startswith("matches") else []
+    if isinstance(node, Negation):
+        return _patterns(node.child)
+    if isinstance(node, Junction):
+        return [p for child in node.children for p in _patterns(child)]
+    return []
+
+
+def _number(value):
+    if value is None:
+        return 0
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _change(metric: str, now, before):
+    if metric in ("bounce_rate", "percentage"):
+        return round(now - before, 1)
+    if not before:
+        return 100 if now else 0
+    return round(100 * (now - before) / before)
+
+
+def _shifted(query: Query) -> Query:
+    if query.comparison == "year_over_year":
+
+        def back(d: dt.date) -> dt.date:
+            return (
+                d.replace(year=d.year - 1) if not (d.month == 2 and d.day == 29) else d.replace(year=d.year - 1, day=28)
+            )
+
+        return replace(query, first=back(query.first), last=back(query.last), comparison=None)
+    span = query.days()
+    return replace(
+        query, first=query.first - dt.timedelta(days=span), last=query.first - dt.timedelta(days=1), comparison=None
+    )
+
+
+def _echo(query: Query) -> dict:
+    return {
+        "site_id": query.site,
+        "metrics": list(query.metrics),
+        "date_range": [str(query.first), str(query.last)],
+        "dimensions": list(query.dimensions),
+        "order_by": [list(o) for o in query.order_by],
+        "pagination": {"limit": query.limit, "offset": query.offset},
+    }

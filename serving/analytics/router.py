@@ -1,0 +1,50 @@
+"""``POST /api/v2/query``: Plausible's Stats API v2 over the analytics engine."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from fastapi import APIRouter, Body, Header
+from fastapi.responses import JSONResponse
+
+from serving.analytics.engine import Analytics
+from serving.analytics.query import parse_v2
+from serving.store.embedded import QueryTimeout
+
+EXAMPLE = {
+    "site_id": "example.com",
+    "metrics": ["visitors", "pageviews", "bounce_rate"],
+    "date_range": "30d",
+    "dimensions": ["visit:source"],
+    "filters": [["is", "visit:browser", ["Chrome"]], ["contains", "event:page", ["/blog"]]],
+    "order_by": [["visitors", "desc"]],
+    "pagination": {"limit": 10},
+}
+
+
+def v2_router(analytics: Analytics, today: Callable[[], dt.date], site_access) -> APIRouter:
+    """``site_access(site, authorization)`` raises Unauthorized (401) unless the caller may read."""
+    router = APIRouter(prefix="/api/v2", tags=["stats v2"])
+
+    @router.post(
+        "/query",
+        summary="Plausible Stats API v2 query",
+        responses={
+            400: {"description": "A query the API can't take; the message says what is allowed."},
+            401: {"description": "A private site without a valid token."},
+            503: {"description": "The query ran longer than the time budget and was stopped."},
+        },
+    )
+    def query(
+        body: dict = Body(..., examples=[EXAMPLE]),
+        authorization: str | None = Header(None, description="Bearer <token> (private sites)"),
+    ) -> dict:
+        parsed = parse_v2(body, today())
+        site_access(parsed.site, authorization)
+        try:
+            return analytics.answer(parsed)
+        except QueryTimeout as exc:
+            return JSONResponse({"error": str(exc)}, status_code=503)
+
+    return router

@@ -1,0 +1,95 @@
+"""A Query -> one DuckDB statement over the store's ``hits`` rows of one site. Pure.
+
+Every identifier comes from a closed set (serving.store.schema.PROPERTIES, the metric names
+here); every value the client sent is a bound parameter.
+
+The statement aggregates twice: per group and visit (a visit's hits that match the filters:
+its visitor, hits, pageviews, and the visit's length and duration), then per group. So event
+filters select the visits that have a matching hit, visit metrics count each visit once, and
+visitors are exact (distinct visitor numbers).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from serving.analytics.query import Condition, Junction, Negation, Query
+from serving.store.schema import PROPERTIES
+
+# Output column -> its SQL over the per-visit rows.
+METRIC_SQL = {
+    "visitors": "count(DISTINCT visitor)",
+    "visits": "count(*)",
+    "pageviews": "sum(pageviews)",
+    "events": "sum(events)",
+    "views_per_visit": "round(sum(pageviews) / count(*), 2)",
+    "bounce_rate": "round(100.0 * count(*) FILTER (WHERE visit_hits = 1) / count(*))",
+    "visit_duration": "round(sum(visit_duration_ms) / count(*) / 1000.0)",
+    "percentage": "count(DISTINCT visitor)",  # visitors; made a share of the total by the engine
+}
+TIME_SQL = {
+    "hour": "strftime(date_trunc('hour', epoch_ms(ts)), '%Y-%m-%d %H:00:00')",
+    "day": "strftime(day, '%Y-%m-%d')",
+    "week": "strftime(date_trunc('week', day), '%Y-%m-%d')",
+    "month": "strftime(date_trunc('month', day), '%Y-%m-%d')",
+}
+
+
+def dimension_sql(query: Query, dim: str) -> str:
+    if dim in PROPERTIES:
+        return PROPERTIES[dim].column
+    return TIME_SQL[query.time_grain()]
+
+
+def filter_sql(node, params: list) -> str:
+    """A filter tree -> a SQL condition; its values appended to ``params``."""
+    if isinstance(node, Junction):
+        return "(" + f" {node.op.upper()} ".join(filter_sql(child, params) for child in node.children) + ")"
+    if isinstance(node, Negation):
+        return f"(NOT {filter_sql(node.child, params)})"
+    assert isinstance(node, Condition)
+    column = PROPERTIES[node.prop].column
+    params.extend(node.values)
+    marks = ", ".join("?" * len(node.values))
+    if node.op in ("is", "is_not"):
+        sql = f"{column} IN ({marks})"
+    elif node.op in ("contains", "contains_not"):
+        sql = "(" + " OR ".join(f"contains({column}, ?)" for _ in node.values) + ")"
+    else:
+        sql = "(" + " OR ".join(f"regexp_matches({column}, ?)" for _ in node.values) + ")"
+    return f"(NOT {sql})" if node.op.endswith("_not") else sql
+
+
+def compile_query(
+    query: Query, first: dt.date, last: dt.date, dimensions: tuple[str, ...] | None = None, paginate: bool = True
+) -> tuple[str, list]:
+    """SQL and parameters for ``query`` over the closed days [first, last]; ``dimensions``
+    overrides the query's (none: the totals)."""
+    dims = query.dimensions if dimensions is None else dimensions
+    params: list = [query.site, first, last]
+    where = "site = ? AND day BETWEEN ? AND ?"
+    if query.filters is not None:
+        where += " AND " + filter_sql(query.filters, params)
+    groups = [f"{dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)]
+    group_names = [f"d{i}" for i in range(len(dims))]
+    inner = (
+        f"SELECT {', '.join([*groups, 'visit'])}, any_value(visitor) AS visitor, count(*) AS events, "
+        "count(*) FILTER (WHERE event = 'pageview') AS pageviews, any_value(visit_hits) AS visit_hits, "
+        f"any_value(visit_duration_ms) AS visit_duration_ms FROM hits WHERE {where} "
+        f"GROUP BY {', '.join([*group_names, 'visit'])}"
+    )
+    metrics = [f"{METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
+    select = [*group_names, *metrics, "count(*) OVER () AS total_rows"]
+    sql = f"SELECT {', '.join(select)} FROM ({inner}) AS per_visit"
+    if group_names:
+        sql += f" GROUP BY {', '.join(group_names)}"
+        order = []
+        for name, direction in query.order_by:
+            column = f"d{dims.index(name)}" if name in dims else f"m{query.metrics.index(name)}"
+            order.append(f"{column} {direction.upper()}")
+        order += [f"{g} ASC" for g in group_names]  # ties: a stable order, page after page
+        sql += f" ORDER BY {', '.join(order)}"
+        if paginate:
+            sql += " LIMIT ? OFFSET ?"
+            params += [query.limit, query.offset]
+    return sql, params

@@ -1,0 +1,91 @@
+"""The embedded analytics store: DuckDB, one file, the closed days' hits (serving.store.schema).
+
+Each day is loaded whole in one transaction (a re-run day replaces its rows), its rows sorted
+by site and time: DuckDB's per-row-group min/max statistics then skip the row groups of other
+sites, so one site's question reads about one row group per day, however many sites there are.
+Queries run on their own cursors, bounded in time (``timeout_s``: interrupted, then an error).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from events.schema import sql_columns
+from serving.store.schema import HITS_SCHEMA
+
+
+class QueryTimeout(RuntimeError):
+    """A query ran past its time budget and was interrupted."""
+
+
+class EmbeddedStore:
+    def __init__(self, path: Path | str = ":memory:", memory_limit: str = "512MB", threads: int = 2):
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.db = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": threads})
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS hits ({sql_columns(HITS_SCHEMA, 'duckdb')})")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS loaded_days (day DATE PRIMARY KEY, run VARCHAR NOT NULL, "
+            "rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL)"
+        )
+        self._write = threading.Lock()
+
+    # --- loading ---------------------------------------------------------------------------------
+    def replace_day(self, day: dt.date, hits: pa.Table, run: str) -> None:
+        """Make ``hits`` the rows of ``day`` (one transaction: a query sees the old day or the new)."""
+        with self._write:
+            cursor = self.db.cursor()
+            cursor.begin()
+            try:
+                cursor.execute("DELETE FROM hits WHERE day = ?", [day])
+                cursor.register("incoming", hits)
+                cursor.execute("INSERT INTO hits SELECT * FROM incoming")
+                cursor.unregister("incoming")
+                cursor.execute("INSERT OR REPLACE INTO loaded_days VALUES (?, ?, ?, now())", [day, run, hits.num_rows])
+                cursor.commit()
+            except Exception:
+                cursor.rollback()
+                raise
+            finally:
+                cursor.close()
+
+    def loaded(self) -> dict[dt.date, str]:
+        """Day -> the run it was loaded from."""
+        return dict(self.db.cursor().execute("SELECT day, run FROM loaded_days").fetchall())
+
+    def delete_site(self, site: str) -> int:
+        with self._write:
+            return self.db.cursor().execute("DELETE FROM hits WHERE site = ?", [site]).fetchone()[0]
+
+    # --- queries ---------------------------------------------------------------------------------
+    def query(self, sql: str, params: list, timeout_s: float = 5.0) -> list[tuple]:
+        """Run one read query with bound parameters; QueryTimeout past ``timeout_s``."""
+        cursor = self.db.cursor()
+        timer = threading.Timer(timeout_s, cursor.interrupt)
+        timer.start()
+        try:
+            return cursor.execute(sql, params).fetchall()
+        except duckdb.InterruptException:
+            raise QueryTimeout(f"the query took more than {timeout_s:g} s and was stopped") from None
+        finally:
+            timer.cancel()
+            cursor.close()
+
+    def pattern_problem(self, pattern: str) -> str | None:
+        """Why ``pattern`` is not a regular expression the store can match (RE2), or None."""
+        cursor = self.db.cursor()
+        try:
+            cursor.execute("SELECT regexp_matches('', ?)", [pattern])
+            return None
+        except duckdb.Error as exc:
+            return str(exc).split("\n")[0][:200]
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        self.db.close()
