@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Header, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from serving.analytics.engine import Analytics
 from serving.analytics.query import parse_v2
+from serving.query import QueryError
 from serving.store.embedded import QueryTimeout
+
+MAX_BODY_BYTES = 64 * 1024
 
 EXAMPLE = {
     "site_id": "example.com",
@@ -30,16 +35,33 @@ def v2_router(analytics: Analytics, today: Callable[[], dt.date], site_access) -
     @router.post(
         "/query",
         summary="Plausible Stats API v2 query",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}, "example": EXAMPLE}},
+            }
+        },
         responses={
             400: {"description": "A query the API can't take; the message says what is allowed."},
             401: {"description": "A private site without a valid token."},
             503: {"description": "The query ran longer than the time budget and was stopped."},
         },
     )
-    def query(
-        body: dict = Body(..., examples=[EXAMPLE]),
+    async def query(
+        request: Request,
         authorization: str | None = Header(None, description="Bearer <token> (private sites)"),
     ) -> dict:
+        raw = await request.body()
+        if len(raw) > MAX_BODY_BYTES:
+            raise QueryError(f"the query is over {MAX_BODY_BYTES} bytes")
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise QueryError("the body is not JSON; send a JSON object like the example in /docs") from None
+        return await run_in_threadpool(answer, body, authorization)
+
+    def answer(body, authorization: str | None):
+        """Off the event loop: the registry and the store block."""
         parsed = parse_v2(body, today())
         site_access(parsed.site, authorization)
         try:
