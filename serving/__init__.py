@@ -1,1 +1,1 @@
-"""Serving: stores, the merge, the stats API and the dashboard (spine 4)."""
+"""Serving: the analytics and real-time stores, the Stats API and the dashboard."""

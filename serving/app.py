@@ -1,6 +1,7 @@
-"""`pixel serve`: the Stats API over the merged views, and, with the embedded store, the
-ingestion of pixel.agg into it (the process that owns the DuckDB file, as Druid's indexing
-service owns its segments).
+"""`pixel serve`: the Stats API (v1 and v2) and the dashboard over the analytics store (closed
+days, loaded by this process from the lake) and the real-time store (open days); with the
+embedded real-time store, also the ingestion of pixel.agg into it (this process owns its file, as
+Druid's indexing service owns its segments).
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ from core.lake.storage import open_storage
 from core.settings import Settings
 from serving.analytics.engine import Analytics
 from serving.analytics.router import v2_router
-from serving.batch.views import BatchViews
 from serving.dashboard import install_dashboard
-from serving.merge import MergedStats
 from serving.metrics import install_metrics
 from serving.query import QueryError
 from serving.realtime import open_realtime_store
@@ -39,13 +38,9 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.registry_database_url)
     store = open_realtime_store(settings)
-    views = BatchViews(open_storage(settings.storage_root, settings.hdfs_user))
-    stats = MergedStats(views, store)
-    analytics, sync = None, None
-    if settings.realtime_store == "embedded":
-        hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
-        sync = LakeSync(open_storage(settings.storage_root, settings.hdfs_user), hits, settings.store_sync_seconds)
-        analytics = Analytics(hits, lambda: sync.watermark, store, settings.query_timeout_seconds)
+    hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
+    sync = LakeSync(open_storage(settings.storage_root, settings.hdfs_user), hits, settings.store_sync_seconds)
+    analytics = Analytics(hits, lambda: sync.watermark, store, settings.query_timeout_seconds)
     ingestor = None
     if ingest and settings.realtime_store == "embedded":
         from serving.realtime.ingest import AggIngestor
@@ -58,8 +53,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
         thread = None
-        if sync is not None:
-            sync.start()
+        sync.start()
         if ingestor is not None:
             thread = threading.Thread(target=ingestor.run, name="agg-ingestor", daemon=True)
             thread.start()
@@ -68,8 +62,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
         if ingestor is not None:
             ingestor.stop()
             thread.join(timeout=10)
-        if sync is not None:
-            sync.stop()
+        sync.stop()
 
     app = FastAPI(
         title="pixel stats",
@@ -77,20 +70,19 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
         lifespan=lifespan,
         description="Plausible-compatible Stats API v1 over the batch and real-time views.",
     )
-    app.include_router(stats_router(stats, today=utc_today, can_read=registry.can_read))
-    if analytics is not None:
-        access = lambda site, authorization: check_access(registry.can_read, site, authorization)  # noqa: E731
-        app.include_router(v2_router(analytics, today=utc_today, site_access=access))
+    app.include_router(stats_router(analytics, today=utc_today, can_read=registry.can_read))
+    access = lambda site, authorization: check_access(registry.can_read, site, authorization)  # noqa: E731
+    app.include_router(v2_router(analytics, today=utc_today, site_access=access))
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
     install_dashboard(app, registry, settings.collector_url)
-    install_metrics(app, views.watermark, ingested)
+    install_metrics(app, lambda: sync.watermark, ingested)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:
         return {
             "status": "ok",
-            "batch_watermark": str(views.watermark() or ""),
+            "batch_watermark": str(sync.watermark or ""),  # closed days the API answers as final
             "realtime_store": settings.realtime_store,
             "ingested": ingested(),
         }

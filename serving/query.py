@@ -1,4 +1,4 @@
-"""Stats API parameters (Plausible Stats API v1) -> a validated query. Pure: no I/O, no SQL.
+"""Stats API v1 parameters (Plausible's) -> the parts of a validated query. Pure: no I/O, no SQL.
 
 Every value is checked against a closed set here, so nothing a client sends is ever pasted into
 a query string further down; a bad parameter is a QueryError (-> 400) that says what is allowed.
@@ -9,29 +9,27 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from serving.merge import DayRange
-
 PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
 INTERVALS = ("date", "month", "hour")
-METRICS = ("visitors", "pageviews", "visits", "bounce_rate", "visit_duration")
-SESSION_METRICS = ("visits", "bounce_rate", "visit_duration")  # from the batch sessions view only
-PROPERTIES = {
-    "visit:browser": "browser",
-    "visit:os": "os",
-    "visit:device": "device",
-    "visit:source": "source",
-    "event:page": "page",
-}
+METRICS = ("visitors", "pageviews", "visits", "bounce_rate", "visit_duration", "views_per_visit", "events")
+MAX_HOURLY_DAYS = 31  # interval=hour: at most this many days of hours
+
+
+@dataclass(frozen=True)
+class DayRange:
+    first: dt.date
+    last: dt.date  # inclusive
+
+    def __post_init__(self):
+        if self.last < self.first:
+            raise QueryError(f"date range ends ({self.last}) before it starts ({self.first})")
+
+    def days(self) -> list[dt.date]:
+        return [self.first + dt.timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
 class QueryError(ValueError):
     """A client error: the message is returned as-is in the 400 response."""
-
-
-@dataclass(frozen=True)
-class Filter:
-    dimension: str  # one of PROPERTIES' values
-    value: str
 
 
 def parse_date(value: str, name: str = "date") -> dt.date:
@@ -82,35 +80,19 @@ def parse_metrics(metrics: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def parse_property(prop: str) -> str:
-    if prop not in PROPERTIES:
-        raise QueryError(f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}")
-    return PROPERTIES[prop]
-
-
 def parse_interval(interval: str) -> str:
     if interval not in INTERVALS:
         raise QueryError(f"unknown interval {interval!r}; one of {', '.join(INTERVALS)}")
     return interval
 
 
-def parse_filters(filters: str | None) -> Filter | None:
-    """``property==value``. The views are pre-aggregated per dimension, so one filter is what they
-    can answer exactly; combining filters needs the clean events (a notebook, not this API)."""
-    if not filters:
-        return None
-    parts = [f for f in filters.split(";") if f.strip()]
-    if len(parts) > 1:
-        raise QueryError("only one filter is supported (the views are aggregated per dimension)")
-    prop, sep, value = parts[0].partition("==")
-    if not sep or not value:
-        raise QueryError(f"filter {parts[0]!r} is not property==value")
-    if "|" in value:
-        raise QueryError("filters with several values (a|b) are not supported")
-    return Filter(parse_property(prop.strip()), value.strip())
-
-
 def parse_limit(limit: int) -> int:
     if not 1 <= limit <= 1000:
         raise QueryError(f"limit={limit} is out of range 1..1000")
     return limit
+
+
+def parse_page(page: int) -> int:
+    if not 1 <= page <= 10_000:
+        raise QueryError(f"page={page} is out of range 1..10000")
+    return page

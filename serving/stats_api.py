@@ -1,41 +1,81 @@
-"""The Stats API: Plausible Stats API v1's shape over the merged views.
+"""The Stats API v1: Plausible Stats API v1's shape over the analytics engine.
 
     GET /api/v1/stats/aggregate   -> {"results": {"visitors": {"value": 123}, ...}}
     GET /api/v1/stats/timeseries  -> {"results": [{"date": "2026-11-20", "visitors": 12, ...}]}
     GET /api/v1/stats/breakdown   -> {"results": [{"browser": "Firefox", "visitors": 9, ...}]}
     GET /api/v1/stats/realtime/visitors -> 7
 
-Visits, bounce rate and visit duration come from the batch sessions view: they are given for
-ranges of closed days, and are null (with a "warning") where the range reaches the open part.
+Filters in v1's syntax: ``a==x;b!=y`` (and-ed), ``a==x|y`` (any of), ``*`` wildcards. Closed
+days are exact under any filters; for days not closed yet, a metric the speed rows can't give
+for this query (visits, bounce rate, visit duration; or visitors and pageviews under filters
+they can't apply) is null, and the answer has a "warning" saying why.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from dataclasses import replace
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from serving.merge import BREAKDOWN_DEPTH, DayRange, MergedStats
+from serving.analytics.engine import LIVE_METRICS, Analytics
+from serving.analytics.query import MAX_FILTERS
+from serving.analytics.query import Query as Question
+from serving.analytics.query import parse_filters as parse_v2_filters
 from serving.query import (
-    SESSION_METRICS,
-    Filter,
+    MAX_HOURLY_DAYS,
     QueryError,
-    month_end,
-    parse_filters,
+    month_start,
     parse_interval,
     parse_limit,
     parse_metrics,
+    parse_page,
     parse_period,
-    parse_property,
 )
-from serving.realtime.interface import Count
+from serving.store.schema import PROPERTIES
 
-NO_SESSIONS = (
-    "visits, bounce_rate and visit_duration come from the nightly batch sessions view: "
-    "they are null for ranges that include days not closed yet"
-)
+BAD_REQUEST = {
+    400: {"description": "A parameter the API can't take; the message says what is allowed."},
+    401: {"description": "A private site without a valid token."},
+}
+_REGEX_SPECIAL = set("\\.^$|?*+()[]{}")
+
+
+def wildcard_regex(value: str) -> str:
+    """v1's ``*`` wildcard as an anchored RE2 expression (everything else literal)."""
+    return "^" + "".join(".*" if ch == "*" else "\\" + ch if ch in _REGEX_SPECIAL else ch for ch in value) + "$"
+
+
+def parse_v1_filters(raw: str | None):
+    """``a==x;b!=y|z``, ``*`` wildcards -> a filter tree (serving.analytics.query)."""
+    if not raw:
+        return None
+    parts = [f for f in raw.split(";") if f.strip()]
+    if len(parts) > MAX_FILTERS:
+        raise QueryError(f"at most {MAX_FILTERS} filters")
+    out = []
+    for part in parts:
+        negated = "!=" in part
+        prop, sep, value = part.partition("!=" if negated else "==")
+        if not sep or not value:
+            raise QueryError(f"filter {part[:100]!r} is not property==value or property!=value")
+        prop = prop.strip()
+        if prop not in PROPERTIES:
+            raise QueryError(f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}")
+        values = [v.strip() for v in value.split("|")]
+        if any("*" in v for v in values):
+            out.append(["matches_not" if negated else "matches", prop, [wildcard_regex(v) for v in values]])
+        else:
+            out.append(["is_not" if negated else "is", prop, values])
+    return parse_v2_filters(out)
+
+
+def parse_property(prop: str) -> str:
+    if prop not in PROPERTIES:
+        raise QueryError(f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}")
+    return prop
 
 
 class Unauthorized(Exception):
@@ -63,12 +103,12 @@ def check_access(can_read: Callable[[str, str | None], bool], site: str, authori
 
 
 def stats_router(
-    stats: MergedStats, today: Callable[[], dt.date], can_read: Callable[[str, str | None], bool]
+    analytics: Analytics, today: Callable[[], dt.date], can_read: Callable[[str, str | None], bool]
 ) -> APIRouter:
-    """Routes over ``stats``; ``today`` is the UTC day periods are relative to; ``can_read(site,
+    """Routes over ``analytics``; ``today`` is the UTC day periods are relative to; ``can_read(site,
     token)`` decides access (the registry). Install ``query_error_response`` and
     ``unauthorized_response`` as the app's handlers."""
-    router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+    router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=BAD_REQUEST)
 
     def site_access(
         site_id: str = Query(..., description="The site's domain, as in the embed snippet."),
@@ -80,30 +120,46 @@ def stats_router(
     Period = Query("30d", description="day, 7d, 30d, month, 6mo, 12mo or custom (with date=D1,D2).")
     Date = Query(None, description="Reference day YYYY-MM-DD (default today, UTC), or D1,D2 for custom.")
     Metrics = Query(
-        "visitors", description="Comma-separated: visitors, pageviews, visits, bounce_rate, visit_duration."
+        "visitors",
+        description="Comma-separated: visitors, pageviews, visits, bounce_rate, "
+        "visit_duration, views_per_visit, events.",
     )
-    Filters = Query(None, description="One property==value, e.g. event:page==/pricing.")
+    Filters = Query(
+        None,
+        description="property==value or property!=value, several joined by ';', "
+        "values a|b, '*' wildcards; e.g. visit:browser==Chrome;event:page==/blog/*",
+    )
 
-    def values(count: Count, visits, metrics: list[str]) -> dict:
+    def question(site: str, period: str, date: str | None, metrics: str, filters: str | None, **more) -> Question:
+        days = parse_period(period, date, today())
+        return Question(
+            site, days.first, days.last, tuple(parse_metrics(metrics)), filters=parse_v1_filters(filters), **more
+        )
+
+    def run(q: Question) -> tuple[dict[tuple, list], list[tuple], str | None, dict]:
+        """Rows by dimension values, their order, a warning, and meta. Where the open days can't
+        give a metric for this query, it is None (see the module's docstring); a time bucket of
+        closed days keeps its exact values."""
+        answer = analytics.answer(q)
+        warning = next(iter(answer["meta"].get("warnings", [])), None)
+        rows = {tuple(r["dimensions"]): r["metrics"] for r in answer["results"]}
+        if warning is None:
+            return rows, list(rows), None, answer["meta"]
+        capable = tuple(m for m in q.metrics if m in LIVE_METRICS)
+        partial = analytics.answer(replace(q, metrics=capable, order_by=_order(q, capable))) if capable else None
+        if partial is not None and "warnings" in partial["meta"]:
+            partial = None
+        known = {tuple(r["dimensions"]): r["metrics"] for r in partial["results"]} if partial else {}
+        open_from = answer["meta"]["provisional"][0]
+        time = next((i for i, d in enumerate(q.dimensions) if d.startswith("time")), None)
+        order = list(known) if partial else list(rows)
         out = {}
-        for m in metrics:
-            if m in ("visitors", "pageviews"):
-                out[m] = getattr(count, m)
-            elif visits is None:
-                out[m] = None
+        for key in order:
+            if time is not None and _bucket_end(key[time], q.time_grain()) < open_from and key in rows:
+                out[key] = rows[key]  # a closed day's bucket: exact
             else:
-                out[m] = {
-                    "visits": visits.visits,
-                    "bounce_rate": visits.bounce_rate,
-                    "visit_duration": visits.visit_duration_s,
-                }[m]
-        return out
-
-    def needs_sessions(metrics: list[str], flt: Filter | None) -> bool:
-        wanted = any(m in SESSION_METRICS for m in metrics)
-        if wanted and flt is not None:
-            raise QueryError("session metrics (visits, bounce_rate, visit_duration) can't be filtered yet")
-        return wanted
+                out[key] = [known[key][capable.index(m)] if key in known and m in capable else None for m in q.metrics]
+        return out, order, warning, answer["meta"]
 
     @router.get("/aggregate", summary="Totals over a period")
     def aggregate(
@@ -112,14 +168,22 @@ def stats_router(
         date: str | None = Date,
         metrics: str = Metrics,
         filters: str | None = Filters,
+        compare: str | None = Query(None, description="previous_period: each value with its change (%)."),
     ):
-        days, names, flt = parse_period(period, date, today()), parse_metrics(metrics), parse_filters(filters)
-        count = stats.aggregate(site_id, days, *((flt.dimension, flt.value) if flt else ()))
-        sessions = needs_sessions(names, flt)
-        visits = stats.visits(site_id, days) if sessions else None
-        body = {"results": {k: {"value": v} for k, v in values(count, visits, names).items()}}
-        if sessions and visits is None:
-            body["warning"] = NO_SESSIONS
+        if compare not in (None, "previous_period"):
+            raise QueryError("compare takes previous_period")
+        q = question(site_id, period, date, metrics, filters)
+        rows, _, warning, _ = run(q)
+        values = rows.get((), [0] * len(q.metrics))
+        results = {m: {"value": v} for m, v in zip(q.metrics, values)}
+        if compare:
+            before_q = replace(q, first=q.first - dt.timedelta(days=q.days()), last=q.first - dt.timedelta(days=1))
+            before, _, _, _ = run(before_q)
+            for m, now, old in zip(q.metrics, values, before.get((), [0] * len(q.metrics))):
+                results[m]["change"] = None if now is None or old is None else _change(m, now, old)
+        body = {"results": results}
+        if warning:
+            body["warning"] = warning
         return body
 
     @router.get("/timeseries", summary="One point per day, month or hour")
@@ -129,76 +193,83 @@ def stats_router(
         date: str | None = Date,
         metrics: str = Metrics,
         filters: str | None = Filters,
-        interval: str = Query("date", description="date, month, or hour (from the real-time store)"),
+        interval: str = Query("date", description="date, month, or hour (at most 31 days of hours)"),
     ):
-        days, names, flt = parse_period(period, date, today()), parse_metrics(metrics), parse_filters(filters)
         interval = parse_interval(interval)
-        sessions = needs_sessions(names, flt)
-        if interval == "hour":
-            if flt is not None or sessions:
-                raise QueryError("interval=hour answers visitors and pageviews without filters only")
-            return {
-                "results": [
-                    {
-                        "date": dt.datetime.fromtimestamp(b.start / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
-                        **values(b.count, None, names),
-                    }
-                    for b in stats.hourly(site_id, days)
-                ]
-            }
-        dim_value = (flt.dimension, flt.value) if flt else ()
-        if interval == "date":
-            chunks = [(str(d), DayRange(d, d)) for d in days.days()]
-        else:
-            chunks, first = [], days.first
-            while first <= days.last:
-                last = min(days.last, month_end(first))
-                chunks.append((first.replace(day=1).isoformat(), DayRange(first, last)))
-                first = last + dt.timedelta(days=1)
-        return {
-            "results": [
-                {
-                    "date": label,
-                    **values(
-                        stats.aggregate(site_id, rng, *dim_value),
-                        stats.visits(site_id, rng) if sessions else None,
-                        names,
-                    ),
-                }
-                for label, rng in chunks
-            ]
-        }
+        q = question(site_id, period, date, metrics, filters)
+        grain = {"date": "time:day", "month": "time:month", "hour": "time:hour"}[interval]
+        if interval == "hour" and q.days() > MAX_HOURLY_DAYS:
+            raise QueryError(f"interval=hour covers at most {MAX_HOURLY_DAYS} days; use interval=date")
+        rows, _, warning, meta = run(replace(q, dimensions=(grain,), order_by=((grain, "asc"),)))
+        open_from = meta.get("provisional", [None])[0]
+        results = []
+        for label in _buckets(q.first, q.last, interval):
+            values = rows.get((label,))
+            if values is None:
+                unknown = warning is not None and open_from is not None and label[:10] >= open_from
+                values = [None if unknown and m not in LIVE_METRICS else 0 for m in q.metrics]
+            results.append({"date": label, **dict(zip(q.metrics, values))})
+        body = {"results": results}
+        if warning:
+            body["warning"] = warning
+        return body
 
     @router.get("/breakdown", summary="Top values of a property")
     def breakdown(
         site_id: str = SiteId,
-        property: str = Query(
-            ...,
-            # noqa: A002 (Plausible's name)
-            description="visit:browser, visit:os, visit:device, visit:source or event:page",
-        ),
+        property: str = Query(..., description=f"Any of: {', '.join(PROPERTIES)}"),  # noqa: A002 (Plausible's)
         period: str = Period,
         date: str | None = Date,
         metrics: str = Metrics,
         filters: str | None = Filters,
         limit: int = Query(100, description="1..1000"),
+        page: int = Query(1, description="1..10000"),
     ):
-        days, names, flt = parse_period(period, date, today()), parse_metrics(metrics), parse_filters(filters)
-        dimension, limit = parse_property(property), parse_limit(limit)
-        if any(m in SESSION_METRICS for m in names):
-            raise QueryError("breakdowns answer visitors and pageviews (session metrics: use aggregate)")
-        if flt is not None and flt.dimension != dimension:
-            raise QueryError(
-                "a breakdown can only be filtered on its own property (the views are aggregated per dimension)"
-            )
-        rows = stats.breakdown(site_id, dimension, days, limit if flt is None else BREAKDOWN_DEPTH)
-        if flt is not None:
-            rows = [r for r in rows if r.value == flt.value]
-        key = property.split(":", 1)[1]
-        return {"results": [{key: r.value, **values(r.count, None, names)} for r in rows[:limit]]}
+        prop, limit, page = parse_property(property), parse_limit(limit), parse_page(page)
+        q = question(site_id, period, date, metrics, filters)
+        q = replace(q, dimensions=(prop,), order_by=_order(q, q.metrics), limit=limit, offset=(page - 1) * limit)
+        rows, order, warning, _ = run(q)
+        key = prop.split(":", 1)[1]
+        body = {"results": [{key: value[0], **dict(zip(q.metrics, rows[value]))} for value in order]}
+        if warning:
+            body["warning"] = warning
+        return body
 
     @router.get("/realtime/visitors", summary="Visitors in the last 5 minutes")
     def realtime_visitors(site_id: str = SiteId) -> int:
-        return stats.realtime_visitors(site_id)
+        return analytics.realtime_visitors(site_id)
 
     return router
+
+
+def _order(q: Question, metrics: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    if any(d.startswith("time") for d in q.dimensions):
+        return tuple((d, "asc") for d in q.dimensions)
+    return ((metrics[0], "desc"),) if metrics else ()
+
+
+def _change(metric: str, now, before):
+    if metric == "bounce_rate":
+        return now - before
+    if not before:
+        return 100 if now else 0
+    return round(100 * (now - before) / before)
+
+
+def _bucket_end(label: str, grain: str | None) -> str:
+    """The last day (YYYY-MM-DD) of a time bucket's label."""
+    first = dt.date.fromisoformat(label[:10])
+    if grain == "week":
+        return str(first + dt.timedelta(days=6))
+    if grain == "month":
+        return str(month_start(first, -1) - dt.timedelta(days=1))
+    return str(first)
+
+
+def _buckets(first: dt.date, last: dt.date, interval: str) -> list[str]:
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    if interval == "date":
+        return [str(d) for d in days]
+    if interval == "hour":
+        return [f"{d} {h:02d}:00:00" for d in days for h in range(24)]
+    return list(dict.fromkeys(str(month_start(d)) for d in days))

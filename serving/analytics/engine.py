@@ -50,6 +50,10 @@ class Analytics:
         self.timeout_s = timeout_s
         self.clock = clock
 
+    def realtime_visitors(self, site: str, minutes: int = 5) -> int:
+        """Visitors of the last ``minutes`` minutes (the speed rows)."""
+        return self.live.realtime_visitors(site, int(self.clock() * 1000), minutes) if self.live else 0
+
     def today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).date()
 
@@ -142,8 +146,6 @@ class Analytics:
             return f"more than one of {', '.join(LIVE_DIMENSIONS)}"
         if props and len(query.dimensions) > 1:
             return "a property and time together"
-        if query.time_grain() in ("week", "month") and query.dimensions:
-            return "weeks or months that reach the open days"
         return None
 
     def _live_rows(self, query: Query, first: dt.date, last: dt.date) -> dict[tuple, list]:
@@ -153,7 +155,8 @@ class Analytics:
         out: dict[tuple, list] = {}
 
         def add(key: tuple, count) -> None:
-            out[key] = [count.visitors if m in ("visitors", "percentage") else count.pageviews for m in query.metrics]
+            values = [count.visitors if m in ("visitors", "percentage") else count.pageviews for m in query.metrics]
+            out[key] = [a + b for a, b in zip(out.get(key, [0] * len(values)), values)]  # days of a week, month
 
         grain = query.time_grain()
         if grain is not None:
@@ -161,8 +164,8 @@ class Analytics:
                 return {}  # filtered time series: the speed rows have no per-value time series
             step = HOUR_MS if grain == "hour" else 86_400_000
             for bucket in self.live.timeseries(query.site, start, end, step):
-                t = dt.datetime.fromtimestamp(bucket.start / 1000, dt.UTC)
-                add((t.strftime("%Y-%m-%d %H:00:00") if grain == "hour" else t.strftime("%Y-%m-%d"),), bucket.count)
+                if bucket.count.pageviews:
+                    add((time_label(bucket.start, grain),), bucket.count)
         elif prop is not None:
             for ranked in self.live.top(query.site, LIVE_DIMENSIONS[prop], start, end, limit=1000):
                 if f is None or ranked.value == f.values[0]:
@@ -173,6 +176,19 @@ class Analytics:
         else:
             add((), self.live.totals(query.site, start, end))
         return out
+
+
+def time_label(ms: int, grain: str) -> str:
+    """The label of the hour, day, week (its Monday) or month holding ``ms``, as the store writes it."""
+    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    if grain == "hour":
+        return t.strftime("%Y-%m-%d %H:00:00")
+    day = t.date()
+    if grain == "week":
+        day -= dt.timedelta(days=day.weekday())
+    elif grain == "month":
+        day = day.replace(day=1)
+    return str(day)
 
 
 def _sorted(keys: list[tuple], rows: dict[tuple, list], query: Query) -> list[tuple]:

@@ -1,10 +1,12 @@
-"""Shared fixture: batch-view files for two closed days and a DuckDB real-time store holding the
-open third day (and a stale speed view of a closed day, which must never be used)."""
+"""Shared fixtures: closed days as the nightly job leaves them (clean events, a run summary, the
+watermark) and speed rows in a DuckDB real-time store for the open day (and a stale speed view
+of a closed day, which must never be used)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -13,112 +15,113 @@ import pytest
 from core.lake.storage import FileStorage
 from core.lake.watermark import advance_watermark
 from events.days import day_bounds
+from events.enrich import CLEAN_SCHEMA
+from events.schema import arrow_schema
 from events.sketches import sketch_of
-from serving.batch.views import BatchViews
-from serving.merge import MergedStats
+from serving.analytics.engine import Analytics
 from serving.realtime.duckdb_store import DuckDBStore
+from serving.store.embedded import EmbeddedStore
+from serving.store.sync import LakeSync
 
 D1, D2, D3 = dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)
 NOW = (day_bounds(D3)[0] + 12 * 3_600_000) / 1000  # D3 12:00 UTC: D3 is open
+MINUTE = 60_000
 
 
 def ids(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(n)]
 
 
-def write_view(storage, view: str, day: dt.date, rows: list[dict]) -> None:
+def clean_event(site, ts, visitor, path, source="Direct / None", browser="Chrome", name="pageview", campaign=""):
+    """A clean event (events.enrich.CLEAN_SCHEMA) with the fields the store reads."""
+    row = {column: "" for column, typ in CLEAN_SCHEMA if typ == "string"}
+    row.update(
+        event_id=f"{site}{ts}{visitor}{name}",
+        dedupe_key=f"{site}{ts}{visitor}{name}",
+        ts=ts,
+        site=site,
+        event=name,
+        path=path,
+        host=site,
+        source=source,
+        browser=browser,
+        os="Linux",
+        device="desktop",
+        utm_campaign=campaign,
+        visitor_id=visitor or None,
+        is_bot=False,
+        dnt=False,
+    )
+    return row
+
+
+def close_day(storage: FileStorage, day: dt.date, events: list[dict], run: str = "1") -> None:
+    """What the nightly job leaves for a day: its clean events, its run summary, the watermark."""
     sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows), sink)
-    storage.write_atomic(f"views/{view}/date={day}/part-00000.parquet", sink.getvalue())
+    pq.write_table(pa.Table.from_pylist(events, schema=arrow_schema(CLEAN_SCHEMA)), sink)
+    storage.write_atomic(f"clean/events/date={day}/part-00000.parquet", sink.getvalue())
+    storage.write_atomic(f"views/_runs/date={day}.json", json.dumps({"date": str(day), "run": run}).encode())
+    advance_watermark(storage, day)
 
 
-def daily_row(dimension: str, value: str, pageviews: int, visitors: list[str], site: str = "a.example") -> dict:
+def agg_row(ts: int, dimension: str, value: str, pageviews: int, visitors: list[str], site="a.example") -> dict:
+    """A speed row (events.aggregate.AGG_SCHEMA)."""
     return {
+        "window_start": ts,
+        "window_end": ts + 10_000,
         "site": site,
         "dimension": dimension,
         "value": value,
         "pageviews": pageviews,
-        "visitors": len(visitors),
         "visitors_hll": sketch_of(visitors),
     }
 
 
-def agg_row(ts: int, dimension: str, value: str, pageviews: int, visitors: list[str]) -> dict:
-    return {
-        "window_start": ts,
-        "window_end": ts + 10_000,
-        "site": "a.example",
-        "dimension": dimension,
-        "value": value,
-        "pageviews": pageviews,
-        "visitors_hll": sketch_of(visitors),
-    }
+def day1() -> list[dict]:
+    """a.example on D1: 4 visitors, 5 visits, 7 pageviews and 1 custom event (numbers in test_stats_api)."""
+    t = day_bounds(D1)[0]
+    a = "a.example"
+    return [
+        clean_event(a, t + 10 * MINUTE, "v1", "/", "Google"),
+        clean_event(a, t + 11 * MINUTE, "v1", "/docs", "Internal"),
+        clean_event(a, t + 60 * MINUTE, "v2", "/pricing", "Twitter", "Firefox"),
+        clean_event(a, t + 120 * MINUTE, "v3", "/"),
+        clean_event(a, t + 125 * MINUTE, "v3", "/blog/a", "Internal"),
+        clean_event(a, t + 305 * MINUTE, "v3", "/blog/b"),  # 3 hours later: a second visit
+        clean_event(a, t + 180 * MINUTE, "v4", "/pricing", "Google", "Safari", name="Signup"),
+        clean_event(a, t + 180 * MINUTE + 30_000, "v4", "/pricing", "Internal", "Safari"),
+        *(clean_event("b.example", t + i * MINUTE, "b1", "/") for i in range(3)),
+    ]
+
+
+def day2() -> list[dict]:
+    """a.example on D2: 5 visitors with two pageviews of /docs a minute apart, from Google."""
+    t = day_bounds(D2)[0]
+    return [
+        clean_event("a.example", t + i * 600_000 + k * MINUTE, f"w{i}", "/docs", "Google" if k == 0 else "Internal")
+        for i in range(5)
+        for k in range(2)
+    ]
 
 
 @pytest.fixture
-def stats(tmp_path):
-    storage = FileStorage(tmp_path)
-    write_view(
-        storage,
-        "daily",
-        D1,
-        [
-            daily_row("total", "", 300, ids("d1-", 100)),
-            daily_row("page", "/", 200, ids("d1-", 80)),
-            daily_row("page", "/docs", 100, ids("d1-", 30)),
-            daily_row("total", "", 9, ids("x", 3), site="b.example"),
-        ],
-    )
-    write_view(
-        storage,
-        "daily",
-        D2,
-        [daily_row("total", "", 500, ids("d2-", 200)), daily_row("page", "/docs", 500, ids("d2-", 200))],
-    )
-    write_view(
-        storage,
-        "sessions",
-        D1,
-        [
-            {
-                "site": "a.example",
-                "dimension": "total",
-                "value": "",
-                "visits": 120,
-                "bounces": 60,
-                "pageviews": 300,
-                "duration_ms": 120 * 90_000,
-            }
-        ],
-    )
-    write_view(
-        storage,
-        "sessions",
-        D2,
-        [
-            {
-                "site": "a.example",
-                "dimension": "total",
-                "value": "",
-                "visits": 230,
-                "bounces": 92,
-                "pageviews": 500,
-                "duration_ms": 230 * 30_000,
-            }
-        ],
-    )
-    advance_watermark(storage, D2)
-    store = DuckDBStore()
+def world(tmp_path):
+    """(storage, sync, live store, analytics): D1 and D2 closed, D3 open (speed rows)."""
+    storage = FileStorage(tmp_path / "lake")
+    close_day(storage, D1, day1())
+    close_day(storage, D2, day2())
+    live = DuckDBStore()
     d2, d3 = day_bounds(D2)[0], day_bounds(D3)[0]
-    store.ingest(
+    live.ingest(
         [
-            # D2 as the speed layer saw it: must never be used, the batch view closed D2.
-            agg_row(d2 + 3_600_000, "total", "", 999, ids("zz", 50)),
-            # D3, open: live numbers.
+            agg_row(d2 + 3_600_000, "total", "", 999, ids("zz", 50)),  # D2 as the speed layer saw it: never used
             agg_row(d3 + 3_600_000, "total", "", 40, ids("d3-", 20)),
             agg_row(d3 + 3_600_000, "page", "/", 30, ids("d3-", 15)),
             agg_row(d3 + 7_200_000, "total", "", 10, ids("d3-", 25)),  # 5 new visitors
             agg_row(d3 + 7_200_000, "page", "/new", 10, ids("d3-", 5)),
         ]
     )
-    return MergedStats(BatchViews(storage), store, clock=lambda: NOW)
+    store = EmbeddedStore()
+    sync = LakeSync(storage, store)
+    sync.sync_once()
+    return storage, sync, live, Analytics(store, lambda: sync.watermark, live, clock=lambda: NOW)

@@ -12,12 +12,11 @@ import pytest
 from confluent_kafka import Producer
 
 from core.lake.storage import FileStorage
-from core.lake.watermark import advance_watermark
 from events.days import day_bounds
 from infra.tansu import wait_for_port
 from serving.registry import Registry
 from tests.harness import wait_until
-from tests.serving.conftest import agg_row, daily_row, ids, write_view
+from tests.serving.conftest import agg_row, clean_event, close_day, ids
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +25,10 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     today = dt.datetime.now(dt.UTC).date()
     closed = today - dt.timedelta(days=1)
     storage = FileStorage(settings.data_dir)
-    write_view(storage, "daily", closed, [daily_row("total", "", 120, ids("v", 40))])
-    advance_watermark(storage, closed)
+    start_closed = day_bounds(closed)[0]
+    close_day(
+        storage, closed, [clean_event("a.example", start_closed + i * 1000, f"v{i % 40}", "/") for i in range(120)]
+    )
     registry = Registry(settings.registry_database_url)
     registry.create_site("a.example", public=True)
     registry.create_site("secret.example")
@@ -45,6 +46,11 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     wait_for_port(settings.serving_host, settings.serving_port, 60)
     base = f"http://{settings.serving_host}:{settings.serving_port}"
     wait_until(lambda: httpx.get(f"{base}/healthz").json()["ingested"] == 2, 60, message="pixel.agg ingested")
+    wait_until(
+        lambda: httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(closed),
+        30,
+        message="the closed day loaded into the store",
+    )
 
     def pageviews(period: str, **params) -> int:
         r = httpx.get(
