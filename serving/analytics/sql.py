@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from serving.analytics.query import Condition, Junction, Negation, Query
+from serving.store import rollup
 from serving.store.schema import PROPERTIES
 
 # Output column -> its SQL over the per-visit rows.
@@ -26,6 +27,17 @@ METRIC_SQL = {
     "bounce_rate": "round(100.0 * count(*) FILTER (WHERE visit_hits = 1) / count(*))",
     "visit_duration": "round(sum(visit_duration_ms) / count(*) / 1000.0)",
     "percentage": "count(DISTINCT visitor)",  # visitors; made a share of the total by the engine
+}
+# The same metrics over the per-day rollups (serving.store.rollup): sums of additive numbers.
+ROLLUP_METRIC_SQL = {
+    "visitors": "sum(visitors)",
+    "visits": "sum(visits)",
+    "pageviews": "sum(pageviews)",
+    "events": "sum(events)",
+    "views_per_visit": "round(sum(pageviews) / sum(visits), 2)",
+    "bounce_rate": "round(100.0 * sum(bounces) / sum(visits))",
+    "visit_duration": "round(sum(visit_duration_ms) / sum(visits) / 1000.0)",
+    "percentage": "sum(visitors)",
 }
 TIME_SQL = {
     "hour": "strftime(date_trunc('hour', epoch_ms(ts)), '%Y-%m-%d %H:00:00')",
@@ -73,14 +85,51 @@ def compile_query(
     groups = [f"{dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)]
     group_names = [f"d{i}" for i in range(len(dims))]
     inner = (
-        f"SELECT {', '.join([*groups, 'visit'])}, any_value(visitor) AS visitor, count(*) AS events, "
-        "count(*) FILTER (WHERE event = 'pageview') AS pageviews, any_value(visit_hits) AS visit_hits, "
-        f"any_value(visit_duration_ms) AS visit_duration_ms FROM hits WHERE {where} "
+        f"SELECT {', '.join([*groups, 'visit'])}, {rollup.PER_VISIT} FROM hits WHERE {where} "
         f"GROUP BY {', '.join([*group_names, 'visit'])}"
     )
     metrics = [f"{METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
-    select = [*group_names, *metrics, "count(*) OVER () AS total_rows"]
-    sql = f"SELECT {', '.join(select)} FROM ({inner}) AS per_visit"
+    return _grouped(query, dims, metrics, f"({inner}) AS per_visit", params, paginate)
+
+
+def uses_rollup(query: Query, dimensions: tuple[str, ...]) -> bool:
+    """Can the per-day rollups answer: no filters, at most one property, days/weeks/months."""
+    props = [d for d in dimensions if d in PROPERTIES]
+    times = [d for d in dimensions if d not in PROPERTIES]
+    return query.filters is None and len(props) <= 1 and (not times or query.time_grain() in ("day", "week", "month"))
+
+
+def compile_rollup(
+    query: Query, first: dt.date, last: dt.date, dimensions: tuple[str, ...] | None = None, paginate: bool = True
+) -> tuple[str, list]:
+    """The same answer as compile_query's, from the per-day rollups (when uses_rollup)."""
+    dims = query.dimensions if dimensions is None else dimensions
+    prop = next((d for d in dims if d in PROPERTIES), rollup.TOTAL)
+    params: list = [query.site, first, last, prop]
+    metrics = [f"{ROLLUP_METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
+    source = f"{rollup.TABLE} WHERE site = ? AND day BETWEEN ? AND ? AND property = ?"
+    return _grouped(query, dims, metrics, source, params, paginate, rollup=True)
+
+
+def _grouped(
+    query: Query,
+    dims: tuple[str, ...],
+    metrics: list[str],
+    source: str,
+    params: list,
+    paginate: bool,
+    rollup: bool = False,
+) -> tuple[str, list]:
+    """SELECT groups, metrics, total_rows FROM source, grouped by the dimensions, ordered, paged."""
+    groups = [
+        f"{'value' if rollup and d in PROPERTIES else dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)
+    ]
+    group_names = [f"d{i}" for i in range(len(dims))]
+    if rollup:
+        select = [*groups, *metrics, "count(*) OVER () AS total_rows"]
+    else:
+        select = [*group_names, *metrics, "count(*) OVER () AS total_rows"]
+    sql = f"SELECT {', '.join(select)} FROM {source}"
     if group_names:
         sql += f" GROUP BY {', '.join(group_names)}"
         order = []

@@ -1,4 +1,5 @@
-"""The embedded analytics store: DuckDB, one file, the closed days' hits (serving.store.schema).
+"""The embedded analytics store: DuckDB, one file, the closed days' hits (serving.store.schema)
+and their per-day rollups (serving.store.rollup).
 
 Each day is loaded whole in one transaction (a re-run day replaces its rows), its rows sorted
 by site and time: DuckDB's per-row-group min/max statistics then skip the row groups of other
@@ -16,6 +17,7 @@ import duckdb
 import pyarrow as pa
 
 from events.schema import sql_columns
+from serving.store import rollup
 from serving.store.schema import HITS_SCHEMA
 
 
@@ -29,6 +31,7 @@ class EmbeddedStore:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(path), config={"memory_limit": memory_limit, "threads": threads})
         self.db.execute(f"CREATE TABLE IF NOT EXISTS hits ({sql_columns(HITS_SCHEMA, 'duckdb')})")
+        self.db.execute(f"CREATE TABLE IF NOT EXISTS {rollup.TABLE} ({sql_columns(rollup.ROLLUP_SCHEMA, 'duckdb')})")
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS loaded_days (day DATE PRIMARY KEY, run VARCHAR NOT NULL, "
             "rows BIGINT NOT NULL, loaded_at TIMESTAMP NOT NULL)"
@@ -43,9 +46,12 @@ class EmbeddedStore:
             cursor.begin()
             try:
                 cursor.execute("DELETE FROM hits WHERE day = ?", [day])
+                cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE day = ?", [day])
                 cursor.register("incoming", hits)
                 cursor.execute("INSERT INTO hits SELECT * FROM incoming")
                 cursor.unregister("incoming")
+                sql, binds = rollup.insert_sql()
+                cursor.execute(sql, [day] * binds)
                 cursor.execute("INSERT OR REPLACE INTO loaded_days VALUES (?, ?, ?, now())", [day, run, hits.num_rows])
                 cursor.commit()
             except Exception:
@@ -60,7 +66,9 @@ class EmbeddedStore:
 
     def delete_site(self, site: str) -> int:
         with self._write:
-            return self.db.cursor().execute("DELETE FROM hits WHERE site = ?", [site]).fetchone()[0]
+            cursor = self.db.cursor()
+            cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE site = ?", [site])
+            return cursor.execute("DELETE FROM hits WHERE site = ?", [site]).fetchone()[0]
 
     # --- queries ---------------------------------------------------------------------------------
     def query(self, sql: str, params: list, timeout_s: float = 5.0) -> list[tuple]:

@@ -23,7 +23,9 @@ from events.enrich import CLEAN_SCHEMA
 from events.schema import arrow_schema
 from serving.analytics.engine import Analytics
 from serving.analytics.query import QueryError, parse_v2
+from serving.analytics.sql import uses_rollup
 from serving.store.embedded import EmbeddedStore
+from serving.store.schema import PROPERTIES
 from serving.store.sync import LakeSync
 
 pytestmark = pytest.mark.fast
@@ -362,3 +364,22 @@ def test_a_rerun_day_replaces_its_rows(lake, tmp_path):
     assert sync.sync_once() == [DAYS[1]]
     count = store.query("SELECT count(*) FROM hits", [])[0][0]
     assert count == len(events)
+
+
+ROLLUP_DIMENSIONS = [[], ["time:day"], ["time:month"], *([p] for p in PROPERTIES), ["time:week", "visit:source"]]
+
+
+@pytest.mark.parametrize("dimensions", ROLLUP_DIMENSIONS, ids=["-".join(d) or "totals" for d in ROLLUP_DIMENSIONS])
+def test_the_per_day_rollups_answer_as_the_hits_do(analytics, dimensions):
+    body = {
+        "site_id": "a.example",
+        "metrics": [*METRICS, "percentage"] if dimensions else METRICS,
+        "date_range": [str(DAYS[0]), str(DAYS[-1])],
+        "dimensions": dimensions,
+        "include": {"total_rows": True},
+        "pagination": {"limit": 3, "offset": 1} if dimensions else {},
+    }
+    query = parse_v2(body, TODAY)
+    assert uses_rollup(query, query.dimensions)
+    from_hits = Analytics(analytics.store, analytics.watermark, None, clock=lambda: NOW, rollups=False)
+    assert analytics.answer(query) == from_hits.answer(query)
