@@ -40,7 +40,9 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     store = open_realtime_store(settings)
     hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
     sync = LakeSync(open_storage(settings.storage_root, settings.hdfs_user), hits, settings.store_sync_seconds)
-    analytics = Analytics(hits, lambda: sync.watermark, store, settings.query_timeout_seconds)
+    analytics = Analytics(
+        hits, lambda: sync.watermark, store, settings.query_timeout_seconds, site_events=lambda: sync.site_events
+    )
     ingestor = None
     if ingest and settings.realtime_store == "embedded":
         from serving.realtime.ingest import AggIngestor

@@ -64,6 +64,15 @@ class EmbeddedStore:
         """Day -> the run it was loaded from."""
         return dict(self.db.cursor().execute("SELECT day, run FROM loaded_days").fetchall())
 
+    def site_events(self) -> dict[str, int]:
+        """Events per site over every loaded day (from the rollups' totals rows)."""
+        cursor = self.db.cursor()
+        try:
+            sql = f"SELECT site, sum(events) FROM {rollup.TABLE} WHERE property = ? GROUP BY site"
+            return {site: int(n) for site, n in cursor.execute(sql, [rollup.TOTAL]).fetchall()}
+        finally:
+            cursor.close()
+
     def delete_site(self, site: str) -> int:
         with self._write:
             cursor = self.db.cursor()

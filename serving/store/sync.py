@@ -35,6 +35,7 @@ class LakeSync:
         self.store = store
         self.interval_s = interval_s
         self.watermark: dt.date | None = None  # every closed day up to it is in the store
+        self.site_events: dict[str, int] = store.site_events()  # events per site in the store
         self.loaded_events = 0
         self.load_seconds = 0.0
         self._stop = threading.Event()
@@ -61,6 +62,8 @@ class LakeSync:
             if loaded.get(day) != runs[day]:
                 self.load_day(day, runs[day])
                 done.append(day)
+        if done:
+            self.site_events = self.store.site_events()
         self.watermark = lake_watermark
         return done
 

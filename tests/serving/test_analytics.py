@@ -383,3 +383,18 @@ def test_the_per_day_rollups_answer_as_the_hits_do(analytics, dimensions):
     assert uses_rollup(query, query.dimensions)
     from_hits = Analytics(analytics.store, analytics.watermark, None, clock=lambda: NOW, rollups=False)
     assert analytics.answer(query) == from_hits.answer(query)
+
+
+def test_rollups_answer_big_sites_and_hits_small_ones(analytics):
+    query = parse_v2({"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d"}, TODAY)
+    sized = lambda n: Analytics(analytics.store, analytics.watermark, None, site_events=lambda: {"a.example": n})  # noqa: E731
+    assert sized(10**6)._rollup_pays(query) and not sized(10)._rollup_pays(query)
+    filtered = parse_v2(
+        {
+            **{"site_id": "a.example", "metrics": ["visitors"], "date_range": "7d"},
+            "filters": [["is", "event:page", ["/"]]],
+        },
+        TODAY,
+    )
+    assert not sized(10**6)._rollup_pays(filtered)
+    assert sized(10**6).answer(query)["results"] == sized(10).answer(query)["results"]
