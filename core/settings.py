@@ -123,6 +123,16 @@ class Settings(BaseSettings):
     )
     druid_host: str = Field("localhost", description="Druid broker/router host (realtime_store=druid).")
     druid_port: int = Field(8082, description="Druid broker/router port (realtime_store=druid).")
+    druid_overlord_url: str = Field(
+        "http://localhost:8081",
+        description="The Druid Overlord (or router) that takes each closed day's batch ingestion task "
+        "(realtime_store=druid).",
+    )
+    druid_input_root: str = Field(
+        "",
+        description="The lake's root as Druid's HDFS input source reads it. Empty = the storage URL with the "
+        "NameNode's RPC port: hdfs://namenode:9870/pixel -> hdfs://namenode:8020/pixel.",
+    )
     serving_host: str = Field("127.0.0.1", description="Address the Stats API and dashboard listen on.")
     serving_port: int = Field(8000, description="Port the Stats API and dashboard listen on.")
     collector_public_url: str = Field(

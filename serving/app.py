@@ -33,13 +33,31 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+def _druid_days(settings: Settings):
+    """With Druid, each closed day is also ingested into it as batch rows."""
+    if settings.realtime_store != "druid":
+        return None
+    from serving.druid.batch_ingest import DruidDays, Overlord, hdfs_input_root
+
+    return DruidDays(
+        Overlord(settings.druid_overlord_url),
+        hdfs_input_root(settings.storage_root, settings.druid_input_root),
+        settings.data_dir / "store" / "druid-days.json",
+    )
+
+
 def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     """The serving app. ``ingest``: run the embedded store's pixel.agg ingestor in this process."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.registry_database_url)
     store = open_realtime_store(settings)
     hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
-    sync = LakeSync(open_storage(settings.storage_root, settings.hdfs_user), hits, settings.store_sync_seconds)
+    sync = LakeSync(
+        open_storage(settings.storage_root, settings.hdfs_user),
+        hits,
+        settings.store_sync_seconds,
+        druid=_druid_days(settings),
+    )
     analytics = Analytics(
         hits, lambda: sync.watermark, store, settings.query_timeout_seconds, site_events=lambda: sync.site_events
     )

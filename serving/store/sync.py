@@ -30,9 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class LakeSync:
-    def __init__(self, storage: Storage, store: EmbeddedStore, interval_s: float = 5.0):
+    def __init__(self, storage: Storage, store: EmbeddedStore, interval_s: float = 5.0, druid=None):
+        """``druid``: also load each closed day into Druid (serving.druid.batch_ingest.DruidDays)."""
         self.storage = storage
         self.store = store
+        self.druid = druid
         self.interval_s = interval_s
         self.watermark: dt.date | None = None  # every closed day up to it is in the store
         self.site_events: dict[str, int] = store.site_events()  # events per site in the store
@@ -65,7 +67,23 @@ class LakeSync:
         if done:
             self.site_events = self.store.site_events()
         self.watermark = lake_watermark
+        if self.druid is not None:
+            self._load_into_druid(runs)
         return done
+
+    def _load_into_druid(self, runs: dict[dt.date, str]) -> None:
+        from serving.druid.batch_ingest import DruidTaskFailed
+
+        in_druid = self.druid.loaded()
+        for day in sorted(runs):
+            if in_druid.get(day) == runs[day]:
+                continue
+            try:
+                task = self.druid.load(day, runs[day])
+                log.info("%s ingested into Druid as batch rows (task %s)", day, task)
+            except DruidTaskFailed as exc:
+                log.error("%s not ingested into Druid: %s; retried at the next sync", day, exc)
+                return
 
     def load_day(self, day: dt.date, run: str) -> int:
         started = time.monotonic()

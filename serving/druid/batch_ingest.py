@@ -1,0 +1,153 @@
+"""Each closed day's batch rows into Druid, replacing that day's real-time segments.
+
+The Kafka supervisor (infra/druid/pixel-agg-supervisor.json) fills the datasource with the speed
+layer's rows. After the nightly job publishes day D, an ``index_parallel`` task reads D's daily
+view (views/daily/date=D/*.parquet) from HDFS into the same datasource, over the interval
+[D, D+1) with ``dropExisting``: Druid marks the interval's earlier segments (the speed rows,
+handed off by the supervisor) unused, so D is then answered from exact batch rows. Dimensions and
+metrics come from the supervisor spec itself, so both halves always share one schema.
+
+``day_task`` builds the task; ``Overlord`` submits it and follows it (the Tasks API:
+POST /druid/indexer/v1/task, GET /druid/indexer/v1/task/{id}/status).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+from core.lake import layout
+
+SUPERVISOR_SPEC = Path(__file__).resolve().parents[2] / "infra" / "druid" / "pixel-agg-supervisor.json"
+HDFS_RPC_PORT = 8020  # the NameNode's RPC port: what Druid's HDFS input source speaks
+
+
+class DruidTaskFailed(RuntimeError):
+    """An ingestion task ended in FAILED (or could not be submitted): the message says why."""
+
+
+def supervisor_schema() -> dict:
+    return json.loads(SUPERVISOR_SPEC.read_text())["spec"]["dataSchema"]
+
+
+def hdfs_input_root(storage_root: str, override: str = "") -> str:
+    """The lake's root as Druid's HDFS input source reads it (hdfs://namenode:8020/path): the
+    storage URL names WebHDFS (:9870), Druid speaks the NameNode's RPC port."""
+    if override:
+        return override.rstrip("/")
+    parsed = urlparse(storage_root)
+    if parsed.scheme != "hdfs":
+        raise ValueError(f"Druid reads the lake from HDFS; the storage root is {storage_root!r}")
+    return f"hdfs://{parsed.hostname}:{HDFS_RPC_PORT}{parsed.path.rstrip('/')}"
+
+
+def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
+    """The index_parallel task that makes ``day``'s daily view the day's rows in the datasource."""
+    schema = supervisor_schema()
+    interval = f"{day}T00:00:00Z/{day + dt.timedelta(days=1)}T00:00:00Z"
+    return {
+        "type": "index_parallel",
+        "spec": {
+            "dataSchema": {
+                "dataSource": schema["dataSource"],
+                # The view's rows are per day: they all stand at the day's first millisecond.
+                "timestampSpec": {"column": "__no_such_column__", "missingValue": f"{day}T00:00:00Z"},
+                "dimensionsSpec": schema["dimensionsSpec"],
+                # The view's visitors_hll is a finished sketch (base64), as the speed rows' are.
+                "metricsSpec": schema["metricsSpec"],
+                "granularitySpec": {
+                    "type": "uniform",
+                    "segmentGranularity": "DAY",
+                    "queryGranularity": schema["granularitySpec"]["queryGranularity"],
+                    "rollup": True,
+                    "intervals": [interval],
+                },
+            },
+            "ioConfig": {
+                "type": "index_parallel",
+                "inputSource": {
+                    "type": "hdfs",
+                    "paths": f"{input_root}/{layout.view_dir(layout.DAILY_VIEW, day)}/*.parquet",
+                },
+                "inputFormat": {"type": "parquet", "binaryAsString": True},
+                "appendToExisting": False,
+                "dropExisting": True,
+            },
+            "tuningConfig": {
+                "type": "index_parallel",
+                "maxNumConcurrentSubTasks": max_subtasks,
+                "forceGuaranteedRollup": False,
+            },
+        },
+        "context": {"taskLockType": "REPLACE"},
+    }
+
+
+class Overlord:
+    """The Druid Overlord's Tasks API."""
+
+    def __init__(self, url: str, timeout_s: float = 10.0, client: httpx.Client | None = None):
+        self.url = url.rstrip("/")
+        self.client = client or httpx.Client(timeout=timeout_s)
+
+    def submit(self, task: dict) -> str:
+        try:
+            response = self.client.post(f"{self.url}/druid/indexer/v1/task", json=task)
+        except httpx.HTTPError as exc:
+            raise DruidTaskFailed(f"the Overlord at {self.url} did not answer: {exc}") from exc
+        if response.status_code != 200:
+            raise DruidTaskFailed(f"the Overlord refused the task ({response.status_code}): {response.text[:500]}")
+        return response.json()["task"]
+
+    def status(self, task_id: str) -> tuple[str, str | None]:
+        """(RUNNING | SUCCESS | FAILED | WAITING | PENDING, the error message if any)."""
+        response = self.client.get(f"{self.url}/druid/indexer/v1/task/{task_id}/status")
+        response.raise_for_status()
+        status = response.json()["status"]
+        return status.get("statusCode") or status.get("status"), status.get("errorMsg")
+
+    def run(self, task: dict, poll_s: float = 5.0, timeout_s: float = 3600.0) -> str:
+        """Submit and wait for the task to end; its id, or DruidTaskFailed."""
+        task_id = self.submit(task)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                state, error = self.status(task_id)
+            except httpx.HTTPError:
+                state, error = "UNKNOWN", None  # the Overlord restarting: ask again
+            if state == "SUCCESS":
+                return task_id
+            if state == "FAILED":
+                raise DruidTaskFailed(f"task {task_id} failed: {error or 'no message (see the task log)'}")
+            time.sleep(poll_s)
+        raise DruidTaskFailed(f"task {task_id} did not end within {timeout_s:.0f} s")
+
+
+class DruidDays:
+    """Which closed days Druid holds as batch rows (a small JSON file: day -> run), and loading
+    one more: LakeSync calls ``load`` for each closed or re-run day, after the embedded store."""
+
+    def __init__(self, overlord: Overlord, input_root: str, state: Path, poll_s: float = 5.0):
+        self.overlord = overlord
+        self.input_root = input_root
+        self.state = state
+        self.poll_s = poll_s
+
+    def loaded(self) -> dict[dt.date, str]:
+        if not self.state.exists():
+            return {}
+        return {dt.date.fromisoformat(day): run for day, run in json.loads(self.state.read_text()).items()}
+
+    def load(self, day: dt.date, run: str) -> str:
+        task_id = self.overlord.run(day_task(day, self.input_root), poll_s=self.poll_s)
+        done = {str(d): r for d, r in self.loaded().items()} | {str(day): run}
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(done, indent=1, sort_keys=True))
+        tmp.replace(self.state)
+        return task_id

@@ -1,0 +1,88 @@
+"""Each closed day into Druid as batch rows: the index_parallel task (its documented shape, and
+one schema with the Kafka supervisor's speed rows), its submission to the Overlord and the wait
+for its end, and the serving process's sync submitting every closed or re-run day once.
+The Overlord here is FakeOverlord, a MOCK (tests/fakes/overlord.py): no Druid runs here, so what
+Druid does with the task (reading HDFS, building and replacing segments) is not exercised."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+
+from serving.druid.batch_ingest import (
+    SUPERVISOR_SPEC,
+    DruidDays,
+    DruidTaskFailed,
+    Overlord,
+    day_task,
+    hdfs_input_root,
+)
+from serving.store.embedded import EmbeddedStore
+from serving.store.sync import LakeSync
+from tests.fakes.overlord import FakeOverlord
+from tests.serving.conftest import D1, D2, close_day, day1
+
+pytestmark = pytest.mark.fast
+ROOT = "hdfs://namenode:8020/pixel"
+
+
+def test_the_task_replaces_one_day_of_the_supervisors_datasource():
+    task = day_task(D1, ROOT)
+    supervisor = json.loads(SUPERVISOR_SPEC.read_text())["spec"]["dataSchema"]
+    schema, io = task["spec"]["dataSchema"], task["spec"]["ioConfig"]
+    assert task["type"] == "index_parallel" and io["type"] == task["spec"]["tuningConfig"]["type"] == "index_parallel"
+    assert schema["dataSource"] == supervisor["dataSource"]  # the SAME datasource as the speed rows
+    assert schema["dimensionsSpec"] == supervisor["dimensionsSpec"]
+    assert schema["metricsSpec"] == supervisor["metricsSpec"]  # HLLSketchMerge of the view's sketches
+    assert schema["granularitySpec"]["intervals"] == ["2026-11-20T00:00:00Z/2026-11-21T00:00:00Z"]
+    assert schema["timestampSpec"]["missingValue"] == "2026-11-20T00:00:00Z"
+    assert io["inputSource"] == {"type": "hdfs", "paths": f"{ROOT}/views/daily/date=2026-11-20/*.parquet"}
+    assert io["inputFormat"]["type"] == "parquet"
+    assert io["appendToExisting"] is False and io["dropExisting"] is True  # the day's speed segments go
+
+
+def test_the_lake_root_as_druid_reads_it():
+    assert hdfs_input_root("hdfs://nn:9870/pixel/") == "hdfs://nn:8020/pixel"
+    assert hdfs_input_root("hdfs://nn:9870/pixel", "hdfs://nn:9000/x/") == "hdfs://nn:9000/x"
+    with pytest.raises(ValueError, match="from HDFS"):
+        hdfs_input_root("file:///data")
+
+
+def test_a_task_is_submitted_and_followed_to_its_end():
+    with FakeOverlord() as fake:
+        overlord = Overlord(fake.url)
+        task_id = overlord.run(day_task(D1, ROOT), poll_s=0.01)
+        assert fake.tasks[task_id]["task"] == day_task(D1, ROOT) and fake.polls[task_id] == 2
+        fake.fail_with = "java.io.FileNotFoundException: hdfs://... not found"
+        with pytest.raises(DruidTaskFailed, match="FileNotFoundException"):
+            overlord.run(day_task(D2, ROOT), poll_s=0.01)
+        fake.refuse = True
+        with pytest.raises(DruidTaskFailed, match="refused the task"):
+            overlord.run(day_task(D2, ROOT), poll_s=0.01)
+    with pytest.raises(DruidTaskFailed, match="did not answer"):
+        Overlord(fake.url, timeout_s=1).submit(day_task(D1, ROOT))
+
+
+def test_the_sync_submits_each_closed_or_rerun_day_once(tmp_path):
+    from core.lake.storage import FileStorage
+
+    storage = FileStorage(tmp_path / "lake")
+    close_day(storage, D1, day1())
+    with FakeOverlord() as fake:
+        druid = DruidDays(Overlord(fake.url), ROOT, tmp_path / "druid-days.json", poll_s=0.01)
+        sync = LakeSync(storage, EmbeddedStore(), druid=druid)
+        fake.fail_with = "no segments"
+        sync.sync_once()  # the task fails: D1 is not recorded, and is tried again
+        assert druid.loaded() == {}
+        fake.fail_with = None
+        sync.sync_once()
+        assert list(druid.loaded()) == [D1]
+        sync.sync_once()
+        close_day(storage, D2, [])
+        close_day(storage, D1, day1(), run="2")  # D1 re-run
+        sync.sync_once()
+        days = [t["task"]["spec"]["dataSchema"]["granularitySpec"]["intervals"][0][:10] for t in fake.tasks.values()]
+        assert days == ["2026-11-20", "2026-11-20", "2026-11-20", "2026-11-21"]
+        assert set(druid.loaded()) == {D1, D2} and dt.date(2026, 11, 22) not in druid.loaded()
