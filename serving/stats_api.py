@@ -20,7 +20,7 @@ from dataclasses import replace
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
-from serving.analytics.engine import LIVE_METRICS, Analytics
+from serving.analytics.engine import LIVE_METRICS, Analytics, change
 from serving.analytics.query import MAX_FILTERS
 from serving.analytics.query import Query as Question
 from serving.analytics.query import parse_filters as parse_v2_filters
@@ -180,7 +180,7 @@ def stats_router(
             before_q = replace(q, first=q.first - dt.timedelta(days=q.days()), last=q.first - dt.timedelta(days=1))
             before, _, _, _ = run(before_q)
             for m, now, old in zip(q.metrics, values, before.get((), [0] * len(q.metrics))):
-                results[m]["change"] = None if now is None or old is None else _change(m, now, old)
+                results[m]["change"] = None if now is None or old is None else change(m, now, old)
         body = {"results": results}
         if warning:
             body["warning"] = warning
@@ -246,14 +246,6 @@ def _order(q: Question, metrics: tuple[str, ...]) -> tuple[tuple[str, str], ...]
     if any(d.startswith("time") for d in q.dimensions):
         return tuple((d, "asc") for d in q.dimensions)
     return ((metrics[0], "desc"),) if metrics else ()
-
-
-def _change(metric: str, now, before):
-    if metric == "bounce_rate":
-        return now - before
-    if not before:
-        return 100 if now else 0
-    return round(100 * (now - before) / before)
 
 
 def _bucket_end(label: str, grain: str | None) -> str:

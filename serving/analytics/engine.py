@@ -78,7 +78,7 @@ class Analytics:
                 row["comparison"] = {
                     "dimensions": row["dimensions"],
                     "metrics": old,
-                    "change": [_change(m, a, b) for m, a, b in zip(query.metrics, row["metrics"], old)],
+                    "change": [change(m, a, b) for m, a, b in zip(query.metrics, row["metrics"], old)],
                 }
             meta["comparison_date_range"] = [str(shifted.first), str(shifted.last)]
         return {"results": results, "meta": meta, "query": _echo(query)}
@@ -233,7 +233,8 @@ def _number(value):
     return int(value) if float(value).is_integer() else float(value)
 
 
-def _change(metric: str, now, before):
+def change(metric: str, now, before):
+    """A metric's change against an earlier period: points for rates, else percent."""
     if metric in ("bounce_rate", "percentage"):
         return round(now - before, 1)
     if not before:

@@ -5,28 +5,23 @@ not) and breakdowns by several dimensions are exact for closed days."""
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import math
 import random
 import re
 from collections import defaultdict
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from core.lake.storage import FileStorage
-from core.lake.watermark import advance_watermark
 from events.days import day_bounds
-from events.enrich import CLEAN_SCHEMA
-from events.schema import arrow_schema
 from serving.analytics.engine import Analytics
 from serving.analytics.query import QueryError, parse_v2
 from serving.analytics.sql import uses_rollup
 from serving.store.embedded import EmbeddedStore
 from serving.store.schema import PROPERTIES
 from serving.store.sync import LakeSync
+from tests.serving.conftest import clean_event, close_day
 
 pytestmark = pytest.mark.fast
 
@@ -53,7 +48,7 @@ def make_events(seed: int = 7) -> list[dict]:
                     if t >= start + 86_400_000:
                         break
                     events.append(
-                        event(
+                        clean_event(
                             site,
                             t,
                             visitor,
@@ -64,46 +59,16 @@ def make_events(seed: int = 7) -> list[dict]:
                             rng.choice(["", "news"]),
                         )
                     )
-        events.append(event("a.example", start + 1000, "", "/", "Google", "Chrome", "pageview", ""))  # no id
+        events.append(clean_event("a.example", start + 1000, "", "/", "Google", "Chrome", "pageview", ""))  # no id
     return events
-
-
-def event(site, ts, visitor, path, source, browser, name, campaign) -> dict:
-    row = {name_: "" for name_, typ in CLEAN_SCHEMA if typ == "string"}
-    row.update(
-        event_id=f"{site}{ts}{visitor}",
-        dedupe_key=f"{site}{ts}{visitor}",
-        ts=ts,
-        site=site,
-        event=name,
-        path=path,
-        host=site,
-        source=source,
-        browser=browser,
-        os="Linux",
-        device="desktop",
-        utm_campaign=campaign,
-        visitor_id=visitor or None,
-        is_bot=False,
-        dnt=False,
-    )
-    return row
 
 
 @pytest.fixture(scope="module")
 def lake(tmp_path_factory):
-    root = tmp_path_factory.mktemp("lake")
-    storage = FileStorage(root)
+    storage = FileStorage(tmp_path_factory.mktemp("lake"))
     events = make_events()
     for day in DAYS:
-        rows = [e for e in events if day_bounds(day)[0] <= e["ts"] < day_bounds(day)[1]]
-        sink = io.BytesIO()
-        pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(CLEAN_SCHEMA)), sink)
-        storage.write_atomic(f"clean/events/date={day}/part-00000.parquet", sink.getvalue())
-        storage.write_atomic(
-            f"views/_runs/date={day}.json", json.dumps({"date": str(day), "clean": len(rows)}).encode()
-        )
-        advance_watermark(storage, day)
+        close_day(storage, day, [e for e in events if day_bounds(day)[0] <= e["ts"] < day_bounds(day)[1]])
     return storage, events
 
 

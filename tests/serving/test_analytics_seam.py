@@ -5,17 +5,12 @@ while queries run moves from provisional to final. And the route, through FastAP
 from __future__ import annotations
 
 import datetime as dt
-import io
-import json
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from core.lake.storage import FileStorage
-from core.lake.watermark import advance_watermark
 from events.days import day_bounds
 from events.sketches import sketch_of
 from serving.analytics.engine import Analytics
@@ -27,30 +22,19 @@ from serving.registry import Registry
 from serving.stats_api import Unauthorized, check_access, query_error_response, unauthorized_response
 from serving.store.embedded import EmbeddedStore
 from serving.store.sync import LakeSync
-from tests.serving.test_analytics import event
+from tests.serving.conftest import D1, D2, D3, NOW, clean_event, close_day
 
 pytestmark = pytest.mark.fast
 
-D1, D2, D3 = dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)
-NOW = (day_bounds(D3)[0] + 12 * 3_600_000) / 1000  # D3 12:00 UTC: D3 is open
 
-
-def close_day(storage: FileStorage, day: dt.date, hits: int, run: str = "1") -> None:
-    """What the nightly job leaves for a day: its clean events (``hits`` pageviews by one visitor
-    each on /docs) and its run summary, then the watermark."""
+def close_with(storage: FileStorage, day: dt.date, hits: int) -> None:
+    """The nightly job closes ``day`` with ``hits`` pageviews of /docs, one visitor each."""
     start = day_bounds(day)[0]
-    rows = [
-        event("a.example", start + i * 1000, f"{day}-v{i}", "/docs", "Google", "Chrome", "pageview", "")
-        for i in range(hits)
-    ]
-    from events.enrich import CLEAN_SCHEMA
-    from events.schema import arrow_schema
-
-    sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pylist(rows, schema=arrow_schema(CLEAN_SCHEMA)), sink)
-    storage.write_atomic(f"clean/events/date={day}/part-00000.parquet", sink.getvalue())
-    storage.write_atomic(f"views/_runs/date={day}.json", json.dumps({"date": str(day), "run": run}).encode())
-    advance_watermark(storage, day)
+    close_day(
+        storage,
+        day,
+        [clean_event("a.example", start + i * 1000, f"{day}-v{i}", "/docs", "Google") for i in range(hits)],
+    )
 
 
 def speed_rows(day: dt.date, pageviews: int, visitors: int, page: str = "/docs") -> list[dict]:
@@ -67,9 +51,9 @@ def speed_rows(day: dt.date, pageviews: int, visitors: int, page: str = "/docs")
 
 
 @pytest.fixture
-def world(tmp_path):
+def seam(tmp_path):
     storage = FileStorage(tmp_path / "lake")
-    close_day(storage, D1, 30)
+    close_with(storage, D1, 30)
     live = DuckDBStore()
     live.ingest(speed_rows(D1, 999, 999))  # a stale speed view of a closed day: never used
     live.ingest(speed_rows(D2, 40, 20))
@@ -84,8 +68,8 @@ def ask(analytics, **body):
     return analytics.answer(parse_v2({"site_id": "a.example", **body}, D3))
 
 
-def test_closed_days_are_final_and_open_days_provisional(world):
-    _, _, analytics = world
+def test_closed_days_are_final_and_open_days_provisional(seam):
+    _, _, analytics = seam
     answer = ask(analytics, metrics=["visitors", "pageviews"], date_range=[str(D1), str(D3)])
     assert answer["results"][0]["metrics"] == [30 + 20 + 5, 30 + 40 + 10]
     assert answer["meta"]["final"] == [str(D1), str(D1)] and answer["meta"]["provisional"] == [str(D2), str(D3)]
@@ -106,27 +90,27 @@ def test_closed_days_are_final_and_open_days_provisional(world):
     assert page["results"] == [{"dimensions": ["/docs"], "metrics": [80]}]
 
 
-def test_a_day_closing_moves_from_provisional_to_final(world):
-    storage, sync, analytics = world
+def test_a_day_closing_moves_from_provisional_to_final(seam):
+    storage, sync, analytics = seam
     before = ask(analytics, metrics=["pageviews"], date_range=[str(D2), str(D2)])
     assert before["results"][0]["metrics"] == [40] and "final" not in before["meta"]
-    close_day(storage, D2, 37)  # the nightly job closes D2 (the speed layer had seen 40)
+    close_with(storage, D2, 37)  # the nightly job closes D2 (the speed layer had seen 40)
     assert ask(analytics, metrics=["pageviews"], date_range=[str(D2), str(D2)])["results"][0]["metrics"] == [40]
     assert sync.sync_once() == [D2]  # the serving process loads it
     after = ask(analytics, metrics=["pageviews"], date_range=[str(D2), str(D2)])
     assert after["results"][0]["metrics"] == [37] and after["meta"]["final"] == [str(D2), str(D2)]
 
 
-def test_queries_the_speed_rows_cant_answer_leave_the_open_days_out_and_say_so(world):
-    _, _, analytics = world
+def test_queries_the_speed_rows_cant_answer_leave_the_open_days_out_and_say_so(seam):
+    _, _, analytics = seam
     answer = ask(analytics, metrics=["visits"], date_range=[str(D1), str(D3)])
     assert answer["results"][0]["metrics"] == [30]
     assert "closed days only" in answer["meta"]["warnings"][0]
 
 
 @pytest.fixture
-def client(world, tmp_path):
-    _, _, analytics = world
+def client(seam, tmp_path):
+    _, _, analytics = seam
     registry = Registry(f"sqlite:///{tmp_path / 'registry.db'}")
     registry.create_site("a.example")
     token = registry.create_token("a.example")
