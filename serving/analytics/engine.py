@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from events.days import day_bounds
+from events.sketches import RELATIVE_ERROR
 from serving.analytics.query import Condition, Junction, Negation, Query
 from serving.analytics.sql import compile_query, compile_rollup, uses_rollup
 from serving.query import QueryError
@@ -114,6 +115,9 @@ class Analytics:
                 order.append(key)
                 total_rows = record[-1]
             meta["final"] = [str(query.first), str(closed_last)]
+        if live is not None and any(m in ("visitors", "percentage") for m in query.metrics):
+            # The open days' visitors are HLL estimates: ~95% of them within two standard errors.
+            meta["provisional_visitors_error"] = f"±{2 * RELATIVE_ERROR:.1%} (95%) of the provisional part"
         if live:
             for key, values in live.items():
                 rows[key] = [a + b for a, b in zip(rows.get(key, [0] * len(query.metrics)), values)]

@@ -74,6 +74,7 @@ def test_closed_days_are_final_and_open_days_provisional(seam):
     assert answer["results"][0]["metrics"] == [30 + 20 + 5, 30 + 40 + 10]
     assert answer["meta"]["final"] == [str(D1), str(D1)] and answer["meta"]["provisional"] == [str(D2), str(D3)]
     assert answer["meta"]["final_through"] == str(D1)
+    assert answer["meta"]["provisional_visitors_error"] == "±3.2% (95%) of the provisional part"
     by_day = ask(analytics, metrics=["pageviews"], date_range=[str(D1), str(D3)], dimensions=["time:day"])
     assert [(r["dimensions"][0], r["metrics"][0]) for r in by_day["results"]] == [
         (str(D1), 30),
