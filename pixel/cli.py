@@ -340,12 +340,24 @@ def up(
     """
     setup_logging("up")
     from infra.tansu import wait_for_port
-    from pixel.supervisor import Supervisor
+    from pixel.supervisor import AlreadyRunning, Supervisor, check_ports_free, hold_data_dir
 
     settings = _settings()
     if demo and not settings.trusted_proxies:
         # The demo sends each simulated visitor's IP as X-Forwarded-For from loopback.
         settings = _settings(trusted_proxies=["127.0.0.1/32"])
+    try:
+        lock = hold_data_dir(settings.run_dir)  # noqa: F841 -- held until this process ends
+        check_ports_free(
+            {
+                "PIXEL_BROKER_PORT": (settings.broker_host, settings.broker_port),
+                "PIXEL_COLLECTOR_PORT": (settings.collector_host, settings.collector_port),
+                "PIXEL_SERVING_PORT": (settings.serving_host, settings.serving_port),
+            }
+        )
+    except AlreadyRunning as exc:
+        log.error("%s", exc)
+        raise typer.Exit(2) from None
     sup = Supervisor(settings_env(settings))
     sup.start("broker", "broker")
     wait_for_port(settings.broker_host, settings.broker_port, 20)

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from infra.tansu import wait_for_port
-from tests.harness import make_settings, read_landed, send_hits, settings_env
+from tests.harness import make_settings, read_landed, send_hits, settings_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,3 +36,63 @@ def test_up_then_ctrl_c_lands_everything_and_exits_cleanly(tmp_path):
     out = (tmp_path / "up.log").read_text()
     for name in ("collector", "batch", "serve", "speed", "lander", "broker"):
         assert f"{name} stopped" in out
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (Linux /proc/PID/task/TID/children)."""
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            for child in children:
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent's wait is missing
+
+
+def test_up_killed_takes_every_service_with_it_and_a_second_up_refuses(tmp_path):
+    settings = make_settings(tmp_path / "data")
+    env = settings_env(settings)
+    log = open(tmp_path / "up.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "pixel.cli", "up"], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for_port(settings.collector_host, settings.collector_port, 60)
+        wait_for_port(settings.serving_host, settings.serving_port, 60)
+        second = subprocess.run(
+            [sys.executable, "-m", "pixel.cli", "up"], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert second.returncode == 2 and "another `pixel up`" in second.stderr, second.stderr[-2000:]
+        other_dir = {**env, "PIXEL_DATA_DIR": str(tmp_path / "other")}
+        busy = subprocess.run(
+            [sys.executable, "-m", "pixel.cli", "up"], env=other_dir, capture_output=True, text=True, timeout=60
+        )
+        assert busy.returncode == 2 and "is in use" in busy.stderr and "PIXEL_BROKER_PORT" in busy.stderr
+        wait_until(lambda: len(descendants(proc.pid)) >= 7, 60, message="every service and its engines started")
+        below = descendants(proc.pid)
+        proc.kill()  # SIGKILL: no handler runs in `pixel up` itself
+        proc.wait(10)
+        wait_until(
+            lambda: not [p for p in below if alive(p)],
+            15,
+            interval=0.5,
+            message=f"every service gone after its supervisor: {[p for p in below if alive(p)]}",
+        )
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    for port in (settings.broker_port, settings.collector_port, settings.serving_port):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))  # free again: the next `pixel up` can start
