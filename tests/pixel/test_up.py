@@ -86,7 +86,7 @@ def test_up_killed_takes_every_service_with_it_and_a_second_up_refuses(tmp_path)
         proc.wait(10)
         wait_until(
             lambda: not [p for p in below if alive(p)],
-            15,
+            10,
             interval=0.5,
             message=f"every service gone after its supervisor: {[p for p in below if alive(p)]}",
         )
