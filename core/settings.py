@@ -147,6 +147,12 @@ class Settings(BaseSettings):
     query_timeout_seconds: float = Field(
         5.0, gt=0, description="A Stats API query running longer is stopped and answered with a 503."
     )
+    api_rate_per_hour: float = Field(
+        600,
+        gt=0,
+        description="Stats API requests an hour per API token, or per client address without one (429 past it).",
+    )
+    api_rate_burst: int = Field(100, ge=1, description="... of which this many may come at once.")
     registry_url: str = Field(
         "",
         description="Sites and tokens database (SQLAlchemy URL), e.g. "

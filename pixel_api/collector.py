@@ -5,7 +5,6 @@ Shared by the raw-ASGI /p.gif route and FastAPI's POST /collect, so both produce
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
@@ -13,6 +12,7 @@ from urllib.parse import unquote_to_bytes
 import orjson
 
 from core.kafka.clients import KafkaClients, clients_for
+from core.proxies import TrustedProxies
 from core.settings import Settings
 from events.badrows import BadReason, encode_bad_row, make_bad_row
 from events.identity import truncate_ip, visitor_id
@@ -58,31 +58,6 @@ def request_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
         if name in WANTED_HEADERS and name not in found:
             found[name] = value.decode("latin-1")
     return found
-
-
-class TrustedProxies:
-    """Believe X-Forwarded-For only from configured proxies, and then take the right-most
-    address that isn't itself a trusted proxy (the left part is client-controlled)."""
-
-    def __init__(self, specs: list[str]):
-        self.networks = [ipaddress.ip_network(s, strict=False) for s in specs]
-        self.is_trusted = lru_cache(maxsize=4096)(self._is_trusted)
-
-    def _is_trusted(self, ip: str) -> bool:
-        try:
-            addr = ipaddress.ip_address(ip)
-        except ValueError:
-            return False
-        return any(addr in net for net in self.networks)
-
-    def client_ip(self, peer: str, forwarded_for: str | None) -> str:
-        if not self.networks or not forwarded_for or not self.is_trusted(peer):
-            return peer
-        for hop in reversed(forwarded_for.split(",")):
-            hop = hop.strip()
-            if hop and not self.is_trusted(hop):
-                return hop
-        return peer
 
 
 class Collector:

@@ -20,6 +20,7 @@ from serving.analytics.router import v2_router
 from serving.dashboard import install_dashboard
 from serving.metrics import install_metrics
 from serving.query import QueryError
+from serving.ratelimit import install_rate_limits
 from serving.realtime import open_realtime_store
 from serving.registry import Registry
 from serving.stats_api import Unauthorized, check_access, query_error_response, stats_router, unauthorized_response
@@ -97,6 +98,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.add_exception_handler(Unauthorized, unauthorized_response)
     install_dashboard(app, registry, settings.collector_url)
     install_metrics(app, lambda: sync.watermark, ingested)
+    install_rate_limits(app, settings.api_rate_per_hour, settings.api_rate_burst, settings.trusted_proxies)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:

@@ -38,6 +38,7 @@ def make_settings(data_dir: Path, **overrides) -> Settings:
         collector_port=free_port(),
         serving_port=free_port(),
         lander_flush_seconds=0.5,
+        api_rate_per_hour=10_000_000,  # tests poll the API; the limits have their own test
         raw_partitions=4,
     )
     values.update(overrides)
