@@ -114,6 +114,7 @@ def speed() -> None:
     """Run the speed layer: a PyFlink job on a local mini-cluster (pixel.raw -> pixel.agg)."""
     setup_logging("speed")
     from core.kafka.clients import ensure_topics
+    from core.process import end_children_on
     from speed_layer.job import run
 
     settings = _settings()
@@ -122,6 +123,8 @@ def speed() -> None:
     os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)
     # Cap the mini-cluster's JVM (the default would take 1/4 of the machine's memory).
     os.environ.setdefault("JVM_ARGS", f"-Xmx{settings.flink_heap}")
+    # Stopped (or orphaned: `pixel up` death-links its services), take the Flink JVM along.
+    end_children_on(signal.SIGTERM, signal.SIGINT)
     ensure_topics(settings)
     run(settings)
 

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,13 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")[:100].decode(errors="replace")
+    except OSError:
+        return "(gone)"
+
+
 def alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -84,12 +92,11 @@ def test_up_killed_takes_every_service_with_it_and_a_second_up_refuses(tmp_path)
         below = descendants(proc.pid)
         proc.kill()  # SIGKILL: no handler runs in `pixel up` itself
         proc.wait(10)
-        wait_until(
-            lambda: not [p for p in below if alive(p)],
-            10,
-            interval=0.5,
-            message=f"every service gone after its supervisor: {[p for p in below if alive(p)]}",
-        )
+        deadline = time.monotonic() + 10
+        while [p for p in below if alive(p)] and time.monotonic() < deadline:
+            time.sleep(0.25)
+        survivors = {p: cmdline(p) for p in below if alive(p)}
+        assert survivors == {}, "still running 10 s after their supervisor died"
     finally:
         if proc.poll() is None:
             proc.kill()
