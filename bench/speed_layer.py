@@ -110,10 +110,8 @@ class CommittedWindows:
                 if not m.error():
                     row = orjson.loads(m.value())
                     self.seen.add(row["window_start"])
-                    if row["dimension"] in ("total", "bots"):
-                        self.pageviews[row["window_start"]] = (
-                            self.pageviews.get(row["window_start"], 0) + row["pageviews"]
-                        )
+                    # Every event of the window once: people's rows by property values, and bots'.
+                    self.pageviews[row["window_start"]] = self.pageviews.get(row["window_start"], 0) + row["events"]
 
     def counted_since(self, start: int) -> int:
         return sum(n for window_start, n in self.pageviews.items() if window_start >= start)

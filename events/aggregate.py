@@ -1,11 +1,15 @@
-"""The aggregate row (contract of the pixel.agg topic and of the real-time store).
+"""The speed layer's row (contract of the pixel.agg topic and of the real-time stores), and the
+batch views' rows.
 
-One row per (window, site, dimension, value): pageviews (deduplicated, bots excluded) and a
-visitors HLL sketch. Dimensions follow Plausible's properties. Bots get their own dimension
-("bots", value ""), so they're filtered out of every count but still counted.
+A speed row holds one window's events of one site with one combination of property values (the
+finest grain: any filter and any breakdown is a WHERE and a GROUP BY over such rows): events,
+pageviews (events named ``pageview``) and an HLL sketch of their visitors. Bots have one row per
+window and site (is_bot, every property empty): counted apart, never in the other rows.
 """
 
 from __future__ import annotations
+
+from events.properties import LIVE_COLUMNS
 
 # dimension -> the clean-event column whose value it breaks down by ("" = the site total).
 DIMENSIONS: dict[str, str] = {
@@ -24,9 +28,10 @@ AGG_SCHEMA: list[tuple[str, str]] = [
     ("window_start", "long"),  # ms since epoch, UTC
     ("window_end", "long"),
     ("site", "string"),
-    ("dimension", "string"),  # one of DIMENSIONS, or BOTS
-    ("value", "string"),
+    ("is_bot", "boolean"),
+    *((column, "string") for column in LIVE_COLUMNS),  # events.properties: page, source, browser, ...
     ("pageviews", "long"),
+    ("events", "long"),
     ("visitors_hll", "string"),  # base64 DataSketches HLL (events.sketches)
 ]
 AGG_COLUMNS = [name for name, _ in AGG_SCHEMA]

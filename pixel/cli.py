@@ -261,7 +261,7 @@ def drift(
                     {
                         "site": r.site,
                         "batch_pageviews": r.batch.pageviews,
-                        "speed_pageviews": r.speed.pageviews,
+                        "speed_pageviews": r.speed.events,
                         "pageviews_drift_pct": r.pageviews_pct,
                         "batch_visitors": r.batch.visitors,
                         "speed_visitors": r.speed.visitors,
@@ -284,7 +284,7 @@ def drift(
         table.add_row(
             r.site,
             f"{r.batch.pageviews:,}",
-            f"{r.speed.pageviews:,}",
+            f"{r.speed.events:,}",
             pct(r.pageviews_pct),
             f"{r.batch.visitors:,}",
             f"{r.speed.visitors:,}",

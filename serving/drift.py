@@ -23,7 +23,8 @@ class Drift:
 
     @property
     def pageviews_pct(self) -> float | None:
-        return self._pct(self.speed.pageviews, self.batch.pageviews)
+        # The batch daily view counts every event as a pageview; the speed rows count them as events.
+        return self._pct(self.speed.events, self.batch.pageviews)
 
     @property
     def visitors_pct(self) -> float | None:

@@ -174,7 +174,7 @@ def stats_router(
             raise QueryError("compare takes previous_period")
         q = question(site_id, period, date, metrics, filters)
         rows, _, warning, _ = run(q)
-        values = rows.get((), [0] * len(q.metrics))
+        values = rows.get((), [None if warning else 0] * len(q.metrics))
         results = {m: {"value": v} for m, v in zip(q.metrics, values)}
         if compare:
             before_q = replace(q, first=q.first - dt.timedelta(days=q.days()), last=q.first - dt.timedelta(days=1))

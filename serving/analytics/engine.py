@@ -2,10 +2,11 @@
 
 Closed days (up to the store's watermark: loaded from the nightly job's output) are exact under
 any filters and dimensions (serving.analytics.sql over the embedded store). Days after it come
-from the real-time store's speed rows, which are aggregated per dimension: they answer the
-queries that rows per single dimension can (visitors and pageviews; no filter or one `is` on one
-property; no dimension, a time dimension, or that property). For any other query the live part
-is left out and ``meta.warnings`` says so: a number is never made up.
+from the real-time store's speed rows, one per minute, site and combination of property values:
+any filters and dimensions over them too, for visitors (HLL estimates), pageviews and events. The
+speed layer sees no visits, so a visit property there is the hit's own value, and the entry and
+exit pages and the visit metrics are closed days' only: for such a query the open days are left
+out and ``meta.warnings`` says so. A number is never made up.
 
 Visitor ids rotate daily, so the closed and live parts never share visitors: their visitors add.
 """
@@ -18,22 +19,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from events.days import day_bounds
+from events.properties import LIVE_PROPERTIES
 from events.sketches import RELATIVE_ERROR
-from serving.analytics.query import Condition, Junction, Negation, Query
+from serving.analytics.query import TIME_DIMENSIONS, Condition, Junction, Negation, Query
 from serving.analytics.sql import compile_query, compile_rollup, uses_rollup
 from serving.query import QueryError
 from serving.realtime.interface import RealtimeStore
 from serving.store.embedded import EmbeddedStore
 
-LIVE_DIMENSIONS = {
-    "event:page": "page",
-    "visit:source": "source",
-    "visit:browser": "browser",
-    "visit:os": "os",
-    "visit:device": "device",
-}
-LIVE_METRICS = ("visitors", "pageviews")
-HOUR_MS = 3_600_000
+LIVE_METRICS = ("visitors", "pageviews", "events", "percentage")
 ROLLUP_MIN_EVENTS = 100_000  # a site with fewer events in the store is answered from its hits
 
 
@@ -152,60 +146,29 @@ class Analytics:
     def _live_unsupported(self, query: Query) -> str | None:
         if self.live is None:
             return "no real-time store"
-        if any(m not in LIVE_METRICS for m in query.metrics if m != "percentage"):
-            return f"metrics other than {', '.join(LIVE_METRICS)}"
-        props = [d for d in query.dimensions if not d.startswith("time")]
-        f = query.filters
-        if f is not None and not (isinstance(f, Condition) and f.op == "is" and len(f.values) == 1):
-            return "filters other than one `is` with one value"
-        used = set(props) | ({f.prop} if f is not None else set())
-        if len(used) > 1 or any(p not in LIVE_DIMENSIONS for p in used):
-            return f"more than one of {', '.join(LIVE_DIMENSIONS)}"
-        if props and len(query.dimensions) > 1:
-            return "a property and time together"
+        if any(m not in LIVE_METRICS for m in query.metrics):
+            return "visits, bounce rate, visit duration and views per visit come from closed days only"
+        used = {d for d in query.dimensions if d not in TIME_DIMENSIONS} | set(_properties(query.filters))
+        if any(p not in LIVE_PROPERTIES for p in used):
+            return "entry and exit pages come from closed days only"
         return None
 
     def _live_rows(self, query: Query, first: dt.date, last: dt.date) -> dict[tuple, list]:
+        """The open days' rows by the query's dimensions, under its filters (the speed rows carry
+        the hit's own value of a visit property: the speed layer sees no visits)."""
         start, end = day_bounds(first)[0], min(day_bounds(last)[1], int(self.clock() * 1000) + 1)
-        f = query.filters
-        prop = next((d for d in query.dimensions if not d.startswith("time")), f.prop if f else None)
+        groups = [query.time_grain() if d in TIME_DIMENSIONS else d for d in query.dimensions]
         out: dict[tuple, list] = {}
-
-        def add(key: tuple, count) -> None:
-            values = [count.visitors if m in ("visitors", "percentage") else count.pageviews for m in query.metrics]
-            out[key] = [a + b for a, b in zip(out.get(key, [0] * len(values)), values)]  # days of a week, month
-
-        grain = query.time_grain()
-        if grain is not None:
-            if f is not None:
-                return {}  # filtered time series: the speed rows have no per-value time series
-            step = HOUR_MS if grain == "hour" else 86_400_000
-            for bucket in self.live.timeseries(query.site, start, end, step):
-                if bucket.count.pageviews:
-                    add((time_label(bucket.start, grain),), bucket.count)
-        elif prop is not None:
-            for ranked in self.live.top(query.site, LIVE_DIMENSIONS[prop], start, end, limit=1000):
-                if f is None or ranked.value == f.values[0]:
-                    if query.dimensions:
-                        add((ranked.value,), ranked.count)
-                    else:
-                        add((), ranked.count)
-        else:
-            add((), self.live.totals(query.site, start, end))
+        for *key, count in self.live.answer(query.site, start, end, groups, query.filters):
+            out[tuple(key)] = [
+                count.visitors
+                if m in ("visitors", "percentage")
+                else count.events
+                if m == "events"
+                else count.pageviews
+                for m in query.metrics
+            ]
         return out
-
-
-def time_label(ms: int, grain: str) -> str:
-    """The label of the hour, day, week (its Monday) or month holding ``ms``, as the store writes it."""
-    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-    if grain == "hour":
-        return t.strftime("%Y-%m-%d %H:00:00")
-    day = t.date()
-    if grain == "week":
-        day -= dt.timedelta(days=day.weekday())
-    elif grain == "month":
-        day = day.replace(day=1)
-    return str(day)
 
 
 def _sorted(keys: list[tuple], rows: dict[tuple, list], query: Query) -> list[tuple]:
@@ -219,6 +182,16 @@ def _sorted(keys: list[tuple], rows: dict[tuple, list], query: Query) -> list[tu
             i = query.metrics.index(name)
             keys.sort(key=lambda k, i=i: rows[k][i], reverse=direction == "desc")
     return keys
+
+
+def _properties(node) -> list[str]:
+    if isinstance(node, Condition):
+        return [node.prop]
+    if isinstance(node, Negation):
+        return _properties(node.child)
+    if isinstance(node, Junction):
+        return [p for child in node.children for p in _properties(child)]
+    return []
 
 
 def _patterns(node) -> list[str]:

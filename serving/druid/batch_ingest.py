@@ -1,11 +1,14 @@
 """Each closed day's batch rows into Druid, replacing that day's real-time segments.
 
 The Kafka supervisor (infra/druid/pixel-agg-supervisor.json) fills the datasource with the speed
-layer's rows. After the nightly job publishes day D, an ``index_parallel`` task reads D's daily
-view (views/daily/date=D/*.parquet) from HDFS into the same datasource, over the interval
-[D, D+1) with ``dropExisting``: Druid marks the interval's earlier segments (the speed rows,
-handed off by the supervisor) unused, so D is then answered from exact batch rows. Dimensions and
-metrics come from the supervisor spec itself, so both halves always share one schema.
+layer's rows (events.aggregate: one per minute, site and combination of property values). After
+the nightly job publishes day D, an ``index_parallel`` task reads D's clean events
+(clean/events/date=D/*.parquet) from HDFS into the same datasource at the same grain, over the
+interval [D, D+1) with ``dropExisting``: Druid marks the interval's earlier segments (the speed
+rows, handed off by the supervisor) unused, so D is then answered from the corrected, deduplicated
+events, bots out. The dimensions are the supervisor spec's; each is the clean event's column named
+in events.properties; the metrics are built from the events (a count, a count of pageviews, an HLL
+sketch of the visitor ids), under the supervisor's metric names.
 
 ``day_task`` builds the task; ``Overlord`` submits it and follows it (the Tasks API:
 POST /druid/indexer/v1/task, GET /druid/indexer/v1/task/{id}/status).
@@ -22,6 +25,7 @@ from urllib.parse import urlparse
 import httpx
 
 from core.lake import layout
+from events.properties import LIVE_COLUMNS
 
 SUPERVISOR_SPEC = Path(__file__).resolve().parents[2] / "infra" / "druid" / "pixel-agg-supervisor.json"
 HDFS_RPC_PORT = 8020  # the NameNode's RPC port: what Druid's HDFS input source speaks
@@ -47,19 +51,39 @@ def hdfs_input_root(storage_root: str, override: str = "") -> str:
 
 
 def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
-    """The index_parallel task that makes ``day``'s daily view the day's rows in the datasource."""
+    """The index_parallel task that makes ``day``'s clean events the day's rows in the datasource."""
     schema = supervisor_schema()
     interval = f"{day}T00:00:00Z/{day + dt.timedelta(days=1)}T00:00:00Z"
+    hll = next(m for m in schema["metricsSpec"] if m["name"] == "visitors_hll")
+    transforms = [{"type": "expression", "name": "is_bot", "expression": "'false'"}]  # clean data has no bots
+    transforms += [
+        {"type": "expression", "name": column, "expression": f"nvl(\"{source}\", '')"}
+        for column, source in LIVE_COLUMNS.items()
+    ]
     return {
         "type": "index_parallel",
         "spec": {
             "dataSchema": {
                 "dataSource": schema["dataSource"],
-                # The view's rows are per day: they all stand at the day's first millisecond.
-                "timestampSpec": {"column": "__no_such_column__", "missingValue": f"{day}T00:00:00Z"},
+                "timestampSpec": {"column": "ts", "format": "millis"},
                 "dimensionsSpec": schema["dimensionsSpec"],
-                # The view's visitors_hll is a finished sketch (base64), as the speed rows' are.
-                "metricsSpec": schema["metricsSpec"],
+                "transformSpec": {"transforms": transforms},
+                "metricsSpec": [
+                    {"type": "count", "name": "events"},
+                    {
+                        "type": "filtered",
+                        "filter": {"type": "selector", "dimension": "event", "value": "pageview"},
+                        "aggregator": {"type": "count", "name": "pageviews"},
+                        "name": "pageviews",
+                    },
+                    {
+                        "type": "HLLSketchBuild",
+                        "name": "visitors_hll",
+                        "fieldName": "visitor_id",
+                        "lgK": hll["lgK"],
+                        "tgtHllType": hll["tgtHllType"],
+                    },
+                ],
                 "granularitySpec": {
                     "type": "uniform",
                     "segmentGranularity": "DAY",
@@ -70,10 +94,7 @@ def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
             },
             "ioConfig": {
                 "type": "index_parallel",
-                "inputSource": {
-                    "type": "hdfs",
-                    "paths": f"{input_root}/{layout.view_dir(layout.DAILY_VIEW, day)}/*.parquet",
-                },
+                "inputSource": {"type": "hdfs", "paths": f"{input_root}/{layout.day_dir(layout.CLEAN, day)}/*.parquet"},
                 "inputFormat": {"type": "parquet", "binaryAsString": True},
                 "appendToExisting": False,
                 "dropExisting": True,

@@ -1,17 +1,21 @@
 """The real-time store on Apache Druid, through pydruid's DB-API (Druid SQL).
 
-Druid ingests pixel.agg with the Kafka supervisor in infra/druid/ (rollup by minute,
-HLLSketchMerge on visitors_hll), so queries here mirror the embedded DuckDB store's.
+Druid ingests pixel.agg with the Kafka supervisor in infra/druid/ (rollup by minute at the speed
+rows' finest grain, HLLSketchMerge on visitors_hll), so queries here mirror the embedded DuckDB
+store's: any filter tree and grouping by properties or time.
 
-SQL text is fixed; values travel only as parameters (pydruid quotes them), dimensions are
-checked against the known set, and pydruid's one unquoted value ("*") is refused.
+SQL text comes from closed sets (column names from events.properties, fixed functions); values
+travel only as parameters (pydruid quotes them), and pydruid's one unquoted value ("*") is refused.
+Druid matches ``matches`` filters with Java regular expressions (not RE2): bound its queries with
+Druid's own query timeout in production.
 """
 
 from __future__ import annotations
 
 import base64
 
-from events.sketches import estimate
+from events.properties import LIVE_PROPERTIES
+from events.sketches import estimate, estimate_and_merge
 from serving.realtime.interface import (
     MINUTE,
     Bucket,
@@ -23,18 +27,17 @@ from serving.realtime.interface import (
 )
 
 DATASOURCE = "pixel_agg"
-_RANGE = "site = %(site)s AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) AND __time < MILLIS_TO_TIMESTAMP(%(end)s)"
-TOTALS_SQL = f"SELECT SUM(pageviews), DS_HLL(visitors_hll) FROM \"{DATASOURCE}\" WHERE dimension = 'total' AND {_RANGE}"
-TIMESERIES_SQL = (
-    f"SELECT TIMESTAMP_TO_MILLIS(TIME_FLOOR(__time, %(period)s, MILLIS_TO_TIMESTAMP(%(origin)s))) AS b, "
-    f'SUM(pageviews), DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
-    f"WHERE dimension = 'total' AND {_RANGE} GROUP BY 1 ORDER BY 1"
+_RANGE = (
+    "site = %(site)s AND is_bot = 'false' "
+    "AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) AND __time < MILLIS_TO_TIMESTAMP(%(end)s)"
 )
-TOP_SQL = (
-    f'SELECT "value", SUM(pageviews) AS pv, DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
-    f"WHERE dimension = %(dimension)s AND {_RANGE} "
-    'GROUP BY "value" ORDER BY pv DESC, "value" LIMIT %(limit)s'
-)
+TIME_SQL = {
+    "hour": "TIME_FORMAT(TIME_FLOOR(__time, 'PT1H'), 'yyyy-MM-dd HH:00:00')",
+    "day": "TIME_FORMAT(TIME_FLOOR(__time, 'P1D'), 'yyyy-MM-dd')",
+    "week": "TIME_FORMAT(TIME_FLOOR(__time, 'P1W'), 'yyyy-MM-dd')",
+    "month": "TIME_FORMAT(TIME_FLOOR(__time, 'P1M'), 'yyyy-MM-dd')",
+    "minute": "TIMESTAMP_TO_MILLIS(TIME_FLOOR(__time, 'PT1M'))",
+}
 
 
 def iso_period(interval_ms: int) -> str:
@@ -54,10 +57,34 @@ def _sketch(value) -> str:
     return base64.b64encode(value).decode() if isinstance(value, bytes) else str(value)
 
 
-def _count(pageviews, sketch) -> Count:
-    """A Druid row's pageviews and (already merged) sketch as a Count."""
+def _count(pageviews, events, sketch) -> Count:
+    """A Druid row's sums and (already merged) sketch as a Count."""
     sketch = _sketch(sketch)
-    return Count(int(pageviews or 0), estimate([sketch]), sketch)
+    return Count(int(pageviews or 0), estimate([sketch]), sketch, int(events or 0))
+
+
+def filter_sql(node, params: dict) -> str:
+    """A filter tree (serving.analytics.query) as a Druid SQL condition; values into ``params``."""
+    from serving.analytics.query import Condition, Junction, Negation
+
+    if isinstance(node, Junction):
+        return "(" + f" {node.op.upper()} ".join(filter_sql(c, params) for c in node.children) + ")"
+    if isinstance(node, Negation):
+        return f"(NOT {filter_sql(node.child, params)})"
+    assert isinstance(node, Condition)
+    column = f'"{LIVE_PROPERTIES[node.prop].column}"'
+    names = []
+    for value in node.values:
+        names.append(f"p{sum(1 for key in params if key[0] == 'p' and key[1:].isdigit())}")
+        params[names[-1]] = value
+    marks = [f"%({n})s" for n in names]
+    if node.op in ("is", "is_not"):
+        sql = f"{column} IN ({', '.join(marks)})"
+    elif node.op in ("contains", "contains_not"):
+        sql = "(" + " OR ".join(f"CONTAINS_STRING({column}, {m})" for m in marks) + ")"
+    else:
+        sql = "(" + " OR ".join(f"REGEXP_LIKE({column}, {m})" for m in marks) + ")"
+    return f"(NOT {sql})" if node.op.endswith("_not") else sql
 
 
 class DruidStore:
@@ -76,24 +103,48 @@ class DruidStore:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
+    def answer(self, site: str, start: int, end: int, groups: list[str], filters=None) -> list[tuple]:
+        """People's rows of a site in [start, end) grouped by property names or time grains
+        (hour, day, week, month, minute) under a filter tree: per group, its values and a Count."""
+        params: dict = {"site": site, "start": start, "end": end}
+        exprs = [TIME_SQL[g] if g in TIME_SQL else f'"{LIVE_PROPERTIES[g].column}"' for g in groups]
+        where = _RANGE + (f" AND {filter_sql(filters, params)}" if filters is not None else "")
+        select = [*exprs, "SUM(pageviews)", "SUM(events)", "DS_HLL(visitors_hll)"]
+        sql = f'SELECT {", ".join(select)} FROM "{DATASOURCE}" WHERE {where}'
+        if exprs:
+            sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(exprs)))}"
+        n = len(exprs)
+        return [(*row[:n], _count(*row[n:])) for row in self._query(sql, params)]
+
     def totals(self, site: str, start: int, end: int) -> Count:
-        rows = self._query(TOTALS_SQL, {"site": site, "start": start, "end": end})
-        return _count(*(rows[0] if rows else (0, "")))
+        rows = self.answer(site, start, end, [])
+        return rows[0][0] if rows else _count(0, 0, "")
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
-        period = iso_period(interval_ms)
-        rows = self._query(
-            TIMESERIES_SQL, {"site": site, "start": start, "end": end, "period": period, "origin": start}
-        )
-        found = {int(b): (pv, s) for b, pv, s in rows}
-        return [Bucket(b, _count(*found.get(b, (0, "")))) for b in range(start, end, interval_ms)]
+        check_interval(interval_ms)
+        found: dict[int, list[Count]] = {}
+        for minute, count in self.answer(site, start, end, ["minute"]):
+            found.setdefault(start + (int(minute) - start) // interval_ms * interval_ms, []).append(count)
+        return [Bucket(b, _sum(found.get(b, []))) for b in range(start, end, interval_ms)]
 
     def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]:
         check_dimension(dimension)
-        rows = self._query(
-            TOP_SQL, {"site": site, "dimension": dimension, "start": start, "end": end, "limit": int(limit)}
-        )
-        return [Ranked(str(v), _count(pv, s)) for v, pv, s in rows]
+        rows = self.answer(site, start, end, [_DIMENSION_PROPERTY[dimension]])
+        return [Ranked(str(v), c) for v, c in sorted(rows, key=lambda r: (-r[1].events, str(r[0])))[:limit]]
 
     def realtime_visitors(self, site: str, now_ms: int, minutes: int = 5) -> int:
         return self.totals(site, *realtime_range(now_ms, minutes)).visitors
+
+
+_DIMENSION_PROPERTY = {
+    "page": "event:page",
+    "source": "visit:source",
+    "browser": "visit:browser",
+    "os": "visit:os",
+    "device": "visit:device",
+}
+
+
+def _sum(counts: list[Count]) -> Count:
+    visitors, merged = estimate_and_merge(c.visitors_hll for c in counts)
+    return Count(sum(c.pageviews for c in counts), visitors, merged, sum(c.events for c in counts))

@@ -1,5 +1,7 @@
-"""The embedded real-time store: DuckDB, one file, rolled up by minute.
+"""The embedded real-time store: DuckDB, one file, the speed rows rolled up by minute.
 
+The rows keep the speed layer's finest grain (events.aggregate: one per site and combination of
+property values), so the open days answer any filter and breakdown over them (``aggregate``).
 Ingestion is idempotent per Kafka offset: the rolled-up rows and the consumer's next offsets
 are written in one transaction (as Druid's Kafka indexing keeps offsets with its segments), so
 a crash between the two can't double-count or lose a window.
@@ -12,10 +14,11 @@ from collections import defaultdict
 from pathlib import Path
 
 import duckdb
-import pandas as pd
+import pyarrow as pa
 
 from events.aggregate import AGG_SCHEMA
-from events.schema import sql_columns
+from events.properties import LIVE_COLUMNS, LIVE_PROPERTIES
+from events.schema import arrow_schema, sql_columns
 from events.sketches import estimate_and_merge, merge
 from serving.realtime.interface import (
     MINUTE,
@@ -29,10 +32,21 @@ from serving.realtime.interface import (
 
 # The pixel.agg rows rolled up by minute: AGG_SCHEMA with the minute for the window.
 MINUTE_SCHEMA = [("minute", "long"), *((n, t) for n, t in AGG_SCHEMA if n not in ("window_start", "window_end"))]
+KEY = ["minute", "site", "is_bot", *LIVE_COLUMNS]
+_KEY_SQL = ", ".join(f'"{k}"' for k in KEY)
+_EXISTING = ", ".join(f'l."{k}"' for k in KEY)
+_MINUTE_ARROW = arrow_schema(MINUTE_SCHEMA)
+# Time labels of a row's minute, as the analytics store writes them (serving.analytics.sql).
+LIVE_TIME_SQL = {
+    "hour": "strftime(date_trunc('hour', epoch_ms(minute)), '%Y-%m-%d %H:00:00')",
+    "day": "strftime(epoch_ms(minute)::DATE, '%Y-%m-%d')",
+    "week": "strftime(date_trunc('week', epoch_ms(minute)::DATE), '%Y-%m-%d')",
+    "month": "strftime(date_trunc('month', epoch_ms(minute)::DATE), '%Y-%m-%d')",
+}
 SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS agg_minute (
+CREATE TABLE IF NOT EXISTS live_minute (
   {sql_columns(MINUTE_SCHEMA, "duckdb", not_null=True)},
-  PRIMARY KEY (site, dimension, minute, value)
+  PRIMARY KEY ({_KEY_SQL})
 );
 CREATE TABLE IF NOT EXISTS consumer_offsets (
   topic VARCHAR NOT NULL, kafka_partition INTEGER NOT NULL, next_offset BIGINT NOT NULL,
@@ -60,11 +74,18 @@ class DuckDBStore:
     def ingest(self, rows: list[dict], offsets: dict[tuple[str, int], int] | None = None) -> int:
         """Roll rows (AGG_SCHEMA dicts) up by minute and merge them into the store; record the
         consumer's next offsets in the same transaction. Returns the number of minute rows touched."""
-        rolled: dict[tuple, list] = defaultdict(lambda: [0, []])
+        rolled: dict[tuple, list] = defaultdict(lambda: [0, 0, []])
         for r in rows:
-            key = (r["window_start"] // MINUTE * MINUTE, r["site"], r["dimension"], r["value"])
-            rolled[key][0] += r["pageviews"]
-            rolled[key][1].append(r["visitors_hll"])
+            key = (
+                r["window_start"] // MINUTE * MINUTE,
+                r["site"],
+                bool(r["is_bot"]),
+                *(r[c] or "" for c in LIVE_COLUMNS),
+            )
+            entry = rolled[key]
+            entry[0] += r["pageviews"]
+            entry[1] += r["events"]
+            entry[2].append(r["visitors_hll"])
         with self.lock:
             self.db.begin()
             try:
@@ -81,25 +102,28 @@ class DuckDBStore:
         return len(rolled)
 
     def _merge(self, rolled: dict[tuple, list]) -> None:
-        incoming = pd.DataFrame(
-            [(*k, v[0]) for k, v in rolled.items()], columns=["minute", "site", "dimension", "value", "pageviews"]
+        keys = list(rolled)
+        incoming = pa.table(
+            {name: [k[i] for k in keys] for i, name in enumerate(KEY)},
+            schema=pa.schema([_MINUTE_ARROW.field(n) for n in KEY]),
         )
         self.db.register("incoming", incoming)
         existing = self.db.execute(
-            "SELECT a.minute, a.site, a.dimension, a.value, a.pageviews, a.visitors_hll FROM agg_minute a "
-            "JOIN incoming i USING (minute, site, dimension, value)"
+            f"SELECT {_EXISTING}, l.pageviews, l.events, l.visitors_hll "
+            f"FROM live_minute l JOIN incoming USING ({_KEY_SQL})"
         ).fetchall()
         self.db.unregister("incoming")
-        for minute, site, dimension, value, pageviews, hll in existing:
-            entry = rolled[(minute, site, dimension, value)]
-            entry[0] += pageviews
-            entry[1].append(hll)
-        merged = pd.DataFrame(
-            [(*k, v[0], merge(v[1]) if len(v[1]) > 1 else v[1][0]) for k, v in rolled.items()],
-            columns=["minute", "site", "dimension", "value", "pageviews", "visitors_hll"],
-        )
-        self.db.register("merged", merged)
-        self.db.execute("INSERT OR REPLACE INTO agg_minute SELECT * FROM merged")
+        for row in existing:
+            entry = rolled[tuple(row[: len(KEY)])]
+            entry[0] += row[len(KEY)]
+            entry[1] += row[len(KEY) + 1]
+            entry[2].append(row[len(KEY) + 2])
+        merged = {name: [k[i] for k in keys] for i, name in enumerate(KEY)}
+        merged["pageviews"] = [rolled[k][0] for k in keys]
+        merged["events"] = [rolled[k][1] for k in keys]
+        merged["visitors_hll"] = [merge(rolled[k][2]) if len(rolled[k][2]) > 1 else rolled[k][2][0] for k in keys]
+        self.db.register("merged", pa.table({n: merged[n] for n, _ in MINUTE_SCHEMA}, schema=_MINUTE_ARROW))
+        self.db.execute("INSERT OR REPLACE INTO live_minute SELECT * FROM merged")
         self.db.unregister("merged")
 
     def offsets(self, topic: str) -> dict[int, int]:
@@ -114,48 +138,61 @@ class DuckDBStore:
         with self.lock:
             return self.db.execute(sql, params).fetchall()
 
-    def totals(self, site: str, start: int, end: int) -> Count:
-        rows = self._rows(
-            "SELECT pageviews, visitors_hll FROM agg_minute WHERE site = ? AND dimension = 'total' "
-            "AND minute >= ? AND minute < ?",
-            [site, start, end],
+    def aggregate(
+        self, site: str, start: int, end: int, groups: list[str] = (), where: str = "", params: list = ()
+    ) -> list[tuple]:
+        """People's rows of a site in [start, end) grouped by ``groups`` (SQL over the columns:
+        the caller's closed set) where ``where`` holds (SQL with ``params``): per group, its
+        values and a Count (pageviews, visitors from the merged sketch, events)."""
+        select = [f"{g} AS g{i}" for i, g in enumerate(groups)]
+        sql = (
+            f"SELECT {', '.join([*select, 'sum(pageviews)', 'sum(events)', 'list(visitors_hll)'])} FROM live_minute "
+            f"WHERE site = ? AND minute >= ? AND minute < ? AND NOT is_bot{' AND ' + where if where else ''}"
         )
-        return _count(rows)
+        if groups:
+            sql += f" GROUP BY {', '.join(f'g{i}' for i in range(len(groups)))}"
+        rows = self._rows(sql, [site, start, end, *params])
+        n = len(groups)
+        return [(*row[:n], _count(row[n], row[n + 1], row[n + 2])) for row in rows if row[n] is not None]
+
+    def answer(self, site: str, start: int, end: int, groups: list[str], filters=None) -> list[tuple]:
+        """``aggregate`` for a question: ``groups`` are property names (events.properties.
+        LIVE_PROPERTIES) or time grains (hour, day, week, month); ``filters`` a filter tree
+        (serving.analytics.query), compiled with bound values."""
+        from serving.analytics.sql import filter_sql
+
+        exprs = [LIVE_TIME_SQL[g] if g in LIVE_TIME_SQL else f'"{LIVE_PROPERTIES[g].column}"' for g in groups]
+        params: list = []
+        where = filter_sql(filters, params) if filters is not None else ""
+        return self.aggregate(site, start, end, exprs, where, params)
+
+    def totals(self, site: str, start: int, end: int) -> Count:
+        rows = self.aggregate(site, start, end)
+        return rows[0][0] if rows else Count(0, 0, merge([]), 0)
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
         check_interval(interval_ms)
-        rows = self._rows(
-            "SELECT minute, pageviews, visitors_hll FROM agg_minute WHERE site = ? "
-            "AND dimension = 'total' AND minute >= ? AND minute < ? ORDER BY minute",
-            [site, start, end],
-        )
+        rows = self.aggregate(site, start, end, ["minute"])
         buckets: dict[int, list] = defaultdict(list)
-        for minute, pageviews, hll in rows:
-            buckets[start + (minute - start) // interval_ms * interval_ms].append((pageviews, hll))
-        return [Bucket(b, _count(buckets.get(b, []))) for b in range(start, end, interval_ms)]
+        for minute, count in rows:
+            buckets[start + (minute - start) // interval_ms * interval_ms].append(count)
+        return [Bucket(b, _sum(buckets.get(b, []))) for b in range(start, end, interval_ms)]
 
     def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]:
         check_dimension(dimension)
-        ranked = self._rows(
-            "SELECT value, SUM(pageviews) AS pv FROM agg_minute WHERE site = ? AND dimension = ? "
-            "AND minute >= ? AND minute < ? GROUP BY value ORDER BY pv DESC, value LIMIT ?",
-            [site, dimension, start, end, limit],
-        )
-        if not ranked:
-            return []
-        values = [v for v, _ in ranked]
-        sketches: dict[str, list[str]] = defaultdict(list)
-        for value, hll in self._rows(
-            "SELECT value, visitors_hll FROM agg_minute WHERE site = ? AND dimension = ? AND minute >= ? "
-            "AND minute < ? AND list_contains(?, value)",
-            [site, dimension, start, end, values],
-        ):
-            sketches[value].append(hll)
-        return [Ranked(v, Count(int(pv), *estimate_and_merge(sketches[v]))) for v, pv in ranked]
+        rows = self.aggregate(site, start, end, [f'"{dimension}"'])
+        ranked = sorted(rows, key=lambda r: (-r[1].events, r[0]))[:limit]
+        return [Ranked(value, count) for value, count in ranked]
 
     def realtime_visitors(self, site: str, now_ms: int, minutes: int = 5) -> int:
         return self.totals(site, *realtime_range(now_ms, minutes)).visitors
 
 
-def _count(rows: list[tuple]) -> Count:
-    return Count(sum(int(pv) for pv, _ in rows), *estimate_and_merge(hll for _, hll in rows))
+def _count(pageviews, events, sketches: list[str]) -> Count:
+    visitors, merged = estimate_and_merge(sketches)
+    return Count(int(pageviews or 0), visitors, merged, int(events or 0))
+
+
+def _sum(counts: list[Count]) -> Count:
+    visitors, merged = estimate_and_merge(c.visitors_hll for c in counts)
+    return Count(sum(c.pageviews for c in counts), visitors, merged, sum(c.events for c in counts))

@@ -15,9 +15,10 @@ from events.aggregate import DIMENSIONS
 
 @dataclass(frozen=True)
 class Count:
-    pageviews: int
+    pageviews: int  # events named pageview
     visitors: int
     visitors_hll: str
+    events: int = 0  # every event
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The analytics store's one table, and the Stats API properties it answers.
+"""The analytics store's one table (the Stats API's properties: events.properties).
 
 One row per clean event of a closed day (``hits``), carrying the attributes of the visit it
 belongs to, so any combination of event and visit properties is a WHERE clause and a GROUP BY
@@ -8,36 +8,9 @@ column): the query compiler and the API take their closed sets from PROPERTIES.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from events.properties import PROPERTIES, VISIT_TAKEN_FROM_ENTRY
 
-from events.urls import UTM_FIELDS
-
-
-@dataclass(frozen=True)
-class Property:
-    column: str  # the hits column
-    source: str  # the clean-event column it comes from
-    scope: str  # "event": the hit's own value; "visit": the visit's (its entry hit's), on every hit
-
-
-_VISIT_TAKEN_FROM_ENTRY = ["source", "referrer", *UTM_FIELDS]
-# Plausible's property names -> where they live.
-PROPERTIES: dict[str, Property] = {
-    "event:name": Property("event", "event", "event"),
-    "event:page": Property("page", "path", "event"),
-    "event:hostname": Property("hostname", "host", "event"),
-    "visit:entry_page": Property("entry_page", "path", "visit"),
-    "visit:exit_page": Property("exit_page", "path", "visit"),
-    "visit:source": Property("source", "source", "visit"),
-    "visit:referrer": Property("referrer", "referrer", "visit"),
-    **{f"visit:{name}": Property(name, name, "visit") for name in UTM_FIELDS},
-    "visit:browser": Property("browser", "browser", "visit"),
-    "visit:browser_version": Property("browser_version", "browser_major", "visit"),
-    "visit:os": Property("os", "os", "visit"),
-    "visit:os_version": Property("os_version", "os_major", "visit"),
-    "visit:device": Property("device", "device", "visit"),
-}
-ENTRY_COLUMNS = [p.column for p in PROPERTIES.values() if p.source in _VISIT_TAKEN_FROM_ENTRY]
+ENTRY_COLUMNS = [p.column for p in PROPERTIES.values() if p.source in VISIT_TAKEN_FROM_ENTRY]
 
 HITS_SCHEMA: list[tuple[str, str]] = [
     ("day", "date"),

@@ -24,6 +24,7 @@ from serving.batch.views import BatchViews
 from serving.realtime.duckdb_store import DuckDBStore
 from tests.batch_layer.rawdata import CURL, GOOGLEBOT, IPHONE, RawDataset, event, ms
 from tests.harness import make_settings, settings_env
+from tests.serving.conftest import agg_row
 
 pytestmark = pytest.mark.slow
 
@@ -371,24 +372,8 @@ def test_drift_compares_the_speed_view_with_the_closed_day(spark, data):
     # The speed view missed one of a's events, saw b exactly, and never saw c.
     store.ingest(
         [
-            {
-                "window_start": ms(D, 10),
-                "window_end": ms(D, 10, 0, 10),
-                "site": "a.example",
-                "dimension": "total",
-                "value": "",
-                "pageviews": 6,
-                "visitors_hll": sketch_of(["v1", "v2", "v3", "v4"]),
-            },
-            {
-                "window_start": ms(D, 15),
-                "window_end": ms(D, 15, 0, 10),
-                "site": "b.example",
-                "dimension": "total",
-                "value": "",
-                "pageviews": 3,
-                "visitors_hll": sketch_of(["v5", "v6"]),
-            },
+            agg_row(ms(D, 10), 6, ["v1", "v2", "v3", "v4"], site="a.example", page="/"),
+            agg_row(ms(D, 15), 3, ["v5", "v6"], site="b.example", page="/"),
         ]
     )
     store.db.close()

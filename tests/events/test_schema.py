@@ -9,6 +9,7 @@ import pytest
 from events import schema
 from events.aggregate import AGG_SCHEMA
 from events.enrich import ENRICHED_SCHEMA
+from events.properties import LIVE_COLUMNS
 from events.raw import RAW_SCHEMA
 
 pytestmark = pytest.mark.fast
@@ -65,7 +66,7 @@ def test_flink_udf_result_type_is_the_enriched_schema():
     assert [(n, t.__class__.__name__) for n, t in ENRICH_FIELDS] == [
         (n, {"string": "VarCharType", "boolean": "BooleanType", "long": "BigIntType"}[t])
         for n, t in schema.pick(
-            ENRICHED_SCHEMA, ("dedupe_key", "path", "source", "browser", "os", "device", "is_bot", "bad_reason")
+            ENRICHED_SCHEMA, ("dedupe_key", *dict.fromkeys(LIVE_COLUMNS.values()), "is_bot", "bad_reason")
         )
     ]
     assert [f.name for f in enrich._result_type.fields] == [n for n, _ in ENRICH_FIELDS]
@@ -75,7 +76,7 @@ def test_duckdb_store_table_is_the_agg_schema_by_minute():
     from serving.realtime.duckdb_store import DuckDBStore
 
     store = DuckDBStore()
-    described = store.db.execute("DESCRIBE agg_minute").fetchall()
+    described = store.db.execute("DESCRIBE live_minute").fetchall()
     expected = [("minute", "long")] + [c for c in AGG_SCHEMA if c[0] not in ("window_start", "window_end")]
     assert [(row[0], row[1]) for row in described] == [(n, schema.SQL_TYPES["duckdb"][t]) for n, t in expected]
     conn = duckdb.connect()

@@ -16,6 +16,7 @@ from core.lake.storage import FileStorage
 from core.lake.watermark import advance_watermark
 from events.days import day_bounds
 from events.enrich import CLEAN_SCHEMA
+from events.properties import LIVE_COLUMNS
 from events.schema import arrow_schema
 from events.sketches import sketch_of
 from serving.analytics.engine import Analytics
@@ -64,17 +65,22 @@ def close_day(storage: FileStorage, day: dt.date, events: list[dict], run: str =
     advance_watermark(storage, day)
 
 
-def agg_row(ts: int, dimension: str, value: str, pageviews: int, visitors: list[str], site="a.example") -> dict:
-    """A speed row (events.aggregate.AGG_SCHEMA)."""
-    return {
+def agg_row(ts: int, pageviews: int, visitors: list[str], site="a.example", is_bot=False, events=None, **props) -> dict:
+    """A speed row (events.aggregate.AGG_SCHEMA): a window's events of one combination of
+    property values (``props``: page="/", source=..., the others empty)."""
+    row = {
         "window_start": ts,
         "window_end": ts + 10_000,
         "site": site,
-        "dimension": dimension,
-        "value": value,
+        "is_bot": is_bot,
+        **{column: "" for column in LIVE_COLUMNS},
         "pageviews": pageviews,
+        "events": pageviews if events is None else events,
         "visitors_hll": sketch_of(visitors),
     }
+    row["event"] = "" if is_bot else "pageview"
+    row.update(props)
+    return row
 
 
 def day1() -> list[dict]:
@@ -114,11 +120,12 @@ def world(tmp_path):
     d2, d3 = day_bounds(D2)[0], day_bounds(D3)[0]
     live.ingest(
         [
-            agg_row(d2 + 3_600_000, "total", "", 999, ids("zz", 50)),  # D2 as the speed layer saw it: never used
-            agg_row(d3 + 3_600_000, "total", "", 40, ids("d3-", 20)),
-            agg_row(d3 + 3_600_000, "page", "/", 30, ids("d3-", 15)),
-            agg_row(d3 + 7_200_000, "total", "", 10, ids("d3-", 25)),  # 5 new visitors
-            agg_row(d3 + 7_200_000, "page", "/new", 10, ids("d3-", 5)),
+            agg_row(d2 + 3_600_000, 999, ids("zz", 50), page="/docs"),  # D2 as the speed layer saw it: never used
+            agg_row(d3 + 3_600_000, 30, ids("d3-", 15), page="/", source="Google"),
+            agg_row(d3 + 3_600_000, 10, [f"d3-{i}" for i in range(15, 20)], page="/docs"),
+            agg_row(d3 + 7_200_000, 10, [f"d3-{i}" for i in range(20, 25)], page="/new"),
+            agg_row(d3 + 7_200_000, 0, ["d3-20"], page="/new", event="Signup", events=2),  # custom events
+            agg_row(d3 + 7_200_000, 0, ids("bot", 3), is_bot=True, events=7),  # bots: never in the numbers
         ]
     )
     store = EmbeddedStore()

@@ -12,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from core.lake.storage import FileStorage
 from events.days import day_bounds
-from events.sketches import sketch_of
 from serving.analytics.engine import Analytics
 from serving.analytics.query import parse_v2
 from serving.analytics.router import v2_router
@@ -22,7 +21,7 @@ from serving.registry import Registry
 from serving.stats_api import Unauthorized, check_access, query_error_response, unauthorized_response
 from serving.store.embedded import EmbeddedStore
 from serving.store.sync import LakeSync
-from tests.serving.conftest import D1, D2, D3, NOW, clean_event, close_day
+from tests.serving.conftest import D1, D2, D3, NOW, agg_row, clean_event, close_day
 
 pytestmark = pytest.mark.fast
 
@@ -39,15 +38,7 @@ def close_with(storage: FileStorage, day: dt.date, hits: int) -> None:
 
 def speed_rows(day: dt.date, pageviews: int, visitors: int, page: str = "/docs") -> list[dict]:
     ts = day_bounds(day)[0] + 3_600_000
-    ids = [f"live-{day}-{i}" for i in range(visitors)]
-    common = {
-        "window_start": ts,
-        "window_end": ts + 10_000,
-        "site": "a.example",
-        "pageviews": pageviews,
-        "visitors_hll": sketch_of(ids),
-    }
-    return [{**common, "dimension": "total", "value": ""}, {**common, "dimension": "page", "value": page}]
+    return [agg_row(ts, pageviews, [f"live-{day}-{i}" for i in range(visitors)], page=page)]
 
 
 @pytest.fixture
@@ -136,3 +127,22 @@ def test_the_route_answers_refuses_and_asks_for_a_token(client):
     for junk in (b"[1,2]", b"{not json", b""):
         refused = http.post("/api/v2/query", content=junk, headers={"Content-Type": "application/json"})
         assert refused.status_code == 400 and refused.json()["error"], junk
+
+
+def test_open_days_break_down_by_several_properties_under_filters(world):
+    *_, analytics = world  # conftest's: D3 open, its speed rows per page and source
+    answer = analytics.answer(
+        parse_v2(
+            {
+                "site_id": "a.example",
+                "metrics": ["pageviews", "visitors"],
+                "date_range": [str(D3), str(D3)],
+                "dimensions": ["event:page", "visit:source", "time:hour"],
+                "filters": [["not", ["is", "event:page", ["/new"]]]],
+            },
+            D3,
+        )
+    )
+    got = {tuple(r["dimensions"]): r["metrics"][0] for r in answer["results"]}
+    assert got == {("/", "Google", "2026-11-22 01:00:00"): 30, ("/docs", "", "2026-11-22 01:00:00"): 10}
+    assert answer["meta"]["provisional"] == [str(D3), str(D3)] and "warnings" not in answer["meta"]

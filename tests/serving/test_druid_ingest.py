@@ -35,10 +35,19 @@ def test_the_task_replaces_one_day_of_the_supervisors_datasource():
     assert task["type"] == "index_parallel" and io["type"] == task["spec"]["tuningConfig"]["type"] == "index_parallel"
     assert schema["dataSource"] == supervisor["dataSource"]  # the SAME datasource as the speed rows
     assert schema["dimensionsSpec"] == supervisor["dimensionsSpec"]
-    assert schema["metricsSpec"] == supervisor["metricsSpec"]  # HLLSketchMerge of the view's sketches
+    # Every dimension but the site is made from the clean event's column (or is_bot: false).
+    made = {t["name"]: t["expression"] for t in schema["transformSpec"]["transforms"]}
+    assert set(made) == set(supervisor["dimensionsSpec"]["dimensions"]) - {"site"}
+    assert made["page"] == "nvl(\"path\", '')" and made["is_bot"] == "'false'"
+    # The speed rows' metrics, under the same names, built from the events.
+    assert {m["name"] for m in schema["metricsSpec"]} == {m["name"] for m in supervisor["metricsSpec"]}
+    hll = next(m for m in schema["metricsSpec"] if m["name"] == "visitors_hll")
+    assert (hll["type"], hll["fieldName"], hll["lgK"]) == ("HLLSketchBuild", "visitor_id", 12)
+    pageviews = next(m for m in schema["metricsSpec"] if m["name"] == "pageviews")
+    assert pageviews["filter"] == {"type": "selector", "dimension": "event", "value": "pageview"}
+    assert schema["timestampSpec"] == {"column": "ts", "format": "millis"}
     assert schema["granularitySpec"]["intervals"] == ["2026-11-20T00:00:00Z/2026-11-21T00:00:00Z"]
-    assert schema["timestampSpec"]["missingValue"] == "2026-11-20T00:00:00Z"
-    assert io["inputSource"] == {"type": "hdfs", "paths": f"{ROOT}/views/daily/date=2026-11-20/*.parquet"}
+    assert io["inputSource"] == {"type": "hdfs", "paths": f"{ROOT}/clean/events/date=2026-11-20/*.parquet"}
     assert io["inputFormat"]["type"] == "parquet"
     assert io["appendToExisting"] is False and io["dropExisting"] is True  # the day's speed segments go
 

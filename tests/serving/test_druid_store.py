@@ -42,16 +42,16 @@ class RecordingConnection:
 
 def test_totals_sql_and_result():
     sketch = sketch_of(["a", "b", "c"])
-    conn = RecordingConnection([(12, sketch)])
+    conn = RecordingConnection([(12, 15, sketch)])
     c = DruidStore(conn).totals("a.example", 1000, 2000)
-    assert (c.pageviews, c.visitors, c.visitors_hll) == (12, 3, sketch)
+    assert (c.pageviews, c.events, c.visitors, c.visitors_hll) == (12, 15, 3, sketch)
     sql, params = conn.calls[0]
     assert params == {"site": "a.example", "start": 1000, "end": 2000}
-    assert f'FROM "{DATASOURCE}"' in sql and "DS_HLL(visitors_hll)" in sql
+    assert f'FROM "{DATASOURCE}"' in sql and "DS_HLL(visitors_hll)" in sql and "is_bot = 'false'" in sql
 
 
 def test_hostile_values_stay_literals():
-    conn = RecordingConnection([(0, None)])
+    conn = RecordingConnection([(0, 0, None)])
     DruidStore(conn).totals("x' OR '1'='1", 0, 1)
     rendered = apply_parameters(*conn.calls[0])
     assert "site = 'x'' OR ''1''=''1'" in rendered
@@ -61,19 +61,42 @@ def test_hostile_values_stay_literals():
         DruidStore(conn).top("a", "page) OR (1=1", 0, 1)
 
 
-def test_timeseries_fills_buckets_and_uses_iso_periods():
-    conn = RecordingConnection([(60_000, 5, sketch_of(["a"]))])
+def test_timeseries_fills_buckets_from_minutes():
+    conn = RecordingConnection([(60_000, 5, 5, sketch_of(["a"]))])
     series = DruidStore(conn).timeseries("a", 0, 180_000, 60_000)
     assert [b.count.pageviews for b in series] == [0, 5, 0]
-    assert conn.calls[0][1]["period"] == "PT1M"
+    assert "TIME_FLOOR(__time, 'PT1M')" in conn.calls[0][0]
     assert [iso_period(m * 60_000) for m in (1, 15, 60, 1440)] == ["PT1M", "PT15M", "PT1H", "P1D"]
 
 
-def test_top_passes_dimension_and_limit_as_parameters():
-    conn = RecordingConnection([("/", 9, sketch_of(["a", "b"]))])
-    top = DruidStore(conn).top("a", "page", 0, 1, limit=5)
+def test_top_groups_by_the_dimensions_column():
+    conn = RecordingConnection([("/", 9, 9, sketch_of(["a", "b"])), ("/x", 1, 1, sketch_of(["a"]))])
+    top = DruidStore(conn).top("a", "page", 0, 1, limit=1)
     assert [(r.value, r.count.pageviews, r.count.visitors) for r in top] == [("/", 9, 2)]
-    assert conn.calls[0][1]["dimension"] == "page" and conn.calls[0][1]["limit"] == 5
+    assert "GROUP BY 1" in conn.calls[0][0] and '"page"' in conn.calls[0][0]
+
+
+def test_any_filter_tree_and_grouping_compile_to_druid_sql_with_bound_values():
+    from serving.analytics.query import parse_filters
+
+    conn = RecordingConnection([])
+    tree = parse_filters(
+        [
+            ["is", "visit:browser", ["Chrome", "Safari"]],
+            ["or", [["contains", "event:page", ["/blog"]], ["matches_not", "visit:source", ["^G"]]]],
+        ]
+    )
+    DruidStore(conn).answer("a", 0, 1, ["day", "visit:utm_campaign"], tree)
+    sql, params = conn.calls[0]
+    assert (
+        '"browser" IN (%(p0)s, %(p1)s)' in sql
+        and 'CONTAINS_STRING("page", %(p2)s)' in sql
+        and '(NOT (REGEXP_LIKE("source", %(p3)s)))' in sql
+    )
+    assert "TIME_FORMAT(TIME_FLOOR(__time, 'P1D'), 'yyyy-MM-dd')" in sql and '"utm_campaign"' in sql
+    assert params == {"site": "a", "start": 0, "end": 1, "p0": "Chrome", "p1": "Safari", "p2": "/blog", "p3": "^G"}
+    rendered = apply_parameters(sql, params)
+    assert "'Chrome'" in rendered and "'^G'" in rendered
 
 
 def test_supervisor_spec_matches_the_aggregate_schema():

@@ -36,8 +36,8 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     start = day_bounds(today)[0]
     for row in [
-        agg_row(start + 60_000, "total", "", 7, ids("t", 3)),
-        agg_row(start + 120_000, "total", "", 5, ids("t", 4)),
+        agg_row(start + 60_000, 7, ids("t", 3), page="/"),
+        agg_row(start + 120_000, 5, ids("t", 4), page="/"),
     ]:
         producer.produce(settings.agg_topic, orjson.dumps(row), key=b"a.example")
     producer.flush(10)

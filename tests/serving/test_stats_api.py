@@ -200,7 +200,7 @@ def test_breakdown_of_any_property_under_any_filters(client):
     assert page2 == [{"entry_page": "/pricing", "visitors": 2}]
     live = results(client, "breakdown", property="event:page", metrics="pageviews", period="7d")
     assert {r["page"]: r["pageviews"] for r in live} == {
-        "/docs": 11,
+        "/docs": 21,
         "/": 32,
         "/new": 10,
         "/blog/a": 1,
@@ -262,3 +262,24 @@ def test_a_private_site_needs_its_own_token(client, registry):
     other = get(client, "realtime/visitors", site="c.example", headers={"Authorization": f"Bearer {token}"})
     assert other.status_code == 401 and "does not open" in other.json()["error"]
     assert get(client, "breakdown", site="unknown.example", property="visit:os").status_code == 401
+
+
+def test_open_days_answer_any_filters_from_the_finest_speed_rows(client):
+    """Today's speed rows are per combination of property values: filters and breakdowns combine."""
+    got = results(
+        client,
+        "aggregate",
+        period="day",
+        metrics="pageviews,visitors,events",
+        filters="visit:source==Google;event:page==/",
+    )
+    assert got["pageviews"] == {"value": 30} and got["events"] == {"value": 30}
+    assert got["visitors"]["value"] == pytest.approx(15, abs=1)
+    custom = results(client, "aggregate", period="day", metrics="pageviews,events", filters="event:name==Signup")
+    assert custom == {"pageviews": {"value": 0}, "events": {"value": 2}}  # bots (7 events) never count
+    pages = results(
+        client, "breakdown", property="event:page", metrics="pageviews", period="day", filters="event:page!=/docs"
+    )
+    assert pages == [{"page": "/", "pageviews": 30}, {"page": "/new", "pageviews": 10}]
+    entry = get(client, "aggregate", period="day", metrics="pageviews", filters="visit:entry_page==/")
+    assert entry.json()["results"]["pageviews"] == {"value": None} and "entry and exit pages" in entry.json()["warning"]

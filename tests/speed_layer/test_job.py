@@ -80,6 +80,20 @@ def expected_rows(events: list[dict]) -> dict[tuple, int]:
     return dict(counts)
 
 
+def per_dimension(rows: list[dict]) -> dict[tuple, int]:
+    """Finest-grain speed rows -> (window_start, site, dimension, value) -> events, the shape of
+    expected_rows (a dimension's value is the row's column of the same name)."""
+    out: dict[tuple, int] = defaultdict(int)
+    for r in rows:
+        w, site = r["window_start"], r["site"]
+        if r["is_bot"]:
+            out[(w, site, BOTS, "")] += r["events"]
+            continue
+        for dim in DIMENSIONS:
+            out[(w, site, dim, r[dim] if dim != "total" else "")] += r["events"]
+    return dict(out)
+
+
 def read_agg(settings) -> list[dict]:
     c = Consumer(
         {
@@ -164,14 +178,13 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
 
         def got_all():
             rows = [r for r in read_agg(settings) if r["window_start"] in windows]
-            have = {(r["window_start"], r["site"], r["dimension"], r["value"]) for r in rows}
-            return rows if set(expected) <= have else None
+            return rows if set(expected) <= set(per_dimension(rows)) else None
 
         rows = wait_until(got_all, 90, interval=1, message="all three windows in pixel.agg")
     finally:
         speed.kill()
 
-    got = {(r["window_start"], r["site"], r["dimension"], r["value"]): r["pageviews"] for r in rows}
+    got = per_dimension(rows)
     assert got == expected  # exact: no duplicate, no bot, no late event, nothing missing
     # Anchors counted by hand: 40 + 1 out-of-order + 1 retried eid (2 hits) in W0 for a.example;
     # exact duplicates counted once; 6 bot hits on their own; late events nowhere.
@@ -180,15 +193,14 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
     assert got[(T0 + WINDOW, "b.example", "total", "")] == 20
     assert got[(T0 + 2 * WINDOW, "b.example", "total", "")] == 10
 
-    for r in rows:
-        if r["dimension"] == "total":
-            humans = [
-                e
-                for e in counted
-                if e["site"] == r["site"] and e["ua"] != BOT and e["ts"] // WINDOW * WINDOW == r["window_start"]
-            ]
-            exact = len({e["visitor_id"] for e in humans})
-            assert abs(estimate([r["visitors_hll"]]) - exact) <= max(1, 3 * RELATIVE_ERROR * exact)
+    assert all(r["pageviews"] == r["events"] for r in rows if not r["is_bot"])  # every event here is a pageview
+    for window, site in {(r["window_start"], r["site"]) for r in rows}:
+        humans = [e for e in counted if e["site"] == site and e["ua"] != BOT and e["ts"] // WINDOW * WINDOW == window]
+        exact = len({e["visitor_id"] for e in humans})
+        sketches = [
+            r["visitors_hll"] for r in rows if (r["window_start"], r["site"]) == (window, site) and not r["is_bot"]
+        ]
+        assert abs(estimate(sketches) - exact) <= max(1, 3 * RELATIVE_ERROR * exact)
 
     # The same output, consumed into the embedded real-time store, answers the same numbers.
     store = DuckDBStore()
@@ -210,7 +222,7 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
             for (_w, s_, d, v), n in expected.items():
                 if s_ == site and d == dim:
                     want[v] += n
-            got_top = {r.value: r.count.pageviews for r in store.top(site, dim, *minute, limit=100)}
+            got_top = {r.value: r.count.events for r in store.top(site, dim, *minute, limit=100)}
             assert got_top == dict(want), (site, dim)
         humans = {
             e["visitor_id"] for e in counted if e["site"] == site and e["ua"] != BOT and enrich_event(e)[1] is None
@@ -247,12 +259,10 @@ def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(set
         speed.kill()
 
     for window, events in ((T0, w0), (T0 + WINDOW, w1_before + w1_after)):
-        totals = [r for r in rows_for(window) if r["dimension"] == "total"]
-        assert [r["pageviews"] for r in totals] == [len(events)], f"window {window}: {totals}"
-        pages = {r["value"]: r["pageviews"] for r in rows_for(window) if r["dimension"] == "page"}
-        assert sum(pages.values()) == len(events) and len(rows_for(window)) == len(
-            {(r["dimension"], r["value"]) for r in rows_for(window)}
-        )  # every row exactly once
+        rows = rows_for(window)
+        assert sum(r["events"] for r in rows) == len(events), f"window {window}: {rows}"
+        keys = [tuple(v for k, v in r.items() if k not in ("pageviews", "events", "visitors_hll")) for r in rows]
+        assert len(keys) == len(set(keys))  # every row exactly once
 
 
 def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_path):
@@ -279,13 +289,18 @@ def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_pat
         windows = {T0, T0 + 10_000}
 
         def both_windows():
-            rows = [r for r in read_agg(settings) if r["window_start"] in windows and r["dimension"] == "total"]
-            return rows if {r["window_start"] for r in rows} == windows and len(rows) == 2 * len(sites) else None
+            rows = [r for r in read_agg(settings) if r["window_start"] in windows and r["site"] in sites]
+            per_site = {(r["window_start"], r["site"]) for r in rows}
+            return rows if len(per_site) == 2 * len(sites) else None
 
         rows = wait_until(both_windows, 240, interval=2, message=f"both windows; log: {speed.log()[-1500:]}")
+        time.sleep(2)  # the windows' last rows commit together; read them all
+        rows = [r for r in read_agg(settings) if r["window_start"] in windows and r["site"] in sites]
     finally:
         speed.kill()
-    assert sum(r["pageviews"] for r in rows) == n
-    assert {r["site"]: r["pageviews"] for r in rows if r["window_start"] == T0} == {
-        s: 60_000 // len(sites) for s in sites
-    }
+    assert sum(r["events"] for r in rows) == n
+    first = defaultdict(int)
+    for r in rows:
+        if r["window_start"] == T0:
+            first[r["site"]] += r["pageviews"]
+    assert dict(first) == {s: 60_000 // len(sites) for s in sites}

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from core.settings import Settings
-from events.aggregate import DIMENSIONS
+from events.properties import LIVE_COLUMNS
 from events.sketches import RELATIVE_ERROR, estimate, merge, sketch_of
 from speed_layer import sql
 
@@ -19,11 +19,12 @@ def test_sql_follows_settings():
     assert "'sink.delivery-guarantee' = 'exactly-once'" in sql.sink_ddl(s)
 
 
-def test_every_dimension_is_a_grouping_set():
+def test_every_property_column_is_a_grouping_key():
     text = sql.aggregate_insert(Settings())
-    for dim, col in DIMENSIONS.items():
-        if col:
-            assert f"({col})" in text and f"'{dim}'" in text
+    group_by = text[text.rindex("GROUP BY") :]
+    for column in LIVE_COLUMNS:
+        assert f"`{column}`" in group_by
+    assert "GROUPING SETS" not in text  # one row per combination: the stores group as asked
 
 
 def test_quoting_cannot_break_out_of_a_literal():
@@ -72,16 +73,11 @@ def test_a_tick_is_a_bad_row_for_the_enrichment():
     assert out.loc[0, "bad_reason"] == "missing_site"
 
 
-def test_the_fine_grained_aggregate_feeds_every_grouping_set():
-    """One aggregation at the finest grain (site x every dimension), then the grouping sets over
-    its rows: pageviews are summed, visitor lists concatenated (the sketch ignores repeats)."""
+def test_bots_fall_in_one_row_per_window_and_site():
+    for column, source in LIVE_COLUMNS.items():
+        assert f"CASE WHEN e.is_bot THEN '' ELSE e.{source} END AS `{column}`" in sql.ENRICHED_VIEW
     text = sql.aggregate_insert(Settings())
-    fine = text[text.index("WITH finest AS") : text.index("SELECT UNIX_TIMESTAMP")]
-    for col in DIMENSIONS.values():
-        if col:
-            assert col in fine
-    assert "GROUPING SETS" not in fine and "GROUPING SETS" in text.split("finest AS")[1].split(")\nSELECT", 1)[1]
-    assert "SUM(pageviews)" in text and "LISTAGG(visitors)" in text
+    assert "SUM(CASE WHEN `event` = 'pageview' THEN 1 ELSE 0 END), COUNT(*)" in text
 
 
 def test_idle_partitions_follow_the_setting():
