@@ -53,22 +53,31 @@ def dimension_sql(query: Query, dim: str) -> str:
     return TIME_SQL[query.time_grain()]
 
 
-def filter_sql(node, params: list) -> str:
-    """A filter tree -> a SQL condition; its values appended to ``params``."""
+def filter_sql(
+    node,
+    params: list,
+    bind=None,
+    contains: str = "contains({}, {})",
+    matches: str = "regexp_matches({}, {})",
+    quote: str = "",
+) -> str:
+    """A filter tree -> a SQL condition. ``bind(value)`` keeps a value and returns its placeholder
+    (default: appended to ``params``, ``?``); ``contains`` and ``matches`` are the dialect's
+    functions (column, placeholder); ``quote`` the identifier quote. DuckDB by default."""
+    bind = bind or (lambda value: params.append(value) or "?")
+    again = dict(params=params, bind=bind, contains=contains, matches=matches, quote=quote)
     if isinstance(node, Junction):
-        return "(" + f" {node.op.upper()} ".join(filter_sql(child, params) for child in node.children) + ")"
+        return "(" + f" {node.op.upper()} ".join(filter_sql(child, **again) for child in node.children) + ")"
     if isinstance(node, Negation):
-        return f"(NOT {filter_sql(node.child, params)})"
+        return f"(NOT {filter_sql(node.child, **again)})"
     assert isinstance(node, Condition)
-    column = PROPERTIES[node.prop].column
-    params.extend(node.values)
-    marks = ", ".join("?" * len(node.values))
+    column = f"{quote}{PROPERTIES[node.prop].column}{quote}"
+    marks = [bind(value) for value in node.values]
     if node.op in ("is", "is_not"):
-        sql = f"{column} IN ({marks})"
-    elif node.op in ("contains", "contains_not"):
-        sql = "(" + " OR ".join(f"contains({column}, ?)" for _ in node.values) + ")"
+        sql = f"{column} IN ({', '.join(marks)})"
     else:
-        sql = "(" + " OR ".join(f"regexp_matches({column}, ?)" for _ in node.values) + ")"
+        function = contains if node.op.startswith("contains") else matches
+        sql = "(" + " OR ".join(function.format(column, mark) for mark in marks) + ")"
     return f"(NOT {sql})" if node.op.endswith("_not") else sql
 
 

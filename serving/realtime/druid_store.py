@@ -64,27 +64,18 @@ def _count(pageviews, events, sketch) -> Count:
 
 
 def filter_sql(node, params: dict) -> str:
-    """A filter tree (serving.analytics.query) as a Druid SQL condition; values into ``params``."""
-    from serving.analytics.query import Condition, Junction, Negation
+    """A filter tree (serving.analytics.query) as a Druid SQL condition; values into ``params``
+    as pydruid's named parameters."""
+    from serving.analytics.sql import filter_sql as compile_filters
 
-    if isinstance(node, Junction):
-        return "(" + f" {node.op.upper()} ".join(filter_sql(c, params) for c in node.children) + ")"
-    if isinstance(node, Negation):
-        return f"(NOT {filter_sql(node.child, params)})"
-    assert isinstance(node, Condition)
-    column = f'"{LIVE_PROPERTIES[node.prop].column}"'
-    names = []
-    for value in node.values:
-        names.append(f"p{sum(1 for key in params if key[0] == 'p' and key[1:].isdigit())}")
-        params[names[-1]] = value
-    marks = [f"%({n})s" for n in names]
-    if node.op in ("is", "is_not"):
-        sql = f"{column} IN ({', '.join(marks)})"
-    elif node.op in ("contains", "contains_not"):
-        sql = "(" + " OR ".join(f"CONTAINS_STRING({column}, {m})" for m in marks) + ")"
-    else:
-        sql = "(" + " OR ".join(f"REGEXP_LIKE({column}, {m})" for m in marks) + ")"
-    return f"(NOT {sql})" if node.op.endswith("_not") else sql
+    def bind(value: str) -> str:
+        name = f"p{sum(1 for key in params if key[0] == 'p' and key[1:].isdigit())}"
+        params[name] = value
+        return f"%({name})s"
+
+    return compile_filters(
+        node, [], bind=bind, contains="CONTAINS_STRING({}, {})", matches="REGEXP_LIKE({}, {})", quote='"'
+    )
 
 
 class DruidStore:
