@@ -98,7 +98,7 @@ def compile_query(
         f"GROUP BY {', '.join([*group_names, 'visit'])}"
     )
     metrics = [f"{METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
-    return _grouped(query, dims, metrics, f"({inner}) AS per_visit", params, paginate)
+    return _grouped(query, dims, group_names, metrics, f"({inner}) AS per_visit", params, paginate)
 
 
 def uses_rollup(query: Query, dimensions: tuple[str, ...]) -> bool:
@@ -117,27 +117,22 @@ def compile_rollup(
     params: list = [query.site, first, last, prop]
     metrics = [f"{ROLLUP_METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
     source = f"{rollup.TABLE} WHERE site = ? AND day BETWEEN ? AND ? AND property = ?"
-    return _grouped(query, dims, metrics, source, params, paginate, rollup=True)
+    groups = [f"{'value' if d in PROPERTIES else dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)]
+    return _grouped(query, dims, groups, metrics, source, params, paginate)
 
 
 def _grouped(
     query: Query,
     dims: tuple[str, ...],
+    groups: list[str],
     metrics: list[str],
     source: str,
     params: list,
     paginate: bool,
-    rollup: bool = False,
 ) -> tuple[str, list]:
-    """SELECT groups, metrics, total_rows FROM source, grouped by the dimensions, ordered, paged."""
-    groups = [
-        f"{'value' if rollup and d in PROPERTIES else dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)
-    ]
+    """SELECT groups (d0, d1, ...), metrics, total_rows FROM source, grouped, ordered, paged."""
     group_names = [f"d{i}" for i in range(len(dims))]
-    if rollup:
-        select = [*groups, *metrics, "count(*) OVER () AS total_rows"]
-    else:
-        select = [*group_names, *metrics, "count(*) OVER () AS total_rows"]
+    select = [*groups, *metrics, "count(*) OVER () AS total_rows"]
     sql = f"SELECT {', '.join(select)} FROM {source}"
     if group_names:
         sql += f" GROUP BY {', '.join(group_names)}"

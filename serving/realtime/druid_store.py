@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 
 from events.properties import LIVE_PROPERTIES
-from events.sketches import estimate, estimate_and_merge
+from events.sketches import estimate
 from serving.realtime.interface import (
     MINUTE,
     Bucket,
@@ -24,6 +24,7 @@ from serving.realtime.interface import (
     check_dimension,
     check_interval,
     realtime_range,
+    sum_counts,
 )
 
 DATASOURCE = "pixel_agg"
@@ -109,14 +110,14 @@ class DruidStore:
 
     def totals(self, site: str, start: int, end: int) -> Count:
         rows = self.answer(site, start, end, [])
-        return rows[0][0] if rows else _count(0, 0, "")
+        return rows[0][0] if rows else sum_counts([])
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
         check_interval(interval_ms)
         found: dict[int, list[Count]] = {}
         for minute, count in self.answer(site, start, end, ["minute"]):
             found.setdefault(start + (int(minute) - start) // interval_ms * interval_ms, []).append(count)
-        return [Bucket(b, _sum(found.get(b, []))) for b in range(start, end, interval_ms)]
+        return [Bucket(b, sum_counts(found.get(b, []))) for b in range(start, end, interval_ms)]
 
     def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]:
         check_dimension(dimension)
@@ -134,8 +135,3 @@ _DIMENSION_PROPERTY = {
     "os": "visit:os",
     "device": "visit:device",
 }
-
-
-def _sum(counts: list[Count]) -> Count:
-    visitors, merged = estimate_and_merge(c.visitors_hll for c in counts)
-    return Count(sum(c.pageviews for c in counts), visitors, merged, sum(c.events for c in counts))

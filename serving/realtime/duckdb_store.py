@@ -28,6 +28,7 @@ from serving.realtime.interface import (
     check_dimension,
     check_interval,
     realtime_range,
+    sum_counts,
 )
 
 # The pixel.agg rows rolled up by minute: AGG_SCHEMA with the minute for the window.
@@ -168,7 +169,7 @@ class DuckDBStore:
 
     def totals(self, site: str, start: int, end: int) -> Count:
         rows = self.aggregate(site, start, end)
-        return rows[0][0] if rows else Count(0, 0, merge([]), 0)
+        return rows[0][0] if rows else sum_counts([])
 
     def timeseries(self, site: str, start: int, end: int, interval_ms: int) -> list[Bucket]:
         check_interval(interval_ms)
@@ -176,7 +177,7 @@ class DuckDBStore:
         buckets: dict[int, list] = defaultdict(list)
         for minute, count in rows:
             buckets[start + (minute - start) // interval_ms * interval_ms].append(count)
-        return [Bucket(b, _sum(buckets.get(b, []))) for b in range(start, end, interval_ms)]
+        return [Bucket(b, sum_counts(buckets.get(b, []))) for b in range(start, end, interval_ms)]
 
     def top(self, site: str, dimension: str, start: int, end: int, limit: int = 10) -> list[Ranked]:
         check_dimension(dimension)
@@ -191,8 +192,3 @@ class DuckDBStore:
 def _count(pageviews, events, sketches: list[str]) -> Count:
     visitors, merged = estimate_and_merge(sketches)
     return Count(int(pageviews or 0), visitors, merged, int(events or 0))
-
-
-def _sum(counts: list[Count]) -> Count:
-    visitors, merged = estimate_and_merge(c.visitors_hll for c in counts)
-    return Count(sum(c.pageviews for c in counts), visitors, merged, sum(c.events for c in counts))

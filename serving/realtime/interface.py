@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from events.aggregate import DIMENSIONS
+from events.sketches import estimate_and_merge
 
 
 @dataclass(frozen=True)
@@ -19,6 +20,12 @@ class Count:
     visitors: int
     visitors_hll: str
     events: int = 0  # every event
+
+
+def sum_counts(counts: list[Count]) -> Count:
+    """Counts of disjoint rows as one: sums, and the union of their sketches."""
+    visitors, merged = estimate_and_merge(c.visitors_hll for c in counts)
+    return Count(sum(c.pageviews for c in counts), visitors, merged, sum(c.events for c in counts))
 
 
 @dataclass(frozen=True)

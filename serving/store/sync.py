@@ -23,7 +23,7 @@ from core.lake import layout
 from core.lake.storage import Storage
 from core.lake.watermark import read_watermark
 from serving.store.embedded import EmbeddedStore
-from serving.store.loader import hits_of_day
+from serving.store.loader import HITS_ARROW, hits_of_day
 from serving.store.schema import CLEAN_INPUTS
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,7 @@ class LakeSync:
         started = time.monotonic()
         parts = [p for p in self.storage.list_files(layout.day_dir(layout.CLEAN, day)) if p.endswith(".parquet")]
         tables = [pq.read_table(io.BytesIO(self.storage.read(p)), columns=CLEAN_INPUTS) for p in parts]
-        clean = pa.concat_tables(tables) if tables else None
-        hits = hits_of_day(clean, day) if clean is not None else hits_of_day(_empty(), day)
+        hits = hits_of_day(pa.concat_tables(tables), day) if tables else HITS_ARROW.empty_table()
         self.store.replace_day(day, hits, run)
         seconds = time.monotonic() - started
         self.loaded_events += hits.num_rows
@@ -113,10 +112,3 @@ class LakeSync:
             except Exception:  # the lake unreachable, a day half-published: try again next time
                 log.exception("store sync failed; retrying in %.0f s", self.interval_s)
             self._stop.wait(self.interval_s)
-
-
-def _empty() -> pa.Table:
-    from events.enrich import CLEAN_SCHEMA
-    from events.schema import arrow_schema, pick
-
-    return arrow_schema(pick(CLEAN_SCHEMA, CLEAN_INPUTS)).empty_table()
