@@ -119,7 +119,9 @@ class Settings(BaseSettings):
 
     # --- serving -----------------------------------------------------------------------------
     realtime_store: Literal["embedded", "druid"] = Field(
-        "embedded", description="Where the speed view lives: the embedded DuckDB store or Druid."
+        "embedded",
+        description="Where both views are served from: the embedded DuckDB stores, or Druid (the speed rows "
+        "by its Kafka supervisor, each closed day's batch rows by an ingestion task).",
     )
     druid_host: str = Field("localhost", description="Druid broker/router host (realtime_store=druid).")
     druid_port: int = Field(8082, description="Druid broker/router port (realtime_store=druid).")

@@ -19,12 +19,18 @@ from serving.analytics.engine import Analytics
 from serving.analytics.router import v2_router
 from serving.dashboard import install_dashboard
 from serving.metrics import install_metrics
-from serving.query import QueryError
+from serving.query import QueryError, StoreUnavailable
 from serving.ratelimit import install_rate_limits
 from serving.realtime import open_realtime_store
 from serving.registry import Registry
-from serving.stats_api import Unauthorized, check_access, query_error_response, stats_router, unauthorized_response
-from serving.store.embedded import EmbeddedStore
+from serving.stats_api import (
+    Unauthorized,
+    check_access,
+    query_error_response,
+    stats_router,
+    unauthorized_response,
+    unavailable_response,
+)
 from serving.store.sync import LakeSync
 
 log = logging.getLogger(__name__)
@@ -34,17 +40,26 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
-def _druid_days(settings: Settings):
-    """With Druid, each closed day is also ingested into it as batch rows."""
-    if settings.realtime_store != "druid":
-        return None
-    from serving.druid.batch_ingest import DruidDays, Overlord, hdfs_input_root
+def _closed_days(settings: Settings, storage, live, site_events):
+    """Where closed days are loaded and answered: (the store LakeSync fills, the engine's reader).
+    With Druid both views live in its datasource; else in the embedded store's file.
+    ``site_events``: events per site in the store (LakeSync keeps them)."""
+    if settings.realtime_store == "druid":
+        from serving.druid.batch_ingest import DruidDays, Overlord, hdfs_input_root
+        from serving.druid.closed import DruidClosed
 
-    return DruidDays(
-        Overlord(settings.druid_overlord_url),
-        hdfs_input_root(settings.storage_root, settings.druid_input_root),
-        settings.data_dir / "store" / "druid-days.json",
-    )
+        days = DruidDays(
+            Overlord(settings.druid_overlord_url),
+            storage,
+            hdfs_input_root(settings.storage_root, settings.druid_input_root),
+            settings.data_dir / "store" / "druid-days.json",
+        )
+        return days, DruidClosed(live)
+    from serving.analytics.closed import EmbeddedClosed
+    from serving.store.embedded import EmbeddedStore
+
+    hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
+    return hits, EmbeddedClosed(hits, settings.query_timeout_seconds, site_events=site_events)
 
 
 def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
@@ -52,16 +67,10 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     registry = Registry(settings.registry_database_url)
     store = open_realtime_store(settings)
-    hits = EmbeddedStore(settings.store_db, memory_limit=settings.store_memory_limit)
-    sync = LakeSync(
-        open_storage(settings.storage_root, settings.hdfs_user),
-        hits,
-        settings.store_sync_seconds,
-        druid=_druid_days(settings),
-    )
-    analytics = Analytics(
-        hits, lambda: sync.watermark, store, settings.query_timeout_seconds, site_events=lambda: sync.site_events
-    )
+    storage = open_storage(settings.storage_root, settings.hdfs_user)
+    loaded_days, closed = _closed_days(settings, storage, store, lambda: sync.site_events)
+    sync = LakeSync(storage, loaded_days, settings.store_sync_seconds)
+    analytics = Analytics(closed, lambda: sync.watermark, store)
     ingestor = None
     if ingest and settings.realtime_store == "embedded":
         from serving.realtime.ingest import AggIngestor
@@ -96,6 +105,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.include_router(v2_router(analytics, today=utc_today, site_access=access))
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
+    app.add_exception_handler(StoreUnavailable, unavailable_response)
     install_dashboard(app, registry, settings.collector_url)
     install_metrics(app, lambda: sync.watermark, ingested)
     install_rate_limits(app, settings.api_rate_per_hour, settings.api_rate_burst, settings.trusted_proxies)

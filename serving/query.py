@@ -32,6 +32,10 @@ class QueryError(ValueError):
     """A client error: the message is returned as-is in the 400 response."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The store could not answer in time (or at all): a 503 with the message."""
+
+
 def parse_date(value: str, name: str = "date") -> dt.date:
     try:
         return dt.date.fromisoformat(value)

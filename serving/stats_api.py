@@ -27,6 +27,7 @@ from serving.analytics.query import parse_filters as parse_v2_filters
 from serving.query import (
     MAX_HOURLY_DAYS,
     QueryError,
+    StoreUnavailable,
     month_start,
     parse_interval,
     parse_limit,
@@ -84,6 +85,10 @@ class Unauthorized(Exception):
 
 def query_error_response(_request: Request, exc: QueryError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=400)
+
+
+def unavailable_response(_request: Request, exc: StoreUnavailable) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=503, headers={"Retry-After": "5"})
 
 
 def unauthorized_response(_request: Request, exc: Unauthorized) -> JSONResponse:

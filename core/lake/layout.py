@@ -10,6 +10,8 @@ or hdfs://, see core.lake.storage) and always use '/'.
     views/daily/date=D/, views/sessions/date=D/              a closed day's views (batch)
     views/_runs/date=D.json                                  a closed day's run summary
     views/_watermark                                         the last closed day
+    druid/hits/date=D/part-00000.parquet                     a closed day's hits and visits, as
+                                                             Druid ingests them (pixel serve)
 
 Raw and bad-raw file names derive from offsets, so landing the same offsets again rewrites the
 same file instead of adding a second copy.
@@ -30,6 +32,7 @@ SESSIONS_VIEW = "sessions"
 LANDER = "_lander"
 STAGING = "_staging"
 WATERMARK = f"{VIEWS}/_watermark"
+DRUID_HITS = "druid/hits"
 
 _HOUR_PLACE = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 
@@ -100,3 +103,8 @@ def run_summary_day(path: str) -> dt.date | None:
         return dt.date.fromisoformat(name.removeprefix("date=").removesuffix(".json"))
     except ValueError:
         return None
+
+
+def druid_hits_file(day: dt.date | str) -> str:
+    """A closed day's hits (serving.store.schema) for Druid's batch ingestion."""
+    return f"{day_dir(DRUID_HITS, day)}/part-00000.parquet"

@@ -1,8 +1,9 @@
 """Answers a Query from both views, with the batch watermark as the seam.
 
 Closed days (up to the store's watermark: loaded from the nightly job's output) are exact under
-any filters and dimensions (serving.analytics.sql over the embedded store). Days after it come
-from the real-time store's speed rows, one per minute, site and combination of property values:
+any filters and dimensions (the embedded store: serving.analytics.closed; on Druid, visitors are
+HLL estimates: serving.druid.closed, and ``meta`` says so). Days after it come from the
+real-time store's speed rows, one per minute, site and combination of property values:
 any filters and dimensions over them too, for visitors (HLL estimates), pageviews and events. The
 speed layer sees no visits, so a visit property there is the hit's own value, and the entry and
 exit pages and the visit metrics are closed days' only: for such a query the open days are left
@@ -17,38 +18,41 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Protocol
 
 from events.days import day_bounds
 from events.properties import LIVE_PROPERTIES
 from events.sketches import RELATIVE_ERROR
+from serving.analytics.patterns import re2_problem
 from serving.analytics.query import TIME_DIMENSIONS, Condition, Junction, Negation, Query
-from serving.analytics.sql import compile_query, compile_rollup, uses_rollup
 from serving.query import QueryError
 from serving.realtime.interface import RealtimeStore
-from serving.store.embedded import EmbeddedStore
 
 LIVE_METRICS = ("visitors", "pageviews", "events", "percentage")
-ROLLUP_MIN_EVENTS = 100_000  # a site with fewer events in the store is answered from its hits
+
+
+class ClosedDays(Protocol):
+    """Where the closed days are answered: serving.analytics.closed.EmbeddedClosed or
+    serving.druid.closed.DruidClosed."""
+
+    visitors_error: str | None  # the visitors' error bound (None: exact)
+
+    def rows(self, query: Query, first: dt.date, last: dt.date, paginate: bool = True) -> list[tuple]:
+        """Per group: its dimension values (d0..), metric values (m0..), and the number of groups."""
 
 
 class Analytics:
     def __init__(
         self,
-        store: EmbeddedStore,
+        closed: ClosedDays,
         watermark: Callable[[], dt.date | None],
         live: RealtimeStore | None,
-        timeout_s: float = 5.0,
         clock: Callable[[], float] = time.time,
-        rollups: bool = True,
-        site_events: Callable[[], dict[str, int]] | None = None,
     ):
-        self.store = store
+        self.closed = closed
         self.watermark = watermark
         self.live = live
-        self.timeout_s = timeout_s
         self.clock = clock
-        self.rollups = rollups  # answer what they can from the per-day rollups (off: always from the hits)
-        self.site_events = site_events  # events per site, to choose the path (None: rollups wherever they can)
 
     def realtime_visitors(self, site: str, minutes: int = 5) -> int:
         """Visitors of the last ``minutes`` minutes (the speed rows)."""
@@ -60,7 +64,7 @@ class Analytics:
     def answer(self, query: Query) -> dict:
         """Plausible's v2 response: results, meta, query."""
         for pattern in _patterns(query.filters):
-            problem = self.store.pattern_problem(pattern)
+            problem = re2_problem(pattern)
             if problem:
                 raise QueryError(f"matches pattern {pattern[:100]!r} is not a valid RE2 expression: {problem}")
         results, meta = self._run(query)
@@ -101,14 +105,14 @@ class Analytics:
         n = len(query.dimensions)
         if closed_last is not None and closed_last >= query.first:
             # With a live part to merge, the closed part is sorted and paged after the merge.
-            compile_ = compile_rollup if self._rollup_pays(query) else compile_query
-            sql, params = compile_(query, query.first, closed_last, paginate=live is None)
-            for record in self.store.query(sql, params, self.timeout_s):
+            for record in self.closed.rows(query, query.first, closed_last, paginate=live is None):
                 key = tuple(record[:n])
                 rows[key] = [_number(v) for v in record[n : n + len(query.metrics)]]
                 order.append(key)
                 total_rows = record[-1]
             meta["final"] = [str(query.first), str(closed_last)]
+            if self.closed.visitors_error and any(m in ("visitors", "percentage") for m in query.metrics):
+                meta["final_visitors_error"] = f"{self.closed.visitors_error} of the final part"
         if live is not None and any(m in ("visitors", "percentage") for m in query.metrics):
             # The open days' visitors are HLL estimates: ~95% of them within two standard errors.
             meta["provisional_visitors_error"] = f"±{2 * RELATIVE_ERROR:.1%} (95%) of the provisional part"
@@ -125,13 +129,6 @@ class Analytics:
         if query.total_rows:
             meta["total_rows"] = total_rows
         return [{"dimensions": list(key), "metrics": rows[key]} for key in order], meta
-
-    def _rollup_pays(self, query: Query) -> bool:
-        """Rollups for the sites whose hits are many: a small site's few hits are cheaper to read
-        than rollup rows that share their row groups with every other site's."""
-        if not (self.rollups and uses_rollup(query, query.dimensions)):
-            return False
-        return self.site_events is None or self.site_events().get(query.site, 0) >= ROLLUP_MIN_EVENTS
 
     def _percentages(self, query: Query, rows: dict[tuple, list]) -> None:
         totals, _ = self._run(

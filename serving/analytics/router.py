@@ -8,12 +8,10 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from serving.analytics.engine import Analytics
 from serving.analytics.query import parse_v2
 from serving.query import QueryError
-from serving.store.embedded import QueryTimeout
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -64,9 +62,6 @@ def v2_router(analytics: Analytics, today: Callable[[], dt.date], site_access) -
         """Off the event loop: the registry and the store block."""
         parsed = parse_v2(body, today())
         site_access(parsed.site, authorization)
-        try:
-            return analytics.answer(parsed)
-        except QueryTimeout as exc:
-            return JSONResponse({"error": str(exc)}, status_code=503)
+        return analytics.answer(parsed)
 
     return router

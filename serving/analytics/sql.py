@@ -121,6 +121,16 @@ def compile_rollup(
     return _grouped(query, dims, groups, metrics, source, params, paginate)
 
 
+def order_sql(query: Query, dims: tuple[str, ...]) -> str:
+    """ORDER BY's terms over the columns d0.. (dimensions) and m0.. (metrics): the query's order,
+    then every dimension ascending (ties: a stable order, page after page)."""
+    order = []
+    for name, direction in query.order_by:
+        column = f"d{dims.index(name)}" if name in dims else f"m{query.metrics.index(name)}"
+        order.append(f"{column} {direction.upper()}")
+    return ", ".join([*order, *(f"d{i} ASC" for i in range(len(dims)))])
+
+
 def _grouped(
     query: Query,
     dims: tuple[str, ...],
@@ -135,13 +145,7 @@ def _grouped(
     select = [*groups, *metrics, "count(*) OVER () AS total_rows"]
     sql = f"SELECT {', '.join(select)} FROM {source}"
     if group_names:
-        sql += f" GROUP BY {', '.join(group_names)}"
-        order = []
-        for name, direction in query.order_by:
-            column = f"d{dims.index(name)}" if name in dims else f"m{query.metrics.index(name)}"
-            order.append(f"{column} {direction.upper()}")
-        order += [f"{g} ASC" for g in group_names]  # ties: a stable order, page after page
-        sql += f" ORDER BY {', '.join(order)}"
+        sql += f" GROUP BY {', '.join(group_names)} ORDER BY {order_sql(query, dims)}"
         if paginate:
             sql += " LIMIT ? OFFSET ?"
             params += [query.limit, query.offset]

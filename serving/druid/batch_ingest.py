@@ -2,13 +2,15 @@
 
 The Kafka supervisor (infra/druid/pixel-agg-supervisor.json) fills the datasource with the speed
 layer's rows (events.aggregate: one per minute, site and combination of property values). After
-the nightly job publishes day D, an ``index_parallel`` task reads D's clean events
-(clean/events/date=D/*.parquet) from HDFS into the same datasource at the same grain, over the
-interval [D, D+1) with ``dropExisting``: Druid marks the interval's earlier segments (the speed
-rows, handed off by the supervisor) unused, so D is then answered from the corrected, deduplicated
-events, bots out. The dimensions are the supervisor spec's; each is the clean event's column named
-in events.properties; the metrics are built from the events (a count, a count of pageviews, an HLL
-sketch of the visitor ids), under the supervisor's metric names.
+the nightly job publishes day D, the serving process cuts D's clean events into visits as it
+does for the embedded store (serving.store.loader: each hit with its visit, visitor, the visit's
+length, duration, entry and exit page) and writes them to the lake (druid/hits/date=D); an
+``index_parallel`` task reads them from HDFS into the same datasource, over the interval [D, D+1)
+with ``dropExisting``: Druid marks the interval's earlier segments (the speed rows, handed off by
+the supervisor) unused, so D is then answered from the corrected, deduplicated events, bots out.
+The dimensions are the supervisor spec's plus the visit's (VISIT_DIMENSIONS); the metrics are
+built from the hits (a count, a count of pageviews, an HLL sketch of the visitors), under the
+supervisor's metric names. serving.druid.sql groups them per visit.
 
 ``day_task`` builds the task; ``Overlord`` submits it and follows it (the Tasks API:
 POST /druid/indexer/v1/task, GET /druid/indexer/v1/task/{id}/status).
@@ -17,18 +19,26 @@ POST /druid/indexer/v1/task, GET /druid/indexer/v1/task/{id}/status).
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from core.lake import layout
-from events.properties import LIVE_COLUMNS
+from core.lake.storage import Storage
 
 SUPERVISOR_SPEC = Path(__file__).resolve().parents[2] / "infra" / "druid" / "pixel-agg-supervisor.json"
 HDFS_RPC_PORT = 8020  # the NameNode's RPC port: what Druid's HDFS input source speaks
+
+
+# The batch rows' dimensions beyond the speed rows': the visit's pages, and its numbers (longs).
+VISIT_STRINGS = ["entry_page", "exit_page"]
+VISIT_LONGS = ["visit", "visitor", "visit_hits", "visit_duration_ms"]
 
 
 class DruidTaskFailed(RuntimeError):
@@ -51,14 +61,14 @@ def hdfs_input_root(storage_root: str, override: str = "") -> str:
 
 
 def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
-    """The index_parallel task that makes ``day``'s clean events the day's rows in the datasource."""
+    """The index_parallel task that makes ``day``'s hits (layout.druid_hits_file) the day's rows."""
     schema = supervisor_schema()
     interval = f"{day}T00:00:00Z/{day + dt.timedelta(days=1)}T00:00:00Z"
     hll = next(m for m in schema["metricsSpec"] if m["name"] == "visitors_hll")
-    transforms = [{"type": "expression", "name": "is_bot", "expression": "'false'"}]  # clean data has no bots
-    transforms += [
-        {"type": "expression", "name": column, "expression": f"nvl(\"{source}\", '')"}
-        for column, source in LIVE_COLUMNS.items()
+    dimensions = [
+        *schema["dimensionsSpec"]["dimensions"],
+        *VISIT_STRINGS,
+        *({"type": "long", "name": name} for name in VISIT_LONGS),
     ]
     return {
         "type": "index_parallel",
@@ -66,8 +76,9 @@ def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
             "dataSchema": {
                 "dataSource": schema["dataSource"],
                 "timestampSpec": {"column": "ts", "format": "millis"},
-                "dimensionsSpec": schema["dimensionsSpec"],
-                "transformSpec": {"transforms": transforms},
+                "dimensionsSpec": {"dimensions": dimensions},
+                # The clean data has no bots.
+                "transformSpec": {"transforms": [{"type": "expression", "name": "is_bot", "expression": "'false'"}]},
                 "metricsSpec": [
                     {"type": "count", "name": "events"},
                     {
@@ -79,7 +90,7 @@ def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
                     {
                         "type": "HLLSketchBuild",
                         "name": "visitors_hll",
-                        "fieldName": "visitor_id",
+                        "fieldName": "visitor",
                         "lgK": hll["lgK"],
                         "tgtHllType": hll["tgtHllType"],
                     },
@@ -94,7 +105,7 @@ def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
             },
             "ioConfig": {
                 "type": "index_parallel",
-                "inputSource": {"type": "hdfs", "paths": f"{input_root}/{layout.day_dir(layout.CLEAN, day)}/*.parquet"},
+                "inputSource": {"type": "hdfs", "paths": f"{input_root}/{layout.druid_hits_file(day)}"},
                 "inputFormat": {"type": "parquet", "binaryAsString": True},
                 "appendToExisting": False,
                 "dropExisting": True,
@@ -150,11 +161,13 @@ class Overlord:
 
 
 class DruidDays:
-    """Which closed days Druid holds as batch rows (a small JSON file: day -> run), and loading
-    one more: LakeSync calls ``load`` for each closed or re-run day, after the embedded store."""
+    """The closed days' store on Druid, for serving.store.sync.LakeSync: which days Druid holds as
+    batch rows (a small JSON file: day -> run), and loading one more (its hits to the lake, then
+    the ingestion task)."""
 
-    def __init__(self, overlord: Overlord, input_root: str, state: Path, poll_s: float = 5.0):
+    def __init__(self, overlord: Overlord, storage: Storage, input_root: str, state: Path, poll_s: float = 5.0):
         self.overlord = overlord
+        self.storage = storage
         self.input_root = input_root
         self.state = state
         self.poll_s = poll_s
@@ -164,7 +177,14 @@ class DruidDays:
             return {}
         return {dt.date.fromisoformat(day): run for day, run in json.loads(self.state.read_text()).items()}
 
-    def load(self, day: dt.date, run: str) -> str:
+    def site_events(self) -> dict[str, int]:
+        return {}  # Druid plans its queries itself
+
+    def replace_day(self, day: dt.date, hits: pa.Table, run: str) -> str:
+        """Ingest ``hits`` as the day's batch rows; the task's id, or DruidTaskFailed."""
+        buffer = io.BytesIO()
+        pq.write_table(hits, buffer, compression="zstd")
+        self.storage.write_atomic(layout.druid_hits_file(day), buffer.getvalue())
         task_id = self.overlord.run(day_task(day, self.input_root), poll_s=self.poll_s)
         done = {str(d): r for d, r in self.loaded().items()} | {str(day): run}
         self.state.parent.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ def open_realtime_store(settings: Settings, read_only: bool = False) -> Realtime
     if settings.realtime_store == "druid":
         from serving.realtime.druid_store import DruidStore
 
-        return DruidStore(host=settings.druid_host, port=settings.druid_port)
+        return DruidStore(host=settings.druid_host, port=settings.druid_port, timeout_s=settings.query_timeout_seconds)
     from serving.realtime.duckdb_store import DuckDBStore
 
     return DuckDBStore(settings.realtime_db, read_only=read_only)

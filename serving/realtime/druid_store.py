@@ -6,16 +6,17 @@ store's: any filter tree and grouping by properties or time.
 
 SQL text comes from closed sets (column names from events.properties, fixed functions); values
 travel only as parameters (pydruid quotes them), and pydruid's one unquoted value ("*") is refused.
-Druid matches ``matches`` filters with Java regular expressions (not RE2): bound its queries with
-Druid's own query timeout in production.
+Druid matches ``matches`` filters with Java regular expressions (not RE2), so every query also
+carries Druid's own query timeout (the ``timeout`` query context): Druid stops it there.
 """
 
 from __future__ import annotations
 
 import base64
 
-from events.properties import LIVE_PROPERTIES
 from events.sketches import estimate
+from serving.druid.sql import DATASOURCE, RANGE, filter_sql, group_sql
+from serving.query import StoreUnavailable
 from serving.realtime.interface import (
     MINUTE,
     Bucket,
@@ -26,19 +27,6 @@ from serving.realtime.interface import (
     realtime_range,
     sum_counts,
 )
-
-DATASOURCE = "pixel_agg"
-_RANGE = (
-    "site = %(site)s AND is_bot = 'false' "
-    "AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) AND __time < MILLIS_TO_TIMESTAMP(%(end)s)"
-)
-TIME_SQL = {
-    "hour": "TIME_FORMAT(TIME_FLOOR(__time, 'PT1H'), 'yyyy-MM-dd HH:00:00')",
-    "day": "TIME_FORMAT(TIME_FLOOR(__time, 'P1D'), 'yyyy-MM-dd')",
-    "week": "TIME_FORMAT(TIME_FLOOR(__time, 'P1W'), 'yyyy-MM-dd')",
-    "month": "TIME_FORMAT(TIME_FLOOR(__time, 'P1M'), 'yyyy-MM-dd')",
-    "minute": "TIMESTAMP_TO_MILLIS(TIME_FLOOR(__time, 'PT1M'))",
-}
 
 
 def iso_period(interval_ms: int) -> str:
@@ -64,49 +52,39 @@ def _count(pageviews, events, sketch) -> Count:
     return Count(int(pageviews or 0), estimate([sketch]), sketch, int(events or 0))
 
 
-def filter_sql(node, params: dict) -> str:
-    """A filter tree (serving.analytics.query) as a Druid SQL condition; values into ``params``
-    as pydruid's named parameters."""
-    from serving.analytics.sql import filter_sql as compile_filters
-
-    def bind(value: str) -> str:
-        name = f"p{sum(1 for key in params if key[0] == 'p' and key[1:].isdigit())}"
-        params[name] = value
-        return f"%({name})s"
-
-    return compile_filters(
-        node, [], bind=bind, contains="CONTAINS_STRING({}, {})", matches="REGEXP_LIKE({}, {})", quote='"'
-    )
-
-
 class DruidStore:
-    def __init__(self, connection=None, host: str = "localhost", port: int = 8082):
+    def __init__(self, connection=None, host: str = "localhost", port: int = 8082, timeout_s: float = 5.0):
         if connection is None:
             from pydruid.db import connect
 
-            connection = connect(host=host, port=port, path="/druid/v2/sql/", scheme="http")
+            context = {"timeout": int(timeout_s * 1000)}  # ms; Druid answers 504 past it
+            connection = connect(host=host, port=port, path="/druid/v2/sql/", scheme="http", context=context)
         self.connection = connection
 
-    def _query(self, sql: str, params: dict) -> list[tuple]:
+    def run(self, sql: str, params: dict) -> list[tuple]:
+        """One Druid SQL statement with named parameters (strings and integers only)."""
         for name, value in params.items():
             if not isinstance(value, (str, int)) or value == "*":
                 raise ValueError(f"refusing parameter {name}={value!r}")
-        cursor = self.connection.cursor()
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        try:
+            cursor = self.connection.cursor()
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        except Exception as exc:  # pydruid's errors: Druid down, over its timeout (504), refused
+            raise StoreUnavailable(f"Druid did not answer: {str(exc)[:300]}") from exc
 
     def answer(self, site: str, start: int, end: int, groups: list[str], filters=None) -> list[tuple]:
         """People's rows of a site in [start, end) grouped by property names or time grains
         (hour, day, week, month, minute) under a filter tree: per group, its values and a Count."""
         params: dict = {"site": site, "start": start, "end": end}
-        exprs = [TIME_SQL[g] if g in TIME_SQL else f'"{LIVE_PROPERTIES[g].column}"' for g in groups]
-        where = _RANGE + (f" AND {filter_sql(filters, params)}" if filters is not None else "")
+        exprs = [group_sql(g) for g in groups]
+        where = RANGE + (f" AND {filter_sql(filters, params)}" if filters is not None else "")
         select = [*exprs, "SUM(pageviews)", "SUM(events)", "DS_HLL(visitors_hll)"]
         sql = f'SELECT {", ".join(select)} FROM "{DATASOURCE}" WHERE {where}'
         if exprs:
             sql += f" GROUP BY {', '.join(str(i + 1) for i in range(len(exprs)))}"
         n = len(exprs)
-        return [(*row[:n], _count(*row[n:])) for row in self._query(sql, params)]
+        return [(*row[:n], _count(*row[n:])) for row in self.run(sql, params)]
 
     def totals(self, site: str, start: int, end: int) -> Count:
         rows = self.answer(site, start, end, [])

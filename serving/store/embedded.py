@@ -17,11 +17,12 @@ import duckdb
 import pyarrow as pa
 
 from events.schema import sql_columns
+from serving.query import StoreUnavailable
 from serving.store import rollup
 from serving.store.schema import HITS_SCHEMA
 
 
-class QueryTimeout(RuntimeError):
+class QueryTimeout(StoreUnavailable):
     """A query ran past its time budget and was interrupted."""
 
 
@@ -91,17 +92,6 @@ class EmbeddedStore:
             raise QueryTimeout(f"the query took more than {timeout_s:g} s and was stopped") from None
         finally:
             timer.cancel()
-            cursor.close()
-
-    def pattern_problem(self, pattern: str) -> str | None:
-        """Why ``pattern`` is not a regular expression the store can match (RE2), or None."""
-        cursor = self.db.cursor()
-        try:
-            cursor.execute("SELECT regexp_matches('', ?)", [pattern])
-            return None
-        except duckdb.Error as exc:
-            return str(exc).split("\n")[0][:200]
-        finally:
             cursor.close()
 
     def close(self) -> None:

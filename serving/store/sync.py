@@ -1,5 +1,7 @@
 """Keeps the analytics store in step with the lake: loads every closed day (up to the batch
 watermark) whose run the store hasn't loaded, a new day or a re-run, from its clean Parquet.
+The store is the embedded one (serving.store.embedded) or Druid (serving.druid.batch_ingest.
+DruidDays): both take a closed day as its hits (serving.store.loader) and say which runs they hold.
 
 The serving process does the loading itself, so the nightly job never needs the store's file
 (DuckDB allows one writing process per file): `pixel batch` runs while `pixel serve` is up, and
@@ -15,6 +17,7 @@ import io
 import logging
 import threading
 import time
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -22,19 +25,27 @@ import pyarrow.parquet as pq
 from core.lake import layout
 from core.lake.storage import Storage
 from core.lake.watermark import read_watermark
-from serving.store.embedded import EmbeddedStore
 from serving.store.loader import HITS_ARROW, hits_of_day
 from serving.store.schema import CLEAN_INPUTS
 
 log = logging.getLogger(__name__)
 
 
+class ClosedDayStore(Protocol):
+    def loaded(self) -> dict[dt.date, str]:
+        """Day -> the run it holds."""
+
+    def replace_day(self, day: dt.date, hits: pa.Table, run: str) -> None:
+        """Make ``hits`` the day's rows (the run's), replacing any earlier."""
+
+    def site_events(self) -> dict[str, int]:
+        """Events per site over the days it holds (what the embedded store plans queries with)."""
+
+
 class LakeSync:
-    def __init__(self, storage: Storage, store: EmbeddedStore, interval_s: float = 5.0, druid=None):
-        """``druid``: also load each closed day into Druid (serving.druid.batch_ingest.DruidDays)."""
+    def __init__(self, storage: Storage, store: ClosedDayStore, interval_s: float = 5.0):
         self.storage = storage
         self.store = store
-        self.druid = druid
         self.interval_s = interval_s
         self.watermark: dt.date | None = None  # every closed day up to it is in the store
         self.site_events: dict[str, int] = store.site_events()  # events per site in the store
@@ -61,29 +72,20 @@ class LakeSync:
         loaded = self.store.loaded()
         done = []
         for day in sorted(runs):
-            if loaded.get(day) != runs[day]:
-                self.load_day(day, runs[day])
-                done.append(day)
-        if done:
-            self.site_events = self.store.site_events()
-        self.watermark = lake_watermark
-        if self.druid is not None:
-            self._load_into_druid(runs)
-        return done
-
-    def _load_into_druid(self, runs: dict[dt.date, str]) -> None:
-        from serving.druid.batch_ingest import DruidTaskFailed
-
-        in_druid = self.druid.loaded()
-        for day in sorted(runs):
-            if in_druid.get(day) == runs[day]:
+            if loaded.get(day) == runs[day]:
                 continue
             try:
-                task = self.druid.load(day, runs[day])
-                log.info("%s ingested into Druid as batch rows (task %s)", day, task)
-            except DruidTaskFailed as exc:
-                log.error("%s not ingested into Druid: %s; retried at the next sync", day, exc)
-                return
+                self.load_day(day, runs[day])
+            except Exception as exc:  # the store refused or is down: the days after wait with it
+                log.error("%s not loaded into the store (%s); retried at the next sync", day, exc)
+                break
+            loaded[day] = runs[day]
+            done.append(day)
+        if done:
+            self.site_events = self.store.site_events()
+        missing = [day for day in runs if day not in loaded]
+        self.watermark = min(missing) - dt.timedelta(days=1) if missing else lake_watermark
+        return done
 
     def load_day(self, day: dt.date, run: str) -> int:
         started = time.monotonic()

@@ -19,6 +19,7 @@ from events.enrich import CLEAN_SCHEMA
 from events.properties import LIVE_COLUMNS
 from events.schema import arrow_schema
 from events.sketches import sketch_of
+from serving.analytics.closed import EmbeddedClosed
 from serving.analytics.engine import Analytics
 from serving.realtime.duckdb_store import DuckDBStore
 from serving.store.embedded import EmbeddedStore
@@ -131,4 +132,4 @@ def world(tmp_path):
     store = EmbeddedStore()
     sync = LakeSync(storage, store)
     sync.sync_once()
-    return storage, sync, live, Analytics(store, lambda: sync.watermark, live, clock=lambda: NOW)
+    return storage, sync, live, Analytics(EmbeddedClosed(store), lambda: sync.watermark, live, clock=lambda: NOW)

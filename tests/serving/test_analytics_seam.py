@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from core.lake.storage import FileStorage
 from events.days import day_bounds
+from serving.analytics.closed import EmbeddedClosed
 from serving.analytics.engine import Analytics
 from serving.analytics.query import parse_v2
 from serving.analytics.router import v2_router
@@ -52,7 +53,7 @@ def seam(tmp_path):
     store = EmbeddedStore()
     sync = LakeSync(storage, store)
     sync.sync_once()
-    return storage, sync, Analytics(store, lambda: sync.watermark, live, clock=lambda: NOW)
+    return storage, sync, Analytics(EmbeddedClosed(store), lambda: sync.watermark, live, clock=lambda: NOW)
 
 
 def ask(analytics, **body):

@@ -7,8 +7,10 @@ Druid does with the task (reading HDFS, building and replacing segments) is not 
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
+import pyarrow.parquet as pq
 import pytest
 
 from serving.druid.batch_ingest import (
@@ -19,7 +21,6 @@ from serving.druid.batch_ingest import (
     day_task,
     hdfs_input_root,
 )
-from serving.store.embedded import EmbeddedStore
 from serving.store.sync import LakeSync
 from tests.fakes.overlord import FakeOverlord
 from tests.serving.conftest import D1, D2, close_day, day1
@@ -31,25 +32,51 @@ ROOT = "hdfs://namenode:8020/pixel"
 def test_the_task_replaces_one_day_of_the_supervisors_datasource():
     task = day_task(D1, ROOT)
     supervisor = json.loads(SUPERVISOR_SPEC.read_text())["spec"]["dataSchema"]
-    schema, io = task["spec"]["dataSchema"], task["spec"]["ioConfig"]
-    assert task["type"] == "index_parallel" and io["type"] == task["spec"]["tuningConfig"]["type"] == "index_parallel"
+    schema, ingest_io = task["spec"]["dataSchema"], task["spec"]["ioConfig"]
+    assert (
+        task["type"] == "index_parallel"
+        and ingest_io["type"] == task["spec"]["tuningConfig"]["type"] == "index_parallel"
+    )
     assert schema["dataSource"] == supervisor["dataSource"]  # the SAME datasource as the speed rows
-    assert schema["dimensionsSpec"] == supervisor["dimensionsSpec"]
-    # Every dimension but the site is made from the clean event's column (or is_bot: false).
-    made = {t["name"]: t["expression"] for t in schema["transformSpec"]["transforms"]}
-    assert set(made) == set(supervisor["dimensionsSpec"]["dimensions"]) - {"site"}
-    assert made["page"] == "nvl(\"path\", '')" and made["is_bot"] == "'false'"
-    # The speed rows' metrics, under the same names, built from the events.
+    # The speed rows' dimensions, then the visit's: its pages, and its numbers as longs.
+    dims = schema["dimensionsSpec"]["dimensions"]
+    assert dims[: len(supervisor["dimensionsSpec"]["dimensions"])] == supervisor["dimensionsSpec"]["dimensions"]
+    assert dims[-6:] == [
+        "entry_page",
+        "exit_page",
+        *({"type": "long", "name": n} for n in ("visit", "visitor", "visit_hits", "visit_duration_ms")),
+    ]
+    assert schema["transformSpec"]["transforms"] == [{"type": "expression", "name": "is_bot", "expression": "'false'"}]
+    # The speed rows' metrics, under the same names, built from the hits.
     assert {m["name"] for m in schema["metricsSpec"]} == {m["name"] for m in supervisor["metricsSpec"]}
     hll = next(m for m in schema["metricsSpec"] if m["name"] == "visitors_hll")
-    assert (hll["type"], hll["fieldName"], hll["lgK"]) == ("HLLSketchBuild", "visitor_id", 12)
+    assert (hll["type"], hll["fieldName"], hll["lgK"]) == ("HLLSketchBuild", "visitor", 12)
     pageviews = next(m for m in schema["metricsSpec"] if m["name"] == "pageviews")
     assert pageviews["filter"] == {"type": "selector", "dimension": "event", "value": "pageview"}
     assert schema["timestampSpec"] == {"column": "ts", "format": "millis"}
     assert schema["granularitySpec"]["intervals"] == ["2026-11-20T00:00:00Z/2026-11-21T00:00:00Z"]
-    assert io["inputSource"] == {"type": "hdfs", "paths": f"{ROOT}/clean/events/date=2026-11-20/*.parquet"}
-    assert io["inputFormat"]["type"] == "parquet"
-    assert io["appendToExisting"] is False and io["dropExisting"] is True  # the day's speed segments go
+    assert ingest_io["inputSource"] == {
+        "type": "hdfs",
+        "paths": f"{ROOT}/druid/hits/date=2026-11-20/part-00000.parquet",
+    }
+    assert ingest_io["inputFormat"]["type"] == "parquet"
+    assert ingest_io["appendToExisting"] is False and ingest_io["dropExisting"] is True  # the day's speed segments go
+
+
+def test_the_hits_druid_reads_carry_every_column_the_task_names(tmp_path):
+    from core.lake.storage import FileStorage
+
+    storage = FileStorage(tmp_path / "lake")
+    close_day(storage, D1, day1())
+    with FakeOverlord() as fake:
+        druid = DruidDays(Overlord(fake.url), storage, ROOT, tmp_path / "druid-days.json", poll_s=0.01)
+        LakeSync(storage, druid).sync_once()
+    hits = pq.read_table(io.BytesIO(storage.read("druid/hits/date=2026-11-20/part-00000.parquet")))
+    schema = day_task(D1, ROOT)["spec"]["dataSchema"]
+    named = {d if isinstance(d, str) else d["name"] for d in schema["dimensionsSpec"]["dimensions"]}
+    named |= {schema["timestampSpec"]["column"], "event", "visitor"}
+    assert named - {"is_bot"} <= set(hits.column_names)  # is_bot: made by the task's transform
+    assert hits.num_rows == len(day1()) and hits.column("visit").null_count == 0
 
 
 def test_the_lake_root_as_druid_reads_it():
@@ -80,14 +107,14 @@ def test_the_sync_submits_each_closed_or_rerun_day_once(tmp_path):
     storage = FileStorage(tmp_path / "lake")
     close_day(storage, D1, day1())
     with FakeOverlord() as fake:
-        druid = DruidDays(Overlord(fake.url), ROOT, tmp_path / "druid-days.json", poll_s=0.01)
-        sync = LakeSync(storage, EmbeddedStore(), druid=druid)
+        druid = DruidDays(Overlord(fake.url), storage, ROOT, tmp_path / "druid-days.json", poll_s=0.01)
+        sync = LakeSync(storage, druid)
         fake.fail_with = "no segments"
-        sync.sync_once()  # the task fails: D1 is not recorded, and is tried again
-        assert druid.loaded() == {}
+        sync.sync_once()  # the task fails: D1 is not recorded, not final, and is tried again
+        assert druid.loaded() == {} and sync.watermark == D1 - dt.timedelta(days=1)
         fake.fail_with = None
         sync.sync_once()
-        assert list(druid.loaded()) == [D1]
+        assert list(druid.loaded()) == [D1] and sync.watermark == D1
         sync.sync_once()
         close_day(storage, D2, [])
         close_day(storage, D1, day1(), run="2")  # D1 re-run

@@ -113,3 +113,100 @@ def test_supervisor_spec_matches_the_aggregate_schema():
     hll = next(m for m in schema["metricsSpec"] if m["type"] == "HLLSketchMerge")
     assert (hll["name"], hll["lgK"], hll["tgtHllType"]) == ("visitors_hll", LG_K, "HLL_4")
     assert schema["granularitySpec"]["queryGranularity"] == "MINUTE"  # same rollup as DuckDB
+
+
+# --- closed days: the per-visit Druid SQL (its answers: test_analytics.py on EmulatedDruid) ------
+SHAPES = {
+    "aggregate": {"metrics": ["visitors", "visits", "pageviews", "bounce_rate", "visit_duration"]},
+    "timeseries by hour": {"metrics": ["visitors"], "dimensions": ["time:hour"]},
+    "timeseries by day": {"metrics": ["pageviews"], "dimensions": ["time:day"]},
+    "timeseries by week": {"metrics": ["events"], "dimensions": ["time:week"]},
+    "timeseries by month": {"metrics": ["visits"], "dimensions": ["time:month"]},
+    "breakdown": {
+        "metrics": ["visitors", "percentage"],
+        "dimensions": ["event:page"],
+        "order_by": [["visitors", "desc"]],
+    },
+    "two dimensions": {"metrics": ["views_per_visit"], "dimensions": ["visit:entry_page", "visit:browser"]},
+    "three filters": {
+        "metrics": ["visitors"],
+        "dimensions": ["visit:source"],
+        "filters": [
+            ["is", "visit:browser", ["Chrome", "x') OR 1=1 --"]],
+            ["contains", "event:page", ["/blog"]],
+            ["or", [["matches", "visit:exit_page", ["^/p"]], ["not", ["is", "visit:utm_source", ["news"]]]]],
+        ],
+        "pagination": {"limit": 5, "offset": 10},
+        "include": {"total_rows": True},
+    },
+}
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=list(SHAPES))
+def test_closed_days_sql_for_every_query_shape(shape):
+    import datetime as dt
+
+    from serving.analytics.query import parse_v2
+    from serving.druid.sql import METRIC_SQL, compile_closed
+
+    body = {"site_id": "a.example", "date_range": ["2026-11-01", "2026-11-30"], **SHAPES[shape]}
+    query = parse_v2(body, dt.date(2026, 12, 4))
+    sql, count_sql, params = compile_closed(query, query.first, query.last)
+    rendered = apply_parameters(sql, params)  # as pydruid sends it
+    inner = rendered[rendered.index("FROM (") :]
+    assert f'FROM "{DATASOURCE}"' in inner and "is_bot = 'false'" in inner and "site = 'a.example'" in inner
+    # Every group is cut per visit first; each metric is its per-visit aggregate.
+    groups = len(query.dimensions)
+    assert f"GROUP BY {', '.join(str(i + 1) for i in range(groups + 1))})" in inner
+    assert all(f"{METRIC_SQL[m]} AS m{i}" in sql for i, m in enumerate(query.metrics))
+    utc_ms = lambda *day: int(dt.datetime(*day, tzinfo=dt.UTC).timestamp() * 1000)  # noqa: E731
+    assert (params["start"], params["end"]) == (utc_ms(2026, 11, 1), utc_ms(2026, 12, 1))
+    if groups:
+        assert "ORDER BY " in sql and "LIMIT %(limit)s OFFSET %(offset)s" in sql
+        assert (params["limit"], params["offset"]) == (query.limit, query.offset)
+    if shape == "three filters":
+        assert "'x'') OR 1=1 --'" in rendered  # a value stays a quoted literal
+        assert "REGEXP_LIKE(\"exit_page\", '^/p')" in rendered and "CONTAINS_STRING(\"page\", '/blog')" in rendered
+        assert count_sql is not None and apply_parameters(count_sql, params).startswith("SELECT COUNT(*) FROM (")
+    else:
+        assert count_sql is None
+
+
+def test_druid_failures_are_a_503_that_says_so():
+    from serving.query import StoreUnavailable
+
+    class Down:
+        def cursor(self):
+            raise ConnectionError("Connection refused: localhost:8082")
+
+    with pytest.raises(StoreUnavailable, match="Druid did not answer: Connection refused"):
+        DruidStore(Down()).totals("a", 0, 1)
+
+    import datetime as dt
+
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from serving.analytics.engine import Analytics
+    from serving.analytics.router import v2_router
+    from serving.druid.closed import DruidClosed
+    from serving.stats_api import unavailable_response
+
+    app = FastAPI()
+    closed = DruidClosed(DruidStore(Down()))
+    analytics = Analytics(closed, lambda: dt.date(2026, 12, 3), None, clock=lambda: 1_796_515_200)
+    app.include_router(v2_router(analytics, today=lambda: dt.date(2026, 12, 4), site_access=lambda *_: None))
+    app.add_exception_handler(StoreUnavailable, unavailable_response)
+    response = TestClient(app).post("/api/v2/query", json={"site_id": "a", "metrics": ["visits"], "date_range": "7d"})
+    assert response.status_code == 503 and "Druid did not answer" in response.json()["error"]
+    assert response.headers["retry-after"] == "5"
+
+
+def test_an_empty_closed_range_is_zeros():
+    import datetime as dt
+
+    from serving.analytics.query import parse_v2
+    from serving.druid.closed import DruidClosed
+
+    query = parse_v2({"site_id": "a", "metrics": ["visitors", "pageviews"], "date_range": "7d"}, dt.date(2026, 12, 4))
+    assert DruidClosed(DruidStore(RecordingConnection([]))).rows(query, query.first, query.last) == [(0, 0, 1)]
