@@ -48,6 +48,7 @@ from core.lake.watermark import advance_watermark
 from core.settings import Settings
 from events.aggregate import VIEW_KEYS
 from events.badrows import BadReason
+from events.geo import database_build
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class DaySummary:
     clean: int = 0
     sites: int = 0
     seconds: float = 0.0
+    geo_database: str = ""  # the IP location database that located the day's events
 
     @property
     def bad_total(self) -> int:
@@ -112,7 +114,7 @@ def run_day(
     started = time.monotonic()
     storage = open_storage(settings.storage_root, settings.hdfs_user)
     root = settings.spark_root
-    summary = DaySummary(day.isoformat())
+    summary = DaySummary(day.isoformat(), geo_database=database_build())
     lateness = settings.batch_lateness_hours
 
     checkpoints = _Checkpoints(spark)

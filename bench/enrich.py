@@ -6,6 +6,9 @@
   verdict (the slowest part of a miss).
 - enrich_table (Arrow) and enrich_frame (pandas), vectorized per distinct value, vs. enrich_event
   row by row, events/s.
+- The location (events.geo: DB-IP's database, cached per network) and the channel: lookups per
+  second cached and uncached, and enrich_table with them vs. enrich_table with both switched off
+  (every location empty, one channel), same events, same run.
 
     .venv/bin/python bench/enrich.py [--events 200000]
 """
@@ -27,7 +30,7 @@ import pyarrow as pa  # noqa: E402
 from is_bot import Bots  # noqa: E402
 from ua_parser import Parser, basic, load_builtins, load_lazy_builtins, regex  # noqa: E402
 
-from events import useragent  # noqa: E402
+from events import channels, enrich, geo, useragent  # noqa: E402
 from events.enrich import enrich_event, enrich_frame, enrich_table  # noqa: E402
 from pixel.demo import PAGES, REFERRERS, USER_AGENTS  # noqa: E402
 
@@ -42,6 +45,13 @@ def realistic_uas(distinct: int, n: int, rng: random.Random) -> list[str]:
     ]
     weights = [1 / (i + 1) ** 1.2 for i in range(distinct)]
     return rng.choices(variants, weights, k=n)
+
+
+def realistic_networks(distinct: int, n: int, rng: random.Random) -> list[str]:
+    """/24 networks over the IPv4 unicast space, Zipf-popular (a site's visitors repeat)."""
+    networks = [f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.0" for _ in range(distinct)]
+    weights = [1 / (i + 1) ** 0.8 for i in range(distinct)]
+    return rng.choices(networks, weights, k=n)
 
 
 def rate(fn, items) -> float:
@@ -74,6 +84,28 @@ def main() -> None:
     isbot_miss = rate(Bots().is_bot, unique[:1000])
     listed_miss = rate(useragent._is_listed_bot, unique[:1000])
 
+    networks = realistic_networks(50_000, args.events, rng)
+    database = geo.geo_database()
+    if database is None:
+        raise SystemExit("no IP location database: run `make setup`")
+    unique_networks = list(dict.fromkeys(networks))
+    geo_miss = rate(database._locate, unique_networks[:20000])
+    database.locate.cache_clear()
+    geo_cold = rate(database.locate, networks)
+    geo_warm = rate(database.locate, networks)
+    channel_args = [
+        (s, c, m, "", k)
+        for s, c in (
+            ("Google", "search"),
+            ("Direct / None", "direct"),
+            ("example.net", "other"),
+            ("Facebook", "social"),
+        )
+        for m in ("", "cpc", "email")
+        for k in ("", "gclid")
+    ]
+    channel_miss = rate(lambda a: channels.channel_of.__wrapped__(*a), channel_args * 200)
+
     sites = [f"site{i}.example" for i in range(20)]
     rows = [
         {
@@ -85,7 +117,7 @@ def main() -> None:
             "url": f"https://{s}{rng.choice(PAGES)}",
             "ua": mix[i],
             "referrer": rng.choices([r for r, _ in REFERRERS], [w for _, w in REFERRERS])[0],
-            "ip_trunc": "1.2.3.0",
+            "ip_trunc": networks[i],
             "visitor_id": "v",
             "uid": "",
             "eid": "",
@@ -103,8 +135,23 @@ def main() -> None:
     enrich_table(table)
     table_rate = len(rows) / (time.perf_counter() - t)
     row_rate = rate(enrich_event, rows[:50000])
+    # The same table with the location and the channel switched off: what they add.
+    located, channelled = enrich.geo_locator, enrich.channel_of
+    enrich.geo_locator, enrich.channel_of = (lambda: lambda network: geo.NOWHERE), (lambda *values: "Direct")
+    try:
+        t = time.perf_counter()
+        enrich_table(table)
+        without_rate = len(rows) / (time.perf_counter() - t)
+    finally:
+        enrich.geo_locator, enrich.channel_of = located, channelled
+    t = time.perf_counter()
+    enrich_table(table)
+    table_rate_again = len(rows) / (time.perf_counter() - t)
 
-    print(f"\n{args.events:,} events, {distinct:,} distinct UAs (top 100 UAs = {top100:.0%} of hits)\n")
+    print(
+        f"\n{args.events:,} events, {distinct:,} distinct UAs (top 100 UAs = {top100:.0%} of hits), "
+        f"{len(unique_networks):,} distinct /24 networks\n"
+    )
     print("| what | rate | baseline (same run) | ratio |")
     print("|---|---|---|---|")
     print(
@@ -121,6 +168,16 @@ def main() -> None:
     )
     print(
         f"| enrich_table (vectorized, Arrow) | {table_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {table_rate / row_rate:.1f}x |"
+    )
+    print(
+        f"| location lookup, cached per network (warm) | {geo_warm:,.0f}/s | uncached {geo_miss:,.0f}/s | {geo_warm / geo_miss:.0f}x |"
+    )
+    print(
+        f"| location lookup, cached (cold: pays every miss once) | {geo_cold:,.0f}/s | uncached {geo_miss:,.0f}/s | {geo_cold / geo_miss:.1f}x |"
+    )
+    print(f"| channel rule table, uncached | {channel_miss:,.0f}/s | - | - |")
+    print(
+        f"| enrich_table with location and channel (warm caches) | {table_rate_again:,.0f} events/s | without them {without_rate:,.0f}/s | {table_rate_again / without_rate:.2f}x |"
     )
     print(
         f"| enrich_frame (enrich_table behind pandas) | {frame_rate:,.0f} events/s | enrich_event row by row {row_rate:,.0f}/s | {frame_rate / row_rate:.1f}x |"

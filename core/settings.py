@@ -17,6 +17,11 @@ class Settings(BaseSettings):
 
     # --- where things live -------------------------------------------------------------------
     data_dir: Path = Field(Path("data"), description="Root of local state: raw data, spool, salts.")
+    geo_dir: str = Field(
+        "",
+        description="Folder of the IP location database (DB-IP City Lite, MMDB). Empty = .engines/geo in "
+        "the checkout, where `make setup` fetches it. The enrichment reads PIXEL_GEO_DIR in every process.",
+    )
     storage_url: str = Field(
         "",
         description="Root of the raw/clean datasets: file:///abs/path or hdfs://namenode:9870/path "

@@ -21,6 +21,7 @@ class BadReason(str, enum.Enum):
     QUERY_TOO_LARGE = "query_too_large"  # collector: query string over the limit
     BODY_TOO_LARGE = "body_too_large"  # collector: POST body over the limit
     BODY_NOT_JSON = "body_not_json"  # collector: POST /collect body isn't a JSON object
+    PROPS_DROPPED = "props_dropped"  # collector: custom properties over the bounds, dropped from the event
     INVALID_JSON = "invalid_json"  # lander: message isn't valid UTF-8 JSON
     NOT_AN_OBJECT = "not_an_object"  # lander: JSON, but not an object
     UNSUPPORTED_VERSION = "unsupported_version"  # lander: raw schema version unknown

@@ -18,6 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from events.badrows import BadReason
+from events.channels import channel_of
+from events.geo import LOCATION_FIELDS, Location, geo_locator, locate
+from events.props import MAX_SCREEN_WIDTH, SCREEN_BOUNDS, SCREEN_CLASSES, clean_props, screen_class, screen_width
 from events.schema import arrow_schema
 from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
 from events.useragent import parse_user_agent
@@ -38,11 +41,16 @@ CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("referrer_host", "string"),
     ("source", "string"),  # "Google", "Twitter", a host, "Internal", or "Direct / None"
     ("source_class", "string"),  # direct | search | social | email | internal | other
+    ("channel", "string"),  # Plausible's channel group (events.channels): "Organic Search", ...
     ("browser", "string"),
     ("browser_major", "string"),
     ("os", "string"),
     ("os_major", "string"),
     ("device", "string"),  # desktop | mobile | tablet | bot | other
+    ("screen", "string"),  # Mobile | Tablet | Laptop | Desktop by the reported width; "" unknown
+    ("country", "string"),  # ISO 3166-1 alpha-2 of the network address (events.geo), "" unknown
+    ("region", "string"),  # the region's name
+    ("city", "string"),
     ("is_bot", "boolean"),
     ("visitor_id", "string"),
     ("uid", "string"),
@@ -50,6 +58,7 @@ CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("ip_trunc", "string"),
     ("lang", "string"),
     ("dnt", "boolean"),
+    ("props", "string"),  # custom properties: a JSON object's text, sorted keys; "" for none
 ]
 CLEAN_COLUMNS = [name for name, _ in CLEAN_SCHEMA]
 _PASSTHROUGH = (
@@ -67,7 +76,7 @@ _PASSTHROUGH = (
     "dnt",
 )
 _PASSTHROUGH_TEXT = ("event_id", "site", "url", "referrer", "visitor_id", "uid", "eid", "ip_trunc", "lang")
-_TEXT_INPUTS = (*_PASSTHROUGH_TEXT, "event", "ua")
+_TEXT_INPUTS = (*_PASSTHROUGH_TEXT, "event", "ua", "props")
 # What enrichment returns per raw event: the clean event, or why it is bad.
 ENRICHED_SCHEMA = CLEAN_SCHEMA + [("bad_reason", "string"), ("bad_detail", "string")]
 OUTPUT_COLUMNS = [name for name, _ in ENRICHED_SCHEMA]
@@ -110,6 +119,7 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
     ref = parse_referrer(raw.get("referrer") or "", page.host)
     ua = parse_user_agent(raw.get("ua") or "")
     source, source_class = source_of(page.utm[0], page.utm[1], ref.source, ref.source_class)
+    channel = channel_of(source, source_class, page.utm[1], page.utm[2], page.click_id)
     clean = {name: raw.get(name, "") for name in _PASSTHROUGH}
     clean["dnt"] = bool(raw.get("dnt", False))
     clean.update(
@@ -121,12 +131,16 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
         referrer_host=ref.host,
         source=source,
         source_class=source_class,
+        channel=channel,
         browser=ua.browser,
         browser_major=ua.browser_major,
         os=ua.os,
         os_major=ua.os_major,
         device=ua.device,
         is_bot=ua.is_bot,
+        **locate(raw.get("ip_trunc") or "")._asdict(),
+        screen=screen_class(screen_width(raw.get("w"))),
+        props=clean_props(raw.get("props") or ""),
     )
     return {name: clean[name] for name in CLEAN_COLUMNS}, None
 
@@ -198,15 +212,32 @@ def enrich_table(raw: pa.Table) -> pa.Table:
         source_of(pages[u].utm[0], pages[u].utm[1], ref.source, ref.source_class) if pages[u] is not None else ("", "")
         for (u, _), ref in zip(pairs, refs)
     ]
+    channels = [
+        channel_of(s, c, pages[u].utm[1], pages[u].utm[2], pages[u].click_id) if pages[u] is not None else ""
+        for (u, _), (s, c) in zip(pairs, sources)
+    ]
     out["referrer_host"] = spread([ref.host for ref in refs], pair_codes)
     out["source"] = spread([s for s, _ in sources], pair_codes)
     out["source_class"] = spread([c for _, c in sources], pair_codes)
+    out["channel"] = spread(channels, pair_codes)
+
+    # Networks -> places: many networks share a place, so each place's text goes to Arrow once.
+    ip_codes, networks = _codes(text["ip_trunc"])
+    locate_network = geo_locator()
+    place_index: dict[Location, int] = {}
+    network_place = np.array([place_index.setdefault(locate_network(n), len(place_index)) for n in networks], np.int64)
+    places = list(place_index)
+    for i, name in enumerate(LOCATION_FIELDS):
+        out[name] = spread([place[i] for place in places], network_place[ip_codes] if len(networks) else ip_codes)
 
     ua_codes, uas = _codes(text["ua"])
     infos = [parse_user_agent(u) for u in uas]
     for name in ("browser", "browser_major", "os", "os_major", "device"):
         out[name] = spread([getattr(i, name) for i in infos], ua_codes)
     out["is_bot"] = spread([i.is_bot for i in infos], ua_codes, pa.bool_(), empty=False)
+    out["screen"] = _screens(raw, n)
+    props_codes, props_texts = _codes(text["props"])
+    out["props"] = spread([clean_props(t) for t in props_texts], props_codes)
     out["bad_reason"] = pa.array(bad, pa.string())
     out["bad_detail"] = pa.array(detail, pa.string())
     return pa.Table.from_arrays([out[name] for name in OUTPUT_COLUMNS], schema=OUTPUT_ARROW_SCHEMA)
@@ -217,7 +248,8 @@ def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS) -> pd.D
     the output ``columns`` (all by default), one row per input row, index kept.
 
     Values are taken as the engines hand them over: text columns as text (a non-string value
-    becomes its str), ``ts`` as a number (else 0), ``dnt`` as a boolean (else false)."""
+    becomes its str), ``ts`` as a number (else 0), ``w`` as a number (else none), ``dnt`` as a
+    boolean (else false)."""
     n = len(raw)
     inputs = {name: _arrow_text(raw[name].fillna("").astype(str)) for name in _TEXT_INPUTS if name in raw}
     inputs["ts"] = pa.array(
@@ -228,9 +260,22 @@ def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS) -> pd.D
     inputs["dnt"] = pa.array(
         raw["dnt"].astype("boolean").fillna(False).astype(bool).to_numpy() if "dnt" in raw else np.zeros(n, dtype=bool)
     )
+    if "w" in raw:
+        widths = pd.to_numeric(raw["w"], errors="coerce")
+        inputs["w"] = pa.array(widths.where(widths.abs() < 2**62).fillna(0).astype("int64").to_numpy())
     frame = enrich_table(pa.table(inputs)).select(columns).to_pandas()
     frame.index = raw.index
     return frame
+
+
+def _screens(raw: pa.Table, n: int) -> pa.Array:
+    """The screen class of each row's reported width (column ``w``), "" where there is none."""
+    if "w" not in raw.column_names:
+        return pa.array([""] * n, pa.string())
+    widths = pc.fill_null(raw.column("w").combine_chunks().cast(pa.int64(), safe=False), 0).to_numpy()
+    known = (widths > 0) & (widths <= MAX_SCREEN_WIDTH)
+    classes = np.array(["", *SCREEN_CLASSES], dtype=object)
+    return pa.array(classes[np.where(known, np.searchsorted(SCREEN_BOUNDS, widths, side="right") + 1, 0)], pa.string())
 
 
 def _codes(values: pa.Array) -> tuple[np.ndarray, list]:

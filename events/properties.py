@@ -21,7 +21,7 @@ class Property:
     scope: str  # "event": the hit's own value; "visit": the visit's (its entry hit's), on every hit
 
 
-VISIT_TAKEN_FROM_ENTRY = ["source", "referrer", *UTM_FIELDS]
+VISIT_TAKEN_FROM_ENTRY = ["source", "referrer", "channel", *UTM_FIELDS]
 # Plausible's property names -> where they live.
 PROPERTIES: dict[str, Property] = {
     "event:name": Property("event", "event", "event"),
@@ -31,12 +31,17 @@ PROPERTIES: dict[str, Property] = {
     "visit:exit_page": Property("exit_page", "path", "visit"),
     "visit:source": Property("source", "source", "visit"),
     "visit:referrer": Property("referrer", "referrer", "visit"),
+    "visit:channel": Property("channel", "channel", "visit"),
     **{f"visit:{name}": Property(name, name, "visit") for name in UTM_FIELDS},
     "visit:browser": Property("browser", "browser", "visit"),
     "visit:browser_version": Property("browser_version", "browser_major", "visit"),
     "visit:os": Property("os", "os", "visit"),
     "visit:os_version": Property("os_version", "os_major", "visit"),
     "visit:device": Property("device", "device", "visit"),
+    "visit:screen": Property("screen", "screen", "visit"),
+    "visit:country": Property("country", "country", "visit"),
+    "visit:region": Property("region", "region", "visit"),
+    "visit:city": Property("city", "city", "visit"),
 }
 LIVE_PROPERTIES = {
     name: prop for name, prop in PROPERTIES.items() if name not in ("visit:entry_page", "visit:exit_page")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from events.badrows import BadReason
+from events.props import props_text, screen_width
 
 if TYPE_CHECKING:  # the collector imports this module; numpy and Arrow stay out of its workers
     import numpy as np
@@ -83,11 +84,13 @@ def build_raw_event(
     ip_trunc: str,
     visitor_id_of: Any,
     source: str,
+    props: dict[str, str] | None = None,
 ) -> dict:
     """Turn one hit's request metadata into the raw event.
 
     ``params`` are the pixel's query (or beacon body) fields. ``visitor_id_of(site, ua)`` computes
-    the keyed hash; it is passed in so this module never sees the full IP or the salt.
+    the keyed hash; it is passed in so this module never sees the full IP or the salt. ``props``:
+    the event's custom properties, already bounded (events.props.bounded_props).
     """
     truncated: list[str] = []
     site = clean_field("site", params.get("site"), truncated)
@@ -110,6 +113,10 @@ def build_raw_event(
         "dnt": dnt,
         "src": source,
     }
+    if props:
+        event["props"] = props_text(props)
+    if (width := screen_width(params.get("w"))) is not None:
+        event["w"] = width
     if truncated:
         event["trunc"] = truncated
     return event
@@ -133,6 +140,8 @@ RAW_SCHEMA: list[tuple[str, str]] = [
     ("lang", "string"),
     ("dnt", "boolean"),
     ("src", "string"),
+    ("props", "string"),  # custom properties: a JSON object's text (events.props), optional
+    ("w", "long"),  # the screen's width in CSS pixels, optional
 ]
 RAW_COLUMNS = [name for name, _ in RAW_SCHEMA]
 

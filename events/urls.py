@@ -9,6 +9,8 @@ from typing import NamedTuple
 from urllib.parse import parse_qsl, urlsplit
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# Ad-click ids on a landing URL (events/data/channels.csv names them), the first one present kept.
+CLICK_IDS = ("gclid", "gbraid", "wbraid", "msclkid", "dclid", "ttclid", "twclid", "li_fat_id")
 SOURCE_CLASSES = ("direct", "search", "social", "email", "internal", "other")
 DIRECT = "Direct / None"
 
@@ -17,6 +19,7 @@ class PageUrl(NamedTuple):
     host: str  # lower-case, without "www."
     path: str  # never empty; no query, no fragment
     utm: tuple[str, str, str, str, str]  # in UTM_FIELDS order; "" when absent
+    click_id: str = ""  # the name of an ad-click id in the query (CLICK_IDS), "" when none
 
 
 class Referrer(NamedTuple):
@@ -36,6 +39,15 @@ def _load_table() -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str]
 
 
 _EXACT, _ANY_TLD = _load_table()
+
+
+def source_classes() -> dict[str, str]:
+    """Source name, listed domain and NAME of a NAME.* pattern, lower-case, -> class: how a
+    campaign's utm_source names a source ("google", "facebook.com", "Twitter")."""
+    named = {source.lower(): cls for source, cls in (*_EXACT.values(), *_ANY_TLD.values())}
+    return {name: cls for name, (_, cls) in (_EXACT | _ANY_TLD).items()} | named
+
+
 # Second-level labels under which country registries sell names (co.uk, com.au, co.jp, ...).
 _SECOND_LEVEL = frozenset({"co", "com", "org", "net", "ac", "gov", "edu", "ne", "or", "gob", "go"})
 
@@ -56,11 +68,14 @@ def parse_page_url(url: str) -> PageUrl | None:
     if parts.scheme not in ("http", "https") or not host:
         return None
     utm = dict.fromkeys(UTM_FIELDS, "")
+    click_id = ""
     if parts.query:
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key in utm and not utm[key]:
                 utm[key] = value[:256]
-    return PageUrl(normalize_host(host), parts.path or "/", tuple(utm[f] for f in UTM_FIELDS))
+            elif key in CLICK_IDS and value and not click_id:
+                click_id = key
+    return PageUrl(normalize_host(host), parts.path or "/", tuple(utm[f] for f in UTM_FIELDS), click_id)
 
 
 def classify_host(host: str) -> tuple[str, str] | None:

@@ -43,4 +43,5 @@ fi
 echo "==> fetching engines (pinned, sha256-verified)"
 .venv/bin/python -m infra.tansu >/dev/null
 .venv/bin/python -m infra.flink >/dev/null
+.venv/bin/python -m infra.geo >/dev/null
 echo "==> setup done"

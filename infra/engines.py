@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -79,3 +80,24 @@ def prepare_environment() -> None:
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+
+
+def npm_tarball(package: str, registry_path: str, folder: Path) -> Path:
+    """A package's tarball from the npm registry into ``folder`` (the caller verifies it): by npm
+    where there is one (it knows the user's registry, mirror and proxy), else straight from the
+    registry (NPM_CONFIG_REGISTRY or npm's default) at ``registry_path``."""
+    npm = shutil.which("npm")
+    if npm:
+        subprocess.run(
+            [npm, "pack", "--silent", "--pack-destination", str(folder), package],
+            check=True,
+            cwd=folder,
+            stdout=subprocess.DEVNULL,
+        )
+        (tarball,) = folder.glob("*.tgz")
+        return tarball
+    registry = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org/").rstrip("/")
+    tarball = folder / "package.tgz"
+    with urllib.request.urlopen(f"{registry}/{registry_path}", timeout=120) as response, open(tarball, "wb") as out:
+        shutil.copyfileobj(response, out, 1 << 20)
+    return tarball

@@ -100,11 +100,11 @@ class TrafficModel:
         self.site_weights = zipf_weights(sites)
         self.page_weights = zipf_weights(len(PAGES))
         agents, weights = [u for u, _ in USER_AGENTS], [w for _, w in USER_AGENTS]
+        # Addresses drawn from the whole IPv4 unicast space: the database spreads them over the
+        # world as the address space is allocated (a few land in private ranges: located nowhere).
         self.visitors = [
             (
-                f"198.51.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}"
-                if visitors is None
-                else f"{self.rng.randrange(1, 224)}.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
+                f"{self.rng.randrange(1, 224)}.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}",
                 self._version_of(self.rng.choices(agents, weights)[0]),
             )
             for _ in range(visitors or max(50, sites * 200))

@@ -2,16 +2,18 @@
 
 /p.gif is served by a raw-ASGI callable in front of FastAPI: routing through FastAPI costs ~3x per
 request (measured, see bench/), and the pixel is the only path that sees real traffic. Everything
-else (POST /collect, /healthz, /metrics, the OpenAPI docs) is an ordinary FastAPI app.
+else (POST /collect, POST /api/event, GET /p.js, /healthz, /metrics, the OpenAPI docs) is an
+ordinary FastAPI app.
 """
 
 from __future__ import annotations
 
+import gzip
 import multiprocessing
 import time
 from contextlib import asynccontextmanager
+from pathlib import Path
 
-import orjson
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
@@ -19,6 +21,7 @@ from core.process import die_with_parent
 from core.settings import Settings
 from events.badrows import BadReason
 from pixel_api import metrics
+from pixel_api.bodies import beacon_params, plausible_params
 from pixel_api.collector import Collector, request_headers
 
 # The smallest transparent GIF: 1x1, one-color palette, 43 bytes.
@@ -95,23 +98,47 @@ def create_fastapi(collector: Collector) -> FastAPI:
         lifespan=lifespan,
     )
 
-    @app.post("/collect", status_code=204, summary="Beacon endpoint (navigator.sendBeacon)")
-    async def collect(request: Request) -> Response:
+    async def record_posted(request: Request, parse, source: str, route: str, error) -> Response | None:
+        """Record the hits a POST body holds (``parse``: body -> (hits, problem)); else the error
+        response: 413 past max_body_bytes (reading stops there: memory stays bounded), 400 for a
+        body that holds no hit. Either way a bad row keeps what was sent."""
         headers = request_headers(request.scope["headers"])
         body = bytearray()
         async for chunk in request.stream():
             body += chunk
-            if len(body) > settings.max_body_bytes:  # stop reading: memory stays bounded
+            if len(body) > settings.max_body_bytes:
                 collector.reject(BadReason.BODY_TOO_LARGE, bytes(body), f">{settings.max_body_bytes} bytes", headers)
-                return JSONResponse({"error": f"body over {settings.max_body_bytes} bytes"}, 413)
-        params, problem = beacon_params(bytes(body))
+                return error(f"body over {settings.max_body_bytes} bytes", 413)
+        hits, problem = parse(bytes(body))
         if problem:
             collector.reject(problem[0], bytes(body), problem[1], headers)
-            return JSONResponse({"error": problem[1]}, 400)
+            return error(problem[1], 400)
         client = request.scope.get("client")
-        collector.record(params, headers, client[0] if client else "", "post")
-        collector.handoff.tallies.hits["collect"] += 1
-        return Response(status_code=204)
+        for params in hits:
+            collector.record(params, headers, client[0] if client else "", source)
+        collector.handoff.tallies.hits[route] += 1
+        return None
+
+    def one_beacon(body: bytes):
+        params, problem = beacon_params(body)
+        return [params], problem
+
+    @app.post("/collect", status_code=204, summary="Beacon endpoint (navigator.sendBeacon)")
+    async def collect(request: Request) -> Response:
+        error = lambda message, status: JSONResponse({"error": message}, status)  # noqa: E731
+        return await record_posted(request, one_beacon, "post", "collect", error) or Response(status_code=204)
+
+    @app.post("/api/event", status_code=202, summary="Plausible's Events API (its scripts and clients)")
+    async def plausible_event(request: Request) -> Response:
+        error = lambda message, status: JSONResponse({"errors": {"request": message}}, status)  # noqa: E731
+        done = await record_posted(request, plausible_params, "plausible", "api_event", error)
+        return done or Response("ok", status_code=202, media_type="text/plain")
+
+    script = TrackerScript()
+
+    @app.get("/p.js", summary="The tracker script (pageviews, SPA navigations, custom events)")
+    async def tracker_script(request: Request) -> Response:
+        return script.response(request.headers.get("accept-encoding", ""))
 
     @app.get("/healthz", summary="Liveness and hand-off state")
     async def healthz() -> dict:
@@ -131,26 +158,19 @@ def create_fastapi(collector: Collector) -> FastAPI:
     return app
 
 
-BEACON_FIELDS = ("site", "url", "ref", "uid", "eid", "e")
+class TrackerScript:
+    """static/p.js, read once, served gzipped to browsers that take it, cached for an hour."""
 
+    def __init__(self):
+        self.plain = (Path(__file__).parent / "static" / "p.js").read_bytes()
+        self.gzipped = gzip.compress(self.plain, 9, mtime=0)
 
-def beacon_params(body: bytes) -> tuple[dict[str, str], tuple[BadReason, str] | None]:
-    """Validate a /collect body: a JSON object whose known fields are scalars."""
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return {}, (BadReason.BODY_NOT_JSON, "body is not valid JSON")
-    if not isinstance(data, dict):
-        return {}, (BadReason.BODY_NOT_JSON, "body must be a JSON object")
-    params = {}
-    for name in BEACON_FIELDS:
-        value = data.get(name)
-        if value is None:
-            continue
-        if isinstance(value, (dict, list)):
-            return {}, (BadReason.BAD_FIELD_TYPE, f"field {name!r} must be a string")
-        params[name] = value if isinstance(value, str) else orjson.dumps(value).decode()
-    return params, None
+    def response(self, accept_encoding: str) -> Response:
+        headers = {"Cache-Control": "public, max-age=3600", "Vary": "Accept-Encoding"}
+        media = "application/javascript; charset=utf-8"
+        if "gzip" in accept_encoding:
+            return Response(self.gzipped, media_type=media, headers={**headers, "Content-Encoding": "gzip"})
+        return Response(self.plain, media_type=media, headers=headers)
 
 
 def create_app(settings: Settings | None = None) -> PixelRoute:

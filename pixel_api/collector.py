@@ -16,6 +16,7 @@ from core.proxies import TrustedProxies
 from core.settings import Settings
 from events.badrows import BadReason, encode_bad_row, make_bad_row
 from events.identity import truncate_ip, visitor_id
+from events.props import PROP_PREFIX, bounded_props
 from events.raw import build_raw_event, new_event_id
 from pixel_api.handoff import HandOff
 from pixel_api.salt import DailySalt
@@ -25,7 +26,7 @@ from pixel_api.ticker import Ticker
 cached_truncate_ip = lru_cache(maxsize=65536)(truncate_ip)
 
 WANTED_HEADERS = {b"user-agent", b"referer", b"accept-language", b"dnt", b"x-forwarded-for"}
-PIXEL_PARAMS = frozenset({"site", "url", "ref", "uid", "eid", "e"})
+PIXEL_PARAMS = frozenset({"site", "url", "ref", "uid", "eid", "e", "w"})
 
 
 @lru_cache(maxsize=16384)
@@ -46,9 +47,14 @@ def parse_pixel_query(query: bytes) -> dict[str, str]:
     for part in query.split(b"&"):
         key_raw, _, value = part.partition(b"=")
         key = _unquote_plus(key_raw)
-        if key in PIXEL_PARAMS and key not in params:
+        if (key in PIXEL_PARAMS or key.startswith(PROP_PREFIX)) and key not in params:
             params[key] = _unquote_plus(value)
     return params
+
+
+def props_of(params: dict[str, str]) -> dict[str, str]:
+    """The custom properties among a hit's parameters (``p.<key>=<value>``)."""
+    return {key[len(PROP_PREFIX) :]: value for key, value in params.items() if key.startswith(PROP_PREFIX)}
 
 
 def request_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
@@ -72,8 +78,10 @@ class Collector:
         self.bad_topic = settings.bad_topic
 
     def record(self, params: dict[str, str], headers: dict[bytes, str], peer: str, source: str) -> None:
-        """Build the raw event for one hit and queue it for Kafka."""
+        """Build the raw event for one hit and queue it for Kafka. Properties over the bounds are
+        dropped from the event (which says so in ``trunc``) and kept as a bad row."""
         ts_ms = time.time_ns() // 1_000_000
+        props, dropped = bounded_props(props_of(params))
         ip = self.proxies.client_ip(peer, headers.get(b"x-forwarded-for"))
         salt = self.salt.for_ms(ts_ms)
         event = build_raw_event(
@@ -87,7 +95,12 @@ class Collector:
             ip_trunc=cached_truncate_ip(ip),
             visitor_id_of=lambda site, ua: visitor_id(salt, site, ip, ua),
             source=source,
+            props=props,
         )
+        if dropped:
+            event.setdefault("trunc", []).append("props")
+            detail = f"event {event['event_id']}: {len(dropped)} properties over the bounds dropped"
+            self.reject(BadReason.PROPS_DROPPED, orjson.dumps(dropped), detail, headers)
         self.handoff.submit(self.raw_topic, event["site"].encode(), orjson.dumps(event))
 
     def record_query(self, query: bytes, headers: dict[bytes, str], peer: str) -> None:

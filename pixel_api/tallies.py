@@ -8,7 +8,7 @@ from pixel_api import metrics
 
 class HitTallies:
     def __init__(self):
-        self.hits: dict[str, int] = {"gif": 0, "collect": 0}
+        self.hits: dict[str, int] = {"gif": 0, "collect": 0, "api_event": 0}
         self.latencies: list[float] = []
 
     def fold(self) -> None:

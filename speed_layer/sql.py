@@ -21,8 +21,8 @@ from events.raw import RAW_SCHEMA
 from events.schema import pick, sql_columns
 
 # The raw fields the job reads; those its enrichment UDF takes; the enrichment outputs it keeps.
-SOURCE_FIELDS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "visitor_id", "eid")
-UDF_INPUTS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "eid")
+SOURCE_FIELDS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "ip_trunc", "visitor_id", "eid")
+UDF_INPUTS = ("event_id", "ts", "site", "event", "url", "referrer", "ua", "ip_trunc", "eid")
 UDF_OUTPUTS = ("dedupe_key", *dict.fromkeys(LIVE_COLUMNS.values()), "is_bot", "bad_reason")
 SOURCE_SCHEMA = pick(RAW_SCHEMA, SOURCE_FIELDS)
 UDF_OUTPUT_SCHEMA = pick(ENRICHED_SCHEMA, UDF_OUTPUTS)

@@ -19,6 +19,7 @@ from batch_layer.job import run_day
 from batch_layer.schedule import Nightly
 from core.lake.storage import FileStorage
 from core.lake.watermark import read_watermark
+from events.geo import database_build
 from events.sketches import estimate, sketch_of
 from serving.batch.views import BatchViews
 from serving.realtime.duckdb_store import DuckDBStore
@@ -358,6 +359,7 @@ def test_nightly_catches_up_by_backfilling_in_one_run(data, capfd):
     assert night.due(dt.datetime(2026, 11, 22, 3, 0, tzinfo=dt.UTC)) == []
     runs = {day: json.loads(storage.read(f"views/_runs/date={day}.json")) for day in (P, D, N)}
     assert (runs[P]["clean"], runs[D]["clean"], runs[N]["clean"]) == (1, 13, 1)
+    assert runs[D]["geo_database"] == database_build() and database_build().startswith("dbip-city-lite 20")
     assert runs[N]["bad"] == {"too_late": 1}  # c3: an event of D that landed at N 05:00
     [too_late] = bad_rows(data, N)
     assert json.loads(too_late["payload"])["event_id"] == "c3" and "date=2026-11-21/hour=05" in too_late["file"]

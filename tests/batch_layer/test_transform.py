@@ -204,9 +204,10 @@ def random_line(rng: random.Random, i: int) -> str:
         f"e{i}",
         ms(D, rng.randrange(24)),
         rng.choice(["a.example", "b.example"]),
-        rng.choice(["/", "/docs?utm_source=x&utm_medium=email", "/a/b"]),
+        rng.choice(["/", "/docs?utm_source=x&utm_medium=email", "/a/b", "/?gclid=1", "/?utm_source=fb&utm_medium=cpc"]),
         referrer=rng.choice(["", "https://www.google.com/", "https://a.example/x", "android-app://x"]),
         ua=rng.choice(["Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", GOOGLEBOT]),
+        ip_trunc=rng.choice(["198.51.100.0", "8.8.8.0", "81.2.69.0", "2a00:1450:4001::", ""]),
     )
     line = dict(good)
     for name in RAW_COLUMNS:

@@ -1,7 +1,9 @@
 """The whole platform as a user runs it: `pixel up` on free ports over a data dir that already
 holds two past days of raw events. The nightly scheduler closes them with the batch job on start;
 live hits go collector -> broker -> speed layer -> serving. The Stats API must then give exact
-pageviews for the closed days and for today, and visitors within the sketch's error."""
+pageviews for the closed days and for today, and visitors within the sketch's error; and where
+visitors are (the collector behind a trusted proxy) and which channel brought them, on both
+sides of the seam."""
 
 from __future__ import annotations
 
@@ -31,12 +33,28 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
         speed_window_seconds=1,
         speed_watermark_seconds=1,
         speed_checkpoint_seconds=1,
+        trusted_proxies=["127.0.0.1/32"],
     )
     raw = RawDataset(settings.data_dir)  # history, as the lander would have landed it
     raw.write(
         d2, 10, [event(f"p{i}", ms(d2, 10, i), "a.example", f"/old{i % 3}", visitor=f"v{i % 10}") for i in range(30)]
     )
-    raw.write(d1, 11, [event(f"q{i}", ms(d1, 11, i), "a.example", "/", visitor=f"w{i % 8}") for i in range(20)])
+    raw.write(
+        d1,
+        11,
+        [
+            event(
+                f"q{i}",
+                ms(d1, 11, i),
+                "a.example",
+                "/",
+                visitor=f"w{i % 8}",
+                ip_trunc="81.2.69.0" if i % 2 else "8.8.8.0",  # London, Mountain View
+                referrer="https://www.google.com/" if i < 8 else "",
+            )
+            for i in range(20)
+        ],
+    )
     Registry(settings.registry_database_url).create_site("a.example", public=True)
 
     log = open(tmp_path / "up.log", "wb")
@@ -66,7 +84,11 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
                     client.get(
                         "/p.gif",
                         params={"site": "a.example", "url": f"https://a.example/live{i}"},
-                        headers={"user-agent": ua},
+                        # The client's address as the (trusted) proxy in front of the collector saw it.
+                        headers={
+                            "user-agent": ua,
+                            "x-forwarded-for": "81.2.69.160" if i % LIVE_VISITORS < 10 else "8.8.8.8",
+                        },
                     ).status_code
                     == 200
                 )
@@ -102,6 +124,25 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
             },
         ).json()["results"]
         assert {p["page"]: p["pageviews"] for p in pages} == {"/": 20, "/old0": 10, "/old1": 10, "/old2": 10}
+
+        def v2(date_range, dimension: str) -> dict:
+            body = {
+                "site_id": "a.example",
+                "metrics": ["pageviews"],
+                "date_range": date_range,
+                "dimensions": [dimension],
+            }
+            r = httpx.post(f"{api}/api/v2/query", json=body, timeout=10)
+            assert r.status_code == 200, r.text
+            return {row["dimensions"][0]: row["metrics"][0] for row in r.json()["results"]}
+
+        # d2's raw events are from a documentation network (198.51.100.0): located nowhere.
+        assert v2([str(d2), str(d1)], "visit:country") == {"": 30, "GB": 10, "US": 10}
+        assert v2([str(d1), str(d1)], "visit:city") == {"London": 10, "Mountain View": 10}
+        assert v2([str(today), str(today)], "visit:country") == {"GB": LIVE_HITS // 2, "US": LIVE_HITS // 2}
+        # A visit's channel is its entry hit's: w0..w7 entered from Google.
+        assert v2([str(d1), str(d1)], "visit:channel") == {"Organic Search": 20}
+        assert v2([str(today), str(today)], "visit:channel") == {"Direct": LIVE_HITS}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(120) == 0, (tmp_path / "up.log").read_text()[-3000:]
     finally:

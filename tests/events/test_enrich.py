@@ -183,6 +183,8 @@ raw_events = st.builds(
         st.sampled_from(
             [
                 "https://shop.example/a?utm_source=x&utm_medium=cpc",
+                "https://shop.example/a?utm_source=facebook&utm_medium=paid_social",
+                "https://shop.example/?gclid=abc&utm_campaign=cross-network",
                 "https://www.blog.example/",
                 "nope",
                 "",
@@ -197,7 +199,12 @@ raw_events = st.builds(
     ),
     ua=st.sampled_from(UAS),
     eid=st.sampled_from(["", "c1"]),
+    ip_trunc=st.one_of(
+        st.sampled_from(["8.8.8.0", "81.2.69.0", "2a00:1450:4001::", "10.0.0.0", ""]), st.text(max_size=12)
+    ),
     dnt=st.booleans(),
+    w=st.one_of(st.none(), st.integers(-5, 200_000), st.sampled_from(["800", "x", 1.5])),
+    props=st.sampled_from(["", '{"plan":"pro"}', '{"b":1,"a":true}', "[1]", "not json", '{"x":{"y":1}}', '{"":"e"}']),
 )
 
 

@@ -21,3 +21,11 @@ def test_tansu_binary_is_pinned_and_runs():
     assert sha256_of(path) == TANSU_SHA256 and os.access(path, os.X_OK)
     out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10)
     assert "0.6.0" in out.stdout
+
+
+def test_the_ip_location_database_is_pinned():
+    from infra.geo import FILES, fetch_geo_database
+
+    folder = fetch_geo_database()  # fetched by `make setup`: verified again here
+    assert {name: sha256_of(folder / name) for name in FILES} == FILES
+    assert "Creative Commons Attribution 4.0" in (folder / "DBIP-LICENSE").read_text()

@@ -5,7 +5,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from core.proxies import TrustedProxies
-from pixel_api.app import beacon_params
+from pixel_api.bodies import beacon_params
 from pixel_api.collector import PIXEL_PARAMS, parse_pixel_query, request_headers
 
 pytestmark = pytest.mark.fast

@@ -14,6 +14,7 @@ import pytest
 
 from core.lake.storage import FileStorage
 from core.lake.watermark import advance_watermark
+from events.channels import channel_of
 from events.days import day_bounds
 from events.enrich import CLEAN_SCHEMA
 from events.properties import LIVE_COLUMNS
@@ -34,8 +35,11 @@ def ids(prefix: str, n: int) -> list[str]:
     return [f"{prefix}{i}" for i in range(n)]
 
 
-def clean_event(site, ts, visitor, path, source="Direct / None", browser="Chrome", name="pageview", campaign=""):
+def clean_event(
+    site, ts, visitor, path, source="Direct / None", browser="Chrome", name="pageview", campaign="", country=""
+):
     """A clean event (events.enrich.CLEAN_SCHEMA) with the fields the store reads."""
+    source_class = {"Direct / None": "direct", "Internal": "internal"}.get(source, "other")
     row = {column: "" for column, typ in CLEAN_SCHEMA if typ == "string"}
     row.update(
         event_id=f"{site}{ts}{visitor}{name}",
@@ -46,10 +50,12 @@ def clean_event(site, ts, visitor, path, source="Direct / None", browser="Chrome
         path=path,
         host=site,
         source=source,
+        channel=channel_of(source, source_class, "", campaign, ""),
         browser=browser,
         os="Linux",
         device="desktop",
         utm_campaign=campaign,
+        country=country,
         visitor_id=visitor or None,
         is_bot=False,
         dnt=False,

@@ -119,6 +119,11 @@ def test_site_page_shows_the_api_numbers(server, browser):
     assert (
         browser.find_element("css selector", 'table[data-property="visit:source"] tbody tr').text.split()[0] == "Google"
     )
+    channel = browser.find_element("css selector", 'table[data-property="visit:channel"] tbody tr').text
+    assert channel.startswith("Organic Search ")  # Google is an organic search
+    assert browser.find_elements("css selector", 'table[data-property="visit:country"] tbody tr')
+    credit = browser.find_element("css selector", "footer a")  # DB-IP's licence asks for the link
+    assert credit.get_attribute("href") == "https://db-ip.com/" and "DB-IP" in credit.text
     assert text_of(browser, "live") == "0"
     browser.save_screenshot(str(ARTIFACTS / "dashboard-site.png"))
     assert (ARTIFACTS / "dashboard-site.png").stat().st_size > 10_000

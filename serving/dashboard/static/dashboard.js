@@ -1,7 +1,7 @@
 // The dashboard's only script: reads the Stats API and renders; no dependencies.
 "use strict";
 const TOKEN_KEY = "pixel-token";
-const PROPERTIES = ["event:page", "visit:source", "visit:browser", "visit:os", "visit:device"];
+const PROPERTIES = [...document.querySelectorAll("table[data-property]")].map((t) => t.dataset.property);
 
 function headers() {
   const token = localStorage.getItem(TOKEN_KEY);
