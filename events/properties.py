@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from events.props import MAX_KEY
 from events.urls import UTM_FIELDS
 
 
@@ -43,6 +44,22 @@ PROPERTIES: dict[str, Property] = {
     "visit:region": Property("region", "region", "visit"),
     "visit:city": Property("city", "city", "visit"),
 }
+# Custom properties (events.props) are properties too: ``event:props:<key>``, any key up to
+# MAX_KEY characters, read from the hits' ``props`` column (closed days only: the speed rows
+# don't carry them).
+CUSTOM_PREFIX = "event:props:"
+
+
+def custom_key(name: str) -> str | None:
+    """The key of a custom property's name (``event:props:plan`` -> ``plan``), else None."""
+    key = name[len(CUSTOM_PREFIX) :] if name.startswith(CUSTOM_PREFIX) else ""
+    return key if 0 < len(key) <= MAX_KEY else None
+
+
+def is_property(name: str) -> bool:
+    return name in PROPERTIES or custom_key(name) is not None
+
+
 LIVE_PROPERTIES = {
     name: prop for name, prop in PROPERTIES.items() if name not in ("visit:entry_page", "visit:exit_page")
 }

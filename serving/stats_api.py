@@ -20,8 +20,9 @@ from dataclasses import replace
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 
+from events.properties import custom_key, is_property
 from serving.analytics.engine import LIVE_METRICS, Analytics, change
-from serving.analytics.query import MAX_FILTERS
+from serving.analytics.query import MAX_FILTERS, PROPERTY_NAMES
 from serving.analytics.query import Query as Question
 from serving.analytics.query import parse_filters as parse_v2_filters
 from serving.query import (
@@ -35,7 +36,6 @@ from serving.query import (
     parse_page,
     parse_period,
 )
-from serving.store.schema import PROPERTIES
 
 BAD_REQUEST = {
     400: {"description": "A parameter the API can't take; the message says what is allowed."},
@@ -63,8 +63,8 @@ def parse_v1_filters(raw: str | None):
         if not sep or not value:
             raise QueryError(f"filter {part[:100]!r} is not property==value or property!=value")
         prop = prop.strip()
-        if prop not in PROPERTIES:
-            raise QueryError(f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}")
+        if not is_property(prop):
+            raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}")
         values = [v.strip() for v in value.split("|")]
         if any("*" in v for v in values):
             out.append(["matches_not" if negated else "matches", prop, [wildcard_regex(v) for v in values]])
@@ -74,8 +74,8 @@ def parse_v1_filters(raw: str | None):
 
 
 def parse_property(prop: str) -> str:
-    if prop not in PROPERTIES:
-        raise QueryError(f"unknown property {prop!r}; one of {', '.join(PROPERTIES)}")
+    if not is_property(prop):
+        raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}")
     return prop
 
 
@@ -222,7 +222,7 @@ def stats_router(
     @router.get("/breakdown", summary="Top values of a property")
     def breakdown(
         site_id: str = SiteId,
-        property: str = Query(..., description=f"Any of: {', '.join(PROPERTIES)}"),  # noqa: A002 (Plausible's)
+        property: str = Query(..., description=f"Any of: {PROPERTY_NAMES}"),  # noqa: A002 (Plausible's)
         period: str = Period,
         date: str | None = Date,
         metrics: str = Metrics,
@@ -234,7 +234,7 @@ def stats_router(
         q = question(site_id, period, date, metrics, filters)
         q = replace(q, dimensions=(prop,), order_by=_order(q, q.metrics), limit=limit, offset=(page - 1) * limit)
         rows, order, warning, _ = run(q)
-        key = prop.split(":", 1)[1]
+        key = custom_key(prop) or prop.split(":", 1)[1]  # Plausible's: "page", "browser", "plan"
         body = {"results": [{key: value[0], **dict(zip(q.metrics, rows[value]))} for value in order]}
         if warning:
             body["warning"] = warning

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from tests.harness import Broker, Service, make_settings
@@ -40,3 +42,21 @@ def spark(tmp_path_factory):
     session = spark_session(make_settings(tmp_path_factory.mktemp("spark")))
     yield session
     session.stop()
+
+
+@pytest.fixture
+def browser():
+    """Debian's headless Chromium, driven by Selenium."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service as ChromeService
+
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.fail("Debian's chromium and chromium-driver are needed: run `make setup`")
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400"):
+        options.add_argument(arg)
+    drv = webdriver.Chrome(service=ChromeService(driver), options=options)
+    yield drv
+    drv.quit()

@@ -147,7 +147,7 @@ class Analytics:
             return "visits, bounce rate, visit duration and views per visit come from closed days only"
         used = {d for d in query.dimensions if d not in TIME_DIMENSIONS} | set(_properties(query.filters))
         if any(p not in LIVE_PROPERTIES for p in used):
-            return "entry and exit pages come from closed days only"
+            return "entry and exit pages and custom properties come from closed days only"
         return None
 
     def _live_rows(self, query: Query, first: dt.date, last: dt.date) -> dict[tuple, list]:

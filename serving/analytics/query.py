@@ -11,8 +11,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from events.properties import CUSTOM_PREFIX, PROPERTIES, is_property
 from serving.query import QueryError, month_end, month_start, parse_date
-from serving.store.schema import PROPERTIES
 
 METRICS = (
     "visitors",
@@ -25,6 +25,7 @@ METRICS = (
     "percentage",
 )
 TIME_DIMENSIONS = ("time", "time:hour", "time:day", "time:week", "time:month")
+PROPERTY_NAMES = f"{', '.join(PROPERTIES)}, {CUSTOM_PREFIX}<key>"
 OPERATORS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
 DATE_RANGES = ("day", "7d", "28d", "30d", "month", "6mo", "12mo", "year", "all")
 COMPARISONS = ("previous_period", "year_over_year")
@@ -130,8 +131,8 @@ def _condition(raw, count: list[int], depth: int):
     if len(raw) not in (3, 4) or not isinstance(raw[1], str) or not isinstance(raw[2], list):
         raise QueryError(f"filter {str(raw)[:100]!r} is not [operator, property, [values]]")
     prop = raw[1]
-    if prop not in PROPERTIES:
-        raise QueryError(f"unknown property {prop!r} in a filter; one of {', '.join(PROPERTIES)}")
+    if not is_property(prop):
+        raise QueryError(f"unknown property {prop!r} in a filter; one of {PROPERTY_NAMES}")
     values = raw[2]
     if not values or len(values) > MAX_VALUES or not all(isinstance(v, str) for v in values):
         raise QueryError(f"a filter's values are 1 to {MAX_VALUES} strings")
@@ -183,9 +184,9 @@ def parse_v2(body, today: dt.date, first_data_day: dt.date | None = None) -> Que
         raise QueryError("dimensions is a list of property names")
     if len(dimensions) > MAX_DIMENSIONS or len(set(dimensions)) != len(dimensions):
         raise QueryError(f"at most {MAX_DIMENSIONS} distinct dimensions")
-    bad = [d for d in dimensions if d not in PROPERTIES and d not in TIME_DIMENSIONS]
+    bad = [d for d in dimensions if not is_property(d) and d not in TIME_DIMENSIONS]
     if bad:
-        raise QueryError(f"unknown dimension {bad[0]!r}; one of {', '.join([*PROPERTIES, *TIME_DIMENSIONS])}")
+        raise QueryError(f"unknown dimension {bad[0]!r}; one of {PROPERTY_NAMES}, {', '.join(TIME_DIMENSIONS)}")
     if sum(d in TIME_DIMENSIONS for d in dimensions) > 1:
         raise QueryError("one time dimension at most")
     if "percentage" in metrics and not dimensions:

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 
+from events.properties import PROPERTIES, custom_key, is_property
 from serving.analytics.query import Condition, Junction, Negation, Query
 from serving.store import rollup
-from serving.store.schema import PROPERTIES
 
 # Output column -> its SQL over the per-visit rows.
 METRIC_SQL = {
@@ -47,10 +47,18 @@ TIME_SQL = {
 }
 
 
-def dimension_sql(query: Query, dim: str) -> str:
-    if dim in PROPERTIES:
-        return PROPERTIES[dim].column
-    return TIME_SQL[query.time_grain()]
+def property_sql(name: str, bind) -> str:
+    """A property's value in the hits (DuckDB): its column, or a custom property's value in the
+    ``props`` JSON text ("" when the hit hasn't it), the key bound as a JSON path."""
+    key = custom_key(name)
+    if key is None:
+        return f'"{PROPERTIES[name].column}"'
+    path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"coalesce(json_extract_string(nullif(props, ''), {bind(path)}), '')"
+
+
+def dimension_sql(query: Query, dim: str, bind) -> str:
+    return property_sql(dim, bind) if is_property(dim) else TIME_SQL[query.time_grain()]
 
 
 def filter_sql(
@@ -59,25 +67,29 @@ def filter_sql(
     bind=None,
     contains: str = "contains({}, {})",
     matches: str = "regexp_matches({}, {})",
-    quote: str = "",
+    column=property_sql,
 ) -> str:
     """A filter tree -> a SQL condition. ``bind(value)`` keeps a value and returns its placeholder
-    (default: appended to ``params``, ``?``); ``contains`` and ``matches`` are the dialect's
-    functions (column, placeholder); ``quote`` the identifier quote. DuckDB by default."""
+    (default: appended to ``params``, ``?``, so placeholders bind in the text's order);
+    ``contains`` and ``matches`` are the dialect's functions (column, placeholder); ``column``
+    the dialect's property_sql. DuckDB by default."""
     bind = bind or (lambda value: params.append(value) or "?")
-    again = dict(params=params, bind=bind, contains=contains, matches=matches, quote=quote)
+    again = dict(params=params, bind=bind, contains=contains, matches=matches, column=column)
     if isinstance(node, Junction):
         return "(" + f" {node.op.upper()} ".join(filter_sql(child, **again) for child in node.children) + ")"
     if isinstance(node, Negation):
         return f"(NOT {filter_sql(node.child, **again)})"
     assert isinstance(node, Condition)
-    column = f"{quote}{PROPERTIES[node.prop].column}{quote}"
-    marks = [bind(value) for value in node.values]
     if node.op in ("is", "is_not"):
-        sql = f"{column} IN ({', '.join(marks)})"
+        target = column(node.prop, bind)
+        sql = f"{target} IN ({', '.join(bind(value) for value in node.values)})"
     else:
         function = contains if node.op.startswith("contains") else matches
-        sql = "(" + " OR ".join(function.format(column, mark) for mark in marks) + ")"
+        parts = []
+        for value in node.values:  # the column first: its placeholder (if any) comes first
+            target = column(node.prop, bind)
+            parts.append(function.format(target, bind(value)))
+        sql = "(" + " OR ".join(parts) + ")"
     return f"(NOT {sql})" if node.op.endswith("_not") else sql
 
 
@@ -87,11 +99,13 @@ def compile_query(
     """SQL and parameters for ``query`` over the closed days [first, last]; ``dimensions``
     overrides the query's (none: the totals)."""
     dims = query.dimensions if dimensions is None else dimensions
-    params: list = [query.site, first, last]
+    params: list = []
+    bind = lambda value: params.append(value) or "?"  # noqa: E731 (placeholders in the text's order)
+    groups = [f"{dimension_sql(query, d, bind)} AS d{i}" for i, d in enumerate(dims)]
+    params += [query.site, first, last]
     where = "site = ? AND day BETWEEN ? AND ?"
     if query.filters is not None:
         where += " AND " + filter_sql(query.filters, params)
-    groups = [f"{dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)]
     group_names = [f"d{i}" for i in range(len(dims))]
     inner = (
         f"SELECT {', '.join([*groups, 'visit'])}, {rollup.PER_VISIT} FROM hits WHERE {where} "
@@ -103,9 +117,14 @@ def compile_query(
 
 def uses_rollup(query: Query, dimensions: tuple[str, ...]) -> bool:
     """Can the per-day rollups answer: no filters, at most one property, days/weeks/months."""
-    props = [d for d in dimensions if d in PROPERTIES]
-    times = [d for d in dimensions if d not in PROPERTIES]
-    return query.filters is None and len(props) <= 1 and (not times or query.time_grain() in ("day", "week", "month"))
+    props = [d for d in dimensions if is_property(d)]
+    times = [d for d in dimensions if not is_property(d)]
+    return (
+        query.filters is None
+        and len(props) <= 1
+        and all(d in PROPERTIES for d in props)  # custom properties: from the hits
+        and (not times or query.time_grain() in ("day", "week", "month"))
+    )
 
 
 def compile_rollup(
@@ -117,7 +136,7 @@ def compile_rollup(
     params: list = [query.site, first, last, prop]
     metrics = [f"{ROLLUP_METRIC_SQL[m]} AS m{i}" for i, m in enumerate(query.metrics)]
     source = f"{rollup.TABLE} WHERE site = ? AND day BETWEEN ? AND ? AND property = ?"
-    groups = [f"{'value' if d in PROPERTIES else dimension_sql(query, d)} AS d{i}" for i, d in enumerate(dims)]
+    groups = [f"{'value' if d in PROPERTIES else TIME_SQL[query.time_grain()]} AS d{i}" for i, d in enumerate(dims)]
     return _grouped(query, dims, groups, metrics, source, params, paginate)
 
 

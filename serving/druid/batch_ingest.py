@@ -37,7 +37,7 @@ HDFS_RPC_PORT = 8020  # the NameNode's RPC port: what Druid's HDFS input source 
 
 
 # The batch rows' dimensions beyond the speed rows': the visit's pages, and its numbers (longs).
-VISIT_STRINGS = ["entry_page", "exit_page"]
+VISIT_STRINGS = ["entry_page", "exit_page", "props"]  # props: the hit's own (closed days only)
 VISIT_LONGS = ["visit", "visitor", "visit_hits", "visit_duration_ms"]
 
 

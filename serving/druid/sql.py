@@ -17,10 +17,10 @@ from __future__ import annotations
 import datetime as dt
 
 from events.days import day_bounds
+from events.properties import PROPERTIES, custom_key, is_property
 from serving.analytics.query import Query
 from serving.analytics.sql import filter_sql as compile_filters
 from serving.analytics.sql import order_sql
-from serving.store.schema import PROPERTIES
 
 DATASOURCE = "pixel_agg"
 RANGE = (
@@ -53,23 +53,43 @@ METRIC_SQL = {
 }
 
 
-def filter_sql(node, params: dict) -> str:
-    """A filter tree (serving.analytics.query) as a Druid SQL condition; values into ``params``
-    as pydruid's named parameters."""
+def binder(params: dict):
+    """bind(value) -> a pydruid named placeholder for ``value``, kept in ``params``."""
 
     def bind(value: str) -> str:
         name = f"p{sum(1 for key in params if key[0] == 'p' and key[1:].isdigit())}"
         params[name] = value
         return f"%({name})s"
 
+    return bind
+
+
+def property_sql(name: str, bind) -> str:
+    """A property's value in the datasource: its column, or a custom property's value in the
+    batch rows' ``props`` JSON text ("" when absent), the key bound as a JSON path."""
+    key = custom_key(name)
+    if key is None:
+        return f'"{PROPERTIES[name].column}"'
+    path = "$['" + key.replace("\\", "\\\\").replace("'", "\\'") + "']"
+    return f"COALESCE(JSON_VALUE(TRY_PARSE_JSON(\"props\"), {bind(path)}), '')"
+
+
+def filter_sql(node, params: dict) -> str:
+    """A filter tree (serving.analytics.query) as a Druid SQL condition; values into ``params``
+    as pydruid's named parameters."""
     return compile_filters(
-        node, [], bind=bind, contains="CONTAINS_STRING({}, {})", matches="REGEXP_LIKE({}, {})", quote='"'
+        node,
+        [],
+        bind=binder(params),
+        contains="CONTAINS_STRING({}, {})",
+        matches="REGEXP_LIKE({}, {})",
+        column=property_sql,
     )
 
 
-def group_sql(group: str) -> str:
+def group_sql(group: str, params: dict) -> str:
     """A property name or a time grain as a Druid SQL expression."""
-    return TIME_SQL[group] if group in TIME_SQL else f'"{PROPERTIES[group].column}"'
+    return TIME_SQL[group] if group in TIME_SQL else property_sql(group, binder(params))
 
 
 def compile_closed(query: Query, first: dt.date, last: dt.date, paginate: bool = True) -> tuple[str, str | None, dict]:
@@ -79,7 +99,7 @@ def compile_closed(query: Query, first: dt.date, last: dt.date, paginate: bool =
     params: dict = {"site": query.site, "start": day_bounds(first)[0], "end": day_bounds(last)[1]}
     where = RANGE + (f" AND {filter_sql(query.filters, params)}" if query.filters is not None else "")
     dims = query.dimensions
-    groups = [group_sql(query.time_grain() if d not in PROPERTIES else d) for d in dims]
+    groups = [group_sql(d if is_property(d) else query.time_grain(), params) for d in dims]
     positions = ", ".join(str(i + 1) for i in range(len(dims) + 1))
     inner = (
         f"SELECT {', '.join([*(f'{g} AS d{i}' for i, g in enumerate(groups)), VISIT])}, {PER_VISIT} "

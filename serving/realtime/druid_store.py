@@ -77,7 +77,7 @@ class DruidStore:
         """People's rows of a site in [start, end) grouped by property names or time grains
         (hour, day, week, month, minute) under a filter tree: per group, its values and a Count."""
         params: dict = {"site": site, "start": start, "end": end}
-        exprs = [group_sql(g) for g in groups]
+        exprs = [group_sql(g, params) for g in groups]
         where = RANGE + (f" AND {filter_sql(filters, params)}" if filters is not None else "")
         select = [*exprs, "SUM(pageviews)", "SUM(events)", "DS_HLL(visitors_hll)"]
         sql = f'SELECT {", ".join(select)} FROM "{DATASOURCE}" WHERE {where}'

@@ -58,5 +58,6 @@ def hits_of_day(clean: pa.Table, day: dt.date) -> pa.Table:
         elif prop.column in ENTRY_COLUMNS:
             values = values.take(entry[visit_index])
         columns[prop.column] = pc.fill_null(values, "")
+    columns["props"] = pc.fill_null(clean.column("props"), "")
     hits = pa.table({name: columns[name] for name in HITS_COLUMNS}).cast(HITS_ARROW)
     return hits.take(pc.sort_indices(hits, [("site", "ascending"), ("ts", "ascending")]))

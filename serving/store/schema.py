@@ -21,7 +21,8 @@ HITS_SCHEMA: list[tuple[str, str]] = [
     ("visit_hits", "long"),  # hits in the hit's visit (1: a bounce)
     ("visit_duration_ms", "long"),  # last hit - first hit of the visit
     *dict.fromkeys((p.column, "string") for p in PROPERTIES.values()),
+    ("props", "string"),  # the hit's custom properties (a JSON object's text): event:props:<key>
 ]
 HITS_COLUMNS = [name for name, _ in HITS_SCHEMA]
 # The clean-event columns the loader reads.
-CLEAN_INPUTS = ["site", "ts", "visitor_id", *dict.fromkeys(p.source for p in PROPERTIES.values())]
+CLEAN_INPUTS = ["site", "ts", "visitor_id", "props", *dict.fromkeys(p.source for p in PROPERTIES.values())]

@@ -25,6 +25,7 @@ _REWRITES = [
     (r"MILLIS_TO_TIMESTAMP\(", "epoch_ms("),
     (r"CONTAINS_STRING\(", "contains("),
     (r"REGEXP_LIKE\(", "regexp_matches("),
+    (r'JSON_VALUE\(TRY_PARSE_JSON\("props"\)', "json_extract_string(nullif(\"props\", '')"),
     (r"%\((\w+)\)s", r"$\1"),
 ]
 _TIME = re.compile(r"TIME_FORMAT\(TIME_FLOOR\(__time, '(\w+)'\), '([^']+)'\)")
@@ -42,6 +43,14 @@ def duckdb_sql(druid_sql: str) -> str:
     for pattern, replacement in _REWRITES:
         sql = re.sub(pattern, replacement, sql)
     return sql
+
+
+def _duckdb_path(value):
+    """Druid's JSONPath $['key'] as DuckDB's $."key" (the emulation's one parameter rewrite)."""
+    if isinstance(value, str) and value.startswith("$['") and value.endswith("']"):
+        key = re.sub(r"\\(.)", r"\1", value[3:-2])  # Druid's escapes undone
+        return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return value
 
 
 class EmulatedDruid:
@@ -82,4 +91,5 @@ class EmulatedDruid:
     def run(self, sql: str, params: dict) -> list[tuple]:
         self.statements.append((sql, params))
         used = set(re.findall(r"%\((\w+)\)s", sql))
-        return self.db.execute(duckdb_sql(sql), {k: v for k, v in params.items() if k in used}).fetchall()
+        values = {k: _duckdb_path(v) for k, v in params.items() if k in used}
+        return self.db.execute(duckdb_sql(sql), values).fetchall()

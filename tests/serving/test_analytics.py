@@ -17,6 +17,7 @@ import pytest
 
 from core.lake.storage import FileStorage
 from events.days import day_bounds
+from events.props import props_text
 from serving.analytics.closed import EmbeddedClosed
 from serving.analytics.engine import Analytics
 from serving.analytics.query import QueryError, parse_v2
@@ -54,6 +55,10 @@ def make_events(seed: int = 7) -> list[dict]:
                     t += rng.choice([5_000, 60_000, GAP + 1, 2 * GAP])  # some hits start new visits
                     if t >= start + 86_400_000:
                         break
+                    name = rng.choice(["pageview"] * 4 + ["Signup"])
+                    props = {"plan": rng.choice(["pro", "free"])} if name == "Signup" else {}
+                    if rng.random() < 0.3:
+                        props['we"ird key'] = rng.choice(["x", "y"])  # a key that needs quoting in a JSON path
                     events.append(
                         clean_event(
                             site,
@@ -62,8 +67,9 @@ def make_events(seed: int = 7) -> list[dict]:
                             rng.choice(PAGES),
                             rng.choice(SOURCES),
                             browser,
-                            rng.choice(["pageview"] * 4 + ["Signup"]),
+                            name,
                             rng.choice(["", "news"]),
+                            props=props_text(props),
                         )
                     )
         events.append(clean_event("a.example", start + 1000, "", "/", "Google", "Chrome", "pageview", ""))  # no id
@@ -139,6 +145,7 @@ def reference_hits(events: list[dict]) -> list[dict]:
                         "exit_page": visit[-1]["path"],
                         "v_source": visit[0]["source"],
                         "v_campaign": visit[0]["utm_campaign"],
+                        **{f"prop:{k}": v for k, v in json.loads(h["props"] or "{}").items()},
                         "day": str(key[2]),
                     }
                 )
@@ -157,6 +164,12 @@ VALUE_OF = {
 }
 
 
+def value_of(hit: dict, name: str) -> str:
+    if name.startswith("event:props:"):
+        return hit.get(f"prop:{name.removeprefix('event:props:')}", "")
+    return hit[VALUE_OF[name]]
+
+
 def matches(hit: dict, node) -> bool:
     op = node[0]
     if op == "and":
@@ -165,7 +178,7 @@ def matches(hit: dict, node) -> bool:
         return any(matches(hit, c) for c in node[1])
     if op == "not":
         return not matches(hit, node[1])
-    value = hit[VALUE_OF[node[1]]]
+    value = value_of(hit, node[1])
     found = {
         "is": value in node[2],
         "contains": any(v in value for v in node[2]),
@@ -183,7 +196,7 @@ def reference(hits: list[dict], metrics: list[str], dimensions: list[str], filte
     groups = defaultdict(list)
     for h in hits:
         if all(matches(h, f) for f in filters):
-            groups[tuple(h[VALUE_OF[d]] for d in dimensions)].append(h)
+            groups[tuple(value_of(h, d) for d in dimensions)].append(h)
     out = {}
     for key, rows in groups.items():
         visits = {h["visit"]: h for h in rows}
@@ -214,6 +227,8 @@ FILTERS = [
     [["or", [["is", "event:page", ["/pricing"]], ["is", "visit:utm_campaign", ["news"]]]]],
     [["not", ["contains", "event:page", ["blog"]]], ["matches_not", "visit:exit_page", ["^/$"]]],
     [["contains_not", "visit:source", ["oo"]]],
+    [["is", "event:props:plan", ["pro"]]],
+    [["contains", 'event:props:we"ird key', ["x"]], ["is_not", "event:props:plan", ["free"]]],
 ]
 DIMENSIONS = [
     [],
@@ -221,6 +236,7 @@ DIMENSIONS = [
     ["event:page", "visit:browser"],
     ["time:day", "visit:entry_page"],
     ["visit:exit_page", "event:name", "visit:utm_campaign"],
+    ["event:props:plan", "visit:source"],
 ]
 METRICS = ["visitors", "visits", "pageviews", "events", "bounce_rate", "visit_duration", "views_per_visit"]
 

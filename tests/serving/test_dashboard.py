@@ -4,7 +4,6 @@ test saves screenshots (test-artifacts/)."""
 
 from __future__ import annotations
 
-import shutil
 import threading
 from pathlib import Path
 
@@ -52,23 +51,6 @@ def server(tmp_path):
     yield base, token
     server.should_exit = True
     thread.join(10)
-
-
-@pytest.fixture
-def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.fail("Debian's chromium and chromium-driver are needed: run `make setup`")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1400"):
-        options.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(driver), options=options)
-    yield drv
-    drv.quit()
 
 
 def loaded(browser, url: str, state: str = "true"):
@@ -138,6 +120,9 @@ def test_index_snippet_and_a_private_site(server, browser):
     browser.get(f"{base}/sites/a.example/snippet")
     wait_until(lambda: "p.gif" in text_of(browser, "snippet"), 20, message="the snippet")
     assert "/p.gif?site=a.example" in text_of(browser, "snippet")
+    assert 'data-site="a.example"' in text_of(browser, "script-snippet") and "/p.js" in text_of(
+        browser, "script-snippet"
+    )
 
     loaded(browser, f"{base}/sites/b.example?period=custom&date={D1},{D2}", state="never")
     assert browser.find_element("id", "token-form").is_displayed()

@@ -41,9 +41,10 @@ def test_the_task_replaces_one_day_of_the_supervisors_datasource():
     # The speed rows' dimensions, then the visit's: its pages, and its numbers as longs.
     dims = schema["dimensionsSpec"]["dimensions"]
     assert dims[: len(supervisor["dimensionsSpec"]["dimensions"])] == supervisor["dimensionsSpec"]["dimensions"]
-    assert dims[-6:] == [
+    assert dims[-7:] == [
         "entry_page",
         "exit_page",
+        "props",
         *({"type": "long", "name": n} for n in ("visit", "visitor", "visit_hits", "visit_duration_ms")),
     ]
     assert schema["transformSpec"]["transforms"] == [{"type": "expression", "name": "is_bot", "expression": "'false'"}]

@@ -198,6 +198,12 @@ def test_breakdown_of_any_property_under_any_filters(client):
         page=2,
     )
     assert page2 == [{"entry_page": "/pricing", "visitors": 2}]
+    plans = results(client, "breakdown", property="event:props:plan", metrics="events", period="day", date=str(D1))
+    assert plans == [{"plan": "", "events": 7}, {"plan": "pro", "events": 1}]  # "": the hits without it
+    signups = results(
+        client, "aggregate", metrics="events", filters="event:props:plan==pro", period="day", date=str(D1)
+    )
+    assert signups == {"events": {"value": 1}}
     live = results(client, "breakdown", property="event:page", metrics="pageviews", period="7d")
     assert {r["page"]: r["pageviews"] for r in live} == {
         "/docs": 21,

@@ -130,6 +130,8 @@ async function snippetPage() {
   document.getElementById("back").href = `/sites/${encodeURIComponent(site)}`;
   const { collector_url } = await api("/api/config");
   text("snippet", `<img src="${collector_url}/p.gif?site=${encodeURIComponent(site)}" alt="" width="1" height="1" referrerpolicy="no-referrer-when-downgrade">`);
+  const queue = "window.pixel = window.pixel || function () { (window.pixel.q = window.pixel.q || []).push(arguments) };";
+  text("script-snippet", `<script defer data-site="${site}" src="${collector_url}/p.js"></script>\n<script>${queue}</script>`);
 }
 
 ({ index: indexPage, site: sitePage, snippet: snippetPage })[document.body.dataset.page]().catch(showError);
