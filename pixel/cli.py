@@ -401,8 +401,12 @@ sites_app = typer.Typer(
     help="Sites whose stats the API serves (the registry: PIXEL_REGISTRY_URL).", no_args_is_help=True
 )
 tokens_app = typer.Typer(help="API tokens for private sites.", no_args_is_help=True)
+goals_app = typer.Typer(
+    help="A site's goals: conversions the API counts (event:goal, conversion_rate).", no_args_is_help=True
+)
 app.add_typer(sites_app, name="sites")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(goals_app, name="goals")
 
 
 def _registry():
@@ -457,6 +461,46 @@ def tokens_create(domain: str = typer.Argument(..., help="The site the token ope
         raise typer.Exit(1) from None
     typer.echo(token)
     typer.echo(f"(shown once; use it as `Authorization: Bearer <token>` for site {domain})", err=True)
+
+
+@goals_app.command("create")
+def goals_create(
+    domain: str = typer.Argument(..., help="The site."),
+    event: str = typer.Option("", help="An event goal: the custom event's name, e.g. Signup."),
+    page: str = typer.Option("", help="A page goal: a path, * matches anything, e.g. '/thanks*'."),
+) -> None:
+    """Add a goal: an event (--event Signup) or a page (--page '/thanks*')."""
+    from serving.registry import RegistryError
+
+    try:
+        goal = _registry().create_goal(domain, event=event, page=page)
+    except RegistryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created goal {goal.name!r} on {domain}")
+
+
+@goals_app.command("list")
+def goals_list(domain: str = typer.Argument(..., help="The site.")) -> None:
+    """List a site's goals (their names are event:goal's values)."""
+    for goal in _registry().goals(domain):
+        typer.echo(f"{goal.name}\t{'event ' + goal.event if goal.event else 'page ' + goal.page}")
+
+
+@goals_app.command("delete")
+def goals_delete(
+    domain: str = typer.Argument(..., help="The site."),
+    name: str = typer.Argument(..., help="The goal's name, as `pixel goals list` shows it."),
+) -> None:
+    """Delete a goal (the events stay: it can be created again)."""
+    from serving.registry import RegistryError
+
+    try:
+        _registry().delete_goal(domain, name)
+    except RegistryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"deleted goal {name!r} of {domain}")
 
 
 @app.command("demo")

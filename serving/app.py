@@ -70,7 +70,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     storage = open_storage(settings.storage_root, settings.hdfs_user)
     loaded_days, closed = _closed_days(settings, storage, store, lambda: sync.site_events)
     sync = LakeSync(storage, loaded_days, settings.store_sync_seconds)
-    analytics = Analytics(closed, lambda: sync.watermark, store)
+    analytics = Analytics(closed, lambda: sync.watermark, store, goals=registry.goals)
     ingestor = None
     if ingest and settings.realtime_store == "embedded":
         from serving.realtime.ingest import AggIngestor

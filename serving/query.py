@@ -11,7 +11,16 @@ from dataclasses import dataclass
 
 PERIODS = ("day", "7d", "30d", "month", "6mo", "12mo", "custom")
 INTERVALS = ("date", "month", "hour")
-METRICS = ("visitors", "pageviews", "visits", "bounce_rate", "visit_duration", "views_per_visit", "events")
+METRICS = (
+    "visitors",
+    "pageviews",
+    "visits",
+    "bounce_rate",
+    "visit_duration",
+    "views_per_visit",
+    "events",
+    "conversion_rate",  # with an event:goal filter or breakdown
+)
 MAX_HOURLY_DAYS = 31  # interval=hour: at most this many days of hours
 
 

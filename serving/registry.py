@@ -23,13 +23,18 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    UniqueConstraint,
     create_engine,
+    delete,
     func,
     insert,
     select,
     update,
 )
 from sqlalchemy.exc import IntegrityError
+
+from events.raw import FIELD_LIMITS
+from serving.analytics.goals import MAX_GOALS, Goal
 
 TOKEN_PREFIX = "px_"
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -50,6 +55,18 @@ tokens = Table(
     Column("token_sha256", String(64), nullable=False, unique=True),
     Column("hint", String(12), nullable=False),  # the token's last characters, to tell tokens apart
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
+
+goals = Table(
+    "pixel_goals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("site", String(253), ForeignKey("pixel_sites.domain", ondelete="CASCADE"), nullable=False, index=True),
+    Column("event", String(64), nullable=False, default=""),  # an event goal: the event's name
+    Column("page", String(1000), nullable=False, default=""),  # a page goal: a path pattern (* wildcards)
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    UniqueConstraint("site", "event", "page"),
 )
 
 
@@ -118,6 +135,42 @@ class Registry:
         with self.engine.begin() as db:
             db.execute(insert(tokens).values(site=domain, token_sha256=hash_token(token), hint=token[-4:]))
         return token
+
+    def create_goal(self, domain: str, event: str = "", page: str = "") -> Goal:
+        """A goal: an event's name, or a page pattern (``/thanks``, ``/blog/*``)."""
+        event, page = event.strip(), page.strip()
+        if bool(event) == bool(page):
+            raise RegistryError("a goal is an event (--event Signup) or a page (--page '/thanks*'), one of them")
+        if event and len(event) > FIELD_LIMITS["event"]:
+            raise RegistryError(f"an event name is at most {FIELD_LIMITS['event']} characters")
+        if page and (not page.startswith("/") or len(page) > 1000):
+            raise RegistryError("a page goal is a path starting with / (at most 1,000 characters; * matches anything)")
+        if self.site(domain) is None:
+            raise RegistryError(f"no site {domain}: create it with `pixel sites create {domain}`")
+        if len(self.goals(domain)) >= MAX_GOALS:
+            raise RegistryError(f"site {domain} has {MAX_GOALS} goals already: delete one first")
+        try:
+            with self.engine.begin() as db:
+                db.execute(insert(goals).values(site=domain, event=event, page=page))
+        except IntegrityError:
+            raise RegistryError(f"site {domain} has that goal already (see `pixel goals list {domain}`)") from None
+        return Goal(event, page)
+
+    def goals(self, domain: str) -> list[Goal]:
+        """The site's goals, oldest first."""
+        with self.engine.connect() as db:
+            rows = db.execute(select(goals.c.event, goals.c.page).where(goals.c.site == domain).order_by(goals.c.id))
+            return [Goal(event, page) for event, page in rows]
+
+    def delete_goal(self, domain: str, name: str) -> None:
+        """Delete a goal by its name (the event's, or "Visit <pattern>")."""
+        found = next((g for g in self.goals(domain) if g.name == name), None)
+        if found is None:
+            raise RegistryError(f"site {domain} has no goal {name!r} (see `pixel goals list {domain}`)")
+        with self.engine.begin() as db:
+            db.execute(
+                delete(goals).where(goals.c.site == domain, goals.c.event == found.event, goals.c.page == found.page)
+            )
 
     def can_read(self, domain: str, token: str | None) -> bool:
         """A public site to anyone; a private one with one of its own tokens."""

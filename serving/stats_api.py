@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 
 from events.properties import custom_key, is_property
 from serving.analytics.engine import LIVE_METRICS, Analytics, change
-from serving.analytics.query import MAX_FILTERS, PROPERTY_NAMES
+from serving.analytics.query import GOAL, MAX_FILTERS, PROPERTY_NAMES, wildcard_regex
 from serving.analytics.query import Query as Question
 from serving.analytics.query import parse_filters as parse_v2_filters
 from serving.query import (
@@ -41,12 +41,6 @@ BAD_REQUEST = {
     400: {"description": "A parameter the API can't take; the message says what is allowed."},
     401: {"description": "A private site without a valid token."},
 }
-_REGEX_SPECIAL = set("\\.^$|?*+()[]{}")
-
-
-def wildcard_regex(value: str) -> str:
-    """v1's ``*`` wildcard as an anchored RE2 expression (everything else literal)."""
-    return "^" + "".join(".*" if ch == "*" else "\\" + ch if ch in _REGEX_SPECIAL else ch for ch in value) + "$"
 
 
 def parse_v1_filters(raw: str | None):
@@ -63,8 +57,8 @@ def parse_v1_filters(raw: str | None):
         if not sep or not value:
             raise QueryError(f"filter {part[:100]!r} is not property==value or property!=value")
         prop = prop.strip()
-        if not is_property(prop):
-            raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}")
+        if not is_property(prop) and prop != GOAL:
+            raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}, {GOAL}")
         values = [v.strip() for v in value.split("|")]
         if any("*" in v for v in values):
             out.append(["matches_not" if negated else "matches", prop, [wildcard_regex(v) for v in values]])
@@ -74,8 +68,8 @@ def parse_v1_filters(raw: str | None):
 
 
 def parse_property(prop: str) -> str:
-    if not is_property(prop):
-        raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}")
+    if not is_property(prop) and prop != GOAL:
+        raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}, {GOAL}")
     return prop
 
 

@@ -23,8 +23,9 @@ from typing import Protocol
 from events.days import day_bounds
 from events.properties import LIVE_PROPERTIES
 from events.sketches import RELATIVE_ERROR
+from serving.analytics.goals import Goal, answer_with_goals, uses_goals
 from serving.analytics.patterns import re2_problem
-from serving.analytics.query import TIME_DIMENSIONS, Condition, Junction, Negation, Query
+from serving.analytics.query import TIME_DIMENSIONS, Query, conditions, ordered
 from serving.query import QueryError
 from serving.realtime.interface import RealtimeStore
 
@@ -48,11 +49,13 @@ class Analytics:
         watermark: Callable[[], dt.date | None],
         live: RealtimeStore | None,
         clock: Callable[[], float] = time.time,
+        goals: Callable[[str], list[Goal]] = lambda site: [],
     ):
         self.closed = closed
         self.watermark = watermark
         self.live = live
         self.clock = clock
+        self.goals = goals  # a site's goals (the registry's)
 
     def realtime_visitors(self, site: str, minutes: int = 5) -> int:
         """Visitors of the last ``minutes`` minutes (the speed rows)."""
@@ -63,14 +66,21 @@ class Analytics:
 
     def answer(self, query: Query) -> dict:
         """Plausible's v2 response: results, meta, query."""
-        for pattern in _patterns(query.filters):
+        patterns = [v for c in conditions(query.filters) if c.op.startswith("matches") for v in c.values]
+        for pattern in patterns:
             problem = re2_problem(pattern)
             if problem:
                 raise QueryError(f"matches pattern {pattern[:100]!r} is not a valid RE2 expression: {problem}")
-        results, meta = self._run(query)
+        run = self._run
+        if "conversion_rate" in query.metrics and not uses_goals(query):
+            raise QueryError("conversion_rate needs goals: filter or break down by event:goal")
+        if uses_goals(query):
+            goals = self.goals(query.site)
+            run = lambda q: answer_with_goals(q, goals, self._run)  # noqa: E731
+        results, meta = run(query)
         if query.comparison:
             shifted = _shifted(query)
-            previous, _ = self._run(replace(shifted, limit=query.limit + query.offset, offset=0))
+            previous, _ = run(replace(shifted, limit=query.limit + query.offset, offset=0))
             before = {tuple(r["dimensions"]): r["metrics"] for r in previous}
             for row in results:
                 old = before.get(tuple(row["dimensions"]), [0] * len(query.metrics))
@@ -119,7 +129,7 @@ class Analytics:
         if live:
             for key, values in live.items():
                 rows[key] = [a + b for a, b in zip(rows.get(key, [0] * len(query.metrics)), values)]
-            order = _sorted(list(rows), rows, query)
+            order = ordered(rows, query.metrics, query)
             total_rows = len(order)
             order = order[query.offset : query.offset + query.limit]
         if "percentage" in query.metrics:
@@ -145,7 +155,7 @@ class Analytics:
             return "no real-time store"
         if any(m not in LIVE_METRICS for m in query.metrics):
             return "visits, bounce rate, visit duration and views per visit come from closed days only"
-        used = {d for d in query.dimensions if d not in TIME_DIMENSIONS} | set(_properties(query.filters))
+        used = {d for d in query.dimensions if d not in TIME_DIMENSIONS} | {c.prop for c in conditions(query.filters)}
         if any(p not in LIVE_PROPERTIES for p in used):
             return "entry and exit pages and custom properties come from closed days only"
         return None
@@ -166,39 +176,6 @@ class Analytics:
                 for m in query.metrics
             ]
         return out
-
-
-def _sorted(keys: list[tuple], rows: dict[tuple, list], query: Query) -> list[tuple]:
-    """Keys in the query's order (the compiler's order, for merged closed and live rows)."""
-    keys = sorted(keys)  # ties: dimension values ascending
-    for name, direction in reversed(query.order_by):
-        if name in query.dimensions:
-            i = query.dimensions.index(name)
-            keys.sort(key=lambda k, i=i: k[i], reverse=direction == "desc")
-        else:
-            i = query.metrics.index(name)
-            keys.sort(key=lambda k, i=i: rows[k][i], reverse=direction == "desc")
-    return keys
-
-
-def _properties(node) -> list[str]:
-    if isinstance(node, Condition):
-        return [node.prop]
-    if isinstance(node, Negation):
-        return _properties(node.child)
-    if isinstance(node, Junction):
-        return [p for child in node.children for p in _properties(child)]
-    return []
-
-
-def _patterns(node) -> list[str]:
-    if isinstance(node, Condition):
-        return list(node.values) if node.op.startswith("matches") else []
-    if isinstance(node, Negation):
-        return _patterns(node.child)
-    if isinstance(node, Junction):
-        return [p for child in node.children for p in _patterns(child)]
-    return []
 
 
 def _number(value):

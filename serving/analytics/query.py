@@ -23,7 +23,9 @@ METRICS = (
     "visit_duration",
     "events",
     "percentage",
+    "conversion_rate",  # with event:goal (a filter or dimension): serving.analytics.goals
 )
+GOAL = "event:goal"
 TIME_DIMENSIONS = ("time", "time:hour", "time:day", "time:week", "time:month")
 PROPERTY_NAMES = f"{', '.join(PROPERTIES)}, {CUSTOM_PREFIX}<key>"
 OPERATORS = ("is", "is_not", "contains", "contains_not", "matches", "matches_not")
@@ -131,8 +133,8 @@ def _condition(raw, count: list[int], depth: int):
     if len(raw) not in (3, 4) or not isinstance(raw[1], str) or not isinstance(raw[2], list):
         raise QueryError(f"filter {str(raw)[:100]!r} is not [operator, property, [values]]")
     prop = raw[1]
-    if not is_property(prop):
-        raise QueryError(f"unknown property {prop!r} in a filter; one of {PROPERTY_NAMES}")
+    if not is_property(prop) and prop != GOAL:
+        raise QueryError(f"unknown property {prop!r} in a filter; one of {PROPERTY_NAMES}, {GOAL}")
     values = raw[2]
     if not values or len(values) > MAX_VALUES or not all(isinstance(v, str) for v in values):
         raise QueryError(f"a filter's values are 1 to {MAX_VALUES} strings")
@@ -143,6 +145,39 @@ def _condition(raw, count: list[int], depth: int):
     if count[0] > MAX_FILTERS:
         raise QueryError(f"at most {MAX_FILTERS} filter conditions in one query")
     return Condition(op, prop, tuple(values))
+
+
+def conditions(node) -> list[Condition]:
+    """Every condition of a filter tree (None: none)."""
+    if isinstance(node, Condition):
+        return [node]
+    if isinstance(node, Negation):
+        return conditions(node.child)
+    if isinstance(node, Junction):
+        return [c for child in node.children for c in conditions(child)]
+    return []
+
+
+def ordered(rows: dict[tuple, list], metrics: tuple[str, ...], query: Query) -> list[tuple]:
+    """The keys of rows (dimension values -> values of ``metrics``) in the query's order, ties by
+    the dimension values ascending: as the SQL compilers order them."""
+    keys = sorted(rows)
+    for name, direction in reversed(query.order_by):
+        if name in query.dimensions:
+            i = query.dimensions.index(name)
+            keys.sort(key=lambda k, i=i: k[i], reverse=direction == "desc")
+        else:
+            i = metrics.index(name)
+            keys.sort(key=lambda k, i=i: rows[k][i], reverse=direction == "desc")
+    return keys
+
+
+def wildcard_regex(value: str) -> str:
+    """A ``*`` wildcard pattern (v1 filters, page goals) as an anchored RE2 expression."""
+    return "^" + "".join(".*" if ch == "*" else "\\" + ch if ch in _REGEX_SPECIAL else ch for ch in value) + "$"
+
+
+_REGEX_SPECIAL = set("\\.^$|?*+()[]{}")
 
 
 def parse_filters(raw: list) -> object | None:
@@ -184,9 +219,9 @@ def parse_v2(body, today: dt.date, first_data_day: dt.date | None = None) -> Que
         raise QueryError("dimensions is a list of property names")
     if len(dimensions) > MAX_DIMENSIONS or len(set(dimensions)) != len(dimensions):
         raise QueryError(f"at most {MAX_DIMENSIONS} distinct dimensions")
-    bad = [d for d in dimensions if not is_property(d) and d not in TIME_DIMENSIONS]
+    bad = [d for d in dimensions if not is_property(d) and d not in TIME_DIMENSIONS and d != GOAL]
     if bad:
-        raise QueryError(f"unknown dimension {bad[0]!r}; one of {PROPERTY_NAMES}, {', '.join(TIME_DIMENSIONS)}")
+        raise QueryError(f"unknown dimension {bad[0]!r}; one of {PROPERTY_NAMES}, {GOAL}, {', '.join(TIME_DIMENSIONS)}")
     if sum(d in TIME_DIMENSIONS for d in dimensions) > 1:
         raise QueryError("one time dimension at most")
     if "percentage" in metrics and not dimensions:

@@ -20,6 +20,7 @@ from events.days import day_bounds
 from events.props import props_text
 from serving.analytics.closed import EmbeddedClosed
 from serving.analytics.engine import Analytics
+from serving.analytics.goals import Goal
 from serving.analytics.query import QueryError, parse_v2
 from serving.analytics.sql import uses_rollup
 from serving.druid.batch_ingest import DruidDays, Overlord
@@ -266,6 +267,84 @@ def test_any_filters_and_dimensions_are_exact_on_closed_days(closed_days, lake, 
     assert ("final_visitors_error" in answer["meta"]) == druid
     if druid:
         assert answer["meta"]["final_visitors_error"] == "±3.2% (95%) of the final part"
+
+
+GOALS = [Goal(event="Signup"), Goal(page="/blog/*"), Goal(page="/")]
+
+
+def completes(hit: dict, goal: Goal) -> bool:
+    if goal.event:
+        return hit["event"] == goal.event
+    return hit["event"] == "pageview" and re.fullmatch(goal.page.replace("*", ".*"), hit["path"]) is not None
+
+
+@pytest.mark.parametrize(
+    "dimensions,filters",
+    [
+        (["event:goal"], []),
+        (["event:goal", "visit:source"], [["is", "visit:browser", ["Chrome", "Safari"]]]),
+        (["visit:source"], [["is", "event:goal", ["Signup", "Visit /blog/*"]]]),
+        ([], [["is", "event:goal", ["Visit /"]]]),
+        (["event:goal"], [["is_not", "event:goal", ["Signup"]]]),
+    ],
+)
+def test_goals_and_conversion_rates_are_exact(closed_days, lake, dimensions, filters):
+    """Per goal: the visitors who completed it, its completions (events), and the share of the
+    visitors (under the other filters, per group of the other dimensions) who did."""
+    _, events = lake
+    hits = reference_hits([e for e in events if e["site"] == "a.example"])
+    analytics = Analytics(closed_days.closed, closed_days.watermark, None, clock=lambda: NOW, goals=lambda s: GOALS)
+    body = {
+        "site_id": "a.example",
+        "metrics": ["visitors", "events", "conversion_rate"],
+        "date_range": [str(DAYS[0]), str(DAYS[-1])],
+        "dimensions": dimensions,
+        "filters": filters,
+    }
+    got = {tuple(r["dimensions"]): r["metrics"] for r in analytics.answer(parse_v2(body, TODAY))["results"]}
+
+    plain = [f for f in filters if f[1] != "event:goal"]
+    named = {v for f in filters if f[1] == "event:goal" and f[0] == "is" for v in f[2]}
+    excluded = {v for f in filters if f[1] == "event:goal" and f[0] == "is_not" for v in f[2]}
+    others = [d for d in dimensions if d != "event:goal"]
+    base = [h for h in hits if all(matches(h, f) for f in plain)]
+    total = defaultdict(set)
+    for h in base:
+        if h["visitor_id"]:  # hits without an id are no visitor
+            total[tuple(value_of(h, d) for d in others)].add(h["visitor_id"])
+    want = {}
+    if "event:goal" in dimensions:
+        for goal in GOALS:
+            if goal.name in excluded or (named and goal.name not in named):
+                continue
+            groups = defaultdict(list)
+            for h in base:
+                if completes(h, goal):
+                    groups[tuple(value_of(h, d) for d in others)].append(h)
+            for key, rows in groups.items():
+                full = list(key)
+                full.insert(dimensions.index("event:goal"), goal.name)
+                visitors = len({h["visitor_id"] for h in rows if h["visitor_id"]})
+                want[tuple(full)] = [visitors, len(rows), round(100 * visitors / len(total[key]), 2)]
+    else:
+        chosen = [g for g in GOALS if g.name in named]
+        groups = defaultdict(list)
+        for h in base:
+            if any(completes(h, g) for g in chosen):
+                groups[tuple(value_of(h, d) for d in others)].append(h)
+        for key, rows in groups.items():
+            visitors = len({h["visitor_id"] for h in rows if h["visitor_id"]})
+            want[key] = [visitors, len(rows), round(100 * visitors / len(total[key]), 2)]
+    assert got == want
+
+
+def test_conversion_rate_needs_goals_and_goals_must_exist(analytics):
+    body = {"site_id": "a.example", "metrics": ["conversion_rate"], "date_range": "7d"}
+    with pytest.raises(QueryError, match="conversion_rate needs goals"):
+        analytics.answer(parse_v2(body, TODAY))
+    engine = Analytics(analytics.closed, analytics.watermark, None, clock=lambda: NOW, goals=lambda s: GOALS)
+    with pytest.raises(QueryError, match="no goal 'Purchase' on this site; its goals: 'Signup'"):
+        engine.answer(parse_v2({**body, "filters": [["is", "event:goal", ["Purchase"]]]}, TODAY))
 
 
 def test_other_sites_rows_never_count(closed_days, lake):

@@ -66,3 +66,25 @@ def test_a_public_site_is_readable_without_a_token(registry):
     registry.set_public("a.example", False)
     assert not registry.can_read("a.example", None)
     assert not registry.can_read("unknown.example", None)
+
+
+def test_goals_are_created_listed_and_deleted(registry):
+    from serving.analytics.goals import Goal
+    from serving.registry import RegistryError
+
+    registry.create_site("a.example")
+    assert registry.create_goal("a.example", event="Signup") == Goal(event="Signup")
+    registry.create_goal("a.example", page="/thanks*")
+    assert [g.name for g in registry.goals("a.example")] == ["Signup", "Visit /thanks*"]
+    for bad in ({}, {"event": "A", "page": "/b"}, {"page": "thanks"}, {"event": "x" * 65}):
+        with pytest.raises(RegistryError):
+            registry.create_goal("a.example", **bad)
+    with pytest.raises(RegistryError, match="already"):
+        registry.create_goal("a.example", event="Signup")
+    with pytest.raises(RegistryError, match="no site"):
+        registry.create_goal("b.example", event="Signup")
+    registry.delete_goal("a.example", "Visit /thanks*")
+    assert registry.goals("a.example") == [Goal(event="Signup")]
+    with pytest.raises(RegistryError, match="no goal"):
+        registry.delete_goal("a.example", "Visit /thanks*")
+    assert registry.goals("b.example") == []

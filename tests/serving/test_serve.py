@@ -32,6 +32,7 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     registry = Registry(settings.registry_database_url)
     registry.create_site("a.example", public=True)
     registry.create_site("secret.example")
+    registry.create_goal("a.example", page="/")  # the app reads goals from the registry
 
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     start = day_bounds(today)[0]
@@ -63,6 +64,17 @@ def test_serve_answers_closed_days_from_batch_and_today_from_the_stream(settings
     assert pageviews("day", date=str(closed)) == 120
     assert pageviews("day") == 12
     assert pageviews("7d") == 132
+    goals = httpx.get(
+        f"{base}/api/v1/stats/breakdown",
+        params={
+            "site_id": "a.example",
+            "period": "day",
+            "date": str(closed),
+            "property": "event:goal",
+            "metrics": "visitors,events,conversion_rate",
+        },
+    ).json()["results"]
+    assert goals == [{"goal": "Visit /", "visitors": 40, "events": 120, "conversion_rate": 100.0}]
     assert httpx.get(f"{base}/api/v1/stats/aggregate", params={"site_id": "secret.example"}).status_code == 401
     assert httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(closed)
     metrics = httpx.get(f"{base}/metrics").text
