@@ -208,6 +208,8 @@ def random_line(rng: random.Random, i: int) -> str:
         referrer=rng.choice(["", "https://www.google.com/", "https://a.example/x", "android-app://x"]),
         ua=rng.choice(["Mozilla/5.0 (X11; Linux x86_64; rv:132.0) Gecko/20100101 Firefox/132.0", GOOGLEBOT]),
         ip_trunc=rng.choice(["198.51.100.0", "8.8.8.0", "81.2.69.0", "2a00:1450:4001::", ""]),
+        w=rng.choice([390, 1280, 2560, 0]),
+        props=rng.choice(["", '{"plan":"pro"}', '{"a":"1","b":"x y"}', "not json"]),
     )
     line = dict(good)
     for name in RAW_COLUMNS:

@@ -47,8 +47,10 @@ def pages(tmp_path, settings):
     (root / "page.html").write_text(
         f"""<!doctype html><html><head>
 <script>{QUEUE} pixel("Signup", {{props: {{plan: "pro"}}}});</script>
-<script defer data-site="shop.example" data-local data-outbound-links src="{collector}/p.js"></script>
-</head><body><a id="out" href="https://elsewhere.example/x">out</a></body></html>"""
+<script defer data-site="shop.example" data-local data-outbound-links data-file-downloads
+  src="{collector}/p.js"></script>
+</head><body><a id="out" href="https://elsewhere.example/x">out</a>
+<a id="pdf" href="/files/report.pdf" target="_blank">report</a></body></html>"""
     )
     # Without data-local the script ignores a page on localhost.
     (root / "quiet.html").write_text(
@@ -88,9 +90,11 @@ def test_the_script_and_plausibles_client_send_exactly_their_events(settings, br
     width = browser.execute_script("return window.innerWidth")
     browser.execute_script("history.pushState({}, '', '/a'); history.pushState({}, '', '/b')")
     browser.execute_script("history.pushState({}, '', '/b')")  # the same path again: no new page
+    browser.find_element("id", "pdf").click()  # a file download (in a new tab: this page stays)
+    browser.switch_to.window(browser.window_handles[0])
     browser.find_element("id", "out").click()  # an outbound link: an event, then the navigation
 
-    wait_until(lambda: len(landed_for(settings, "shop.example")) >= 5, 60, message="the script's 5 events landed")
+    wait_until(lambda: len(landed_for(settings, "shop.example")) >= 6, 60, message="the script's 6 events landed")
     browser.get(f"{pages}/client.html")
     wait_until(lambda: len(landed_for(settings, "client.example")) >= 2, 60, message="the client's 2 events landed")
     wait_until(lambda: browser.execute_script("return document.body.dataset.sent") == "yes", 5)
@@ -103,6 +107,7 @@ def test_the_script_and_plausibles_client_send_exactly_their_events(settings, br
             ("Signup", f"{pages}/page.html", '{"plan":"pro"}'),  # called before the script loaded
             ("pageview", f"{pages}/a", ""),
             ("pageview", f"{pages}/b", ""),
+            ("File Download", f"{pages}/b", f'{{"url":"{pages}/files/report.pdf"}}'),
             ("Outbound Link: Click", f"{pages}/b", '{"url":"https://elsewhere.example/x"}'),
         ]
     )
