@@ -16,9 +16,10 @@ from fastapi import FastAPI
 from core.lake.storage import open_storage
 from core.settings import Settings
 from serving.analytics.engine import Analytics
-from serving.analytics.router import v2_router
+from serving.analytics.router import filter_schema, v2_router
 from serving.dashboard import install_dashboard
 from serving.metrics import install_metrics
+from serving.openapi import install_openapi
 from serving.query import QueryError, StoreUnavailable
 from serving.ratelimit import install_rate_limits
 from serving.realtime import open_realtime_store
@@ -109,6 +110,7 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     install_dashboard(app, registry, settings.collector_url)
     install_metrics(app, lambda: sync.watermark, ingested)
     install_rate_limits(app, settings.api_rate_per_hour, settings.api_rate_burst, settings.trusted_proxies)
+    install_openapi(app, {"V2Filter": filter_schema()})
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict:

@@ -25,8 +25,12 @@ from serving.analytics.engine import LIVE_METRICS, Analytics, change
 from serving.analytics.query import GOAL, MAX_FILTERS, PROPERTY_NAMES, wildcard_regex
 from serving.analytics.query import Query as Question
 from serving.analytics.query import parse_filters as parse_v2_filters
+from serving.openapi import PROPERTY_PATTERN
 from serving.query import (
+    INTERVALS,
     MAX_HOURLY_DAYS,
+    METRICS,
+    PERIODS,
     QueryError,
     StoreUnavailable,
     month_start,
@@ -37,10 +41,10 @@ from serving.query import (
     parse_period,
 )
 
-BAD_REQUEST = {
-    400: {"description": "A parameter the API can't take; the message says what is allowed."},
-    401: {"description": "A private site without a valid token."},
-}
+
+def one_of(names) -> str:
+    """An anchored pattern of exactly these names (the OpenAPI document's closed sets)."""
+    return "^(" + "|".join(names) + ")$"
 
 
 def parse_v1_filters(raw: str | None):
@@ -107,19 +111,28 @@ def stats_router(
     """Routes over ``analytics``; ``today`` is the UTC day periods are relative to; ``can_read(site,
     token)`` decides access (the registry). Install ``query_error_response`` and
     ``unauthorized_response`` as the app's handlers."""
-    router = APIRouter(prefix="/api/v1/stats", tags=["stats"], responses=BAD_REQUEST)
+    router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
 
     def site_access(
-        site_id: str = Query(..., description="The site's domain, as in the embed snippet."),
+        site_id: str = Query(..., description="The site's domain, as in the embed snippet.", examples=["example.com"]),
         authorization: str | None = Header(None, description="Bearer <token> (private sites)"),
     ) -> str:
         return check_access(can_read, site_id, authorization)
 
     SiteId = Depends(site_access)
-    Period = Query("30d", description="day, 7d, 30d, month, 6mo, 12mo or custom (with date=D1,D2).")
-    Date = Query(None, description="Reference day YYYY-MM-DD (default today, UTC), or D1,D2 for custom.")
+    Period = Query(
+        "30d",
+        json_schema_extra={"pattern": one_of(PERIODS)},
+        description="day, 7d, 30d, month, 6mo, 12mo or custom (with date=D1,D2).",
+    )
+    Date = Query(
+        None,
+        json_schema_extra={"pattern": r"^\d{4}-\d{2}-\d{2}(,\d{4}-\d{2}-\d{2})?$"},
+        description="Reference day YYYY-MM-DD (default today, UTC), or D1,D2 for custom.",
+    )
     Metrics = Query(
         "visitors",
+        json_schema_extra={"pattern": f"^{one_of(METRICS)[1:-1]}(,{one_of(METRICS)[1:-1]})*$"},
         description="Comma-separated: visitors, pageviews, visits, bounce_rate, "
         "visit_duration, views_per_visit, events.",
     )
@@ -167,7 +180,11 @@ def stats_router(
         date: str | None = Date,
         metrics: str = Metrics,
         filters: str | None = Filters,
-        compare: str | None = Query(None, description="previous_period: each value with its change (%)."),
+        compare: str | None = Query(
+            None,
+            json_schema_extra={"pattern": "^previous_period$"},
+            description="previous_period: each value with its change (%).",
+        ),
     ):
         if compare not in (None, "previous_period"):
             raise QueryError("compare takes previous_period")
@@ -192,7 +209,11 @@ def stats_router(
         date: str | None = Date,
         metrics: str = Metrics,
         filters: str | None = Filters,
-        interval: str = Query("date", description="date, month, or hour (at most 31 days of hours)"),
+        interval: str = Query(
+            "date",
+            json_schema_extra={"pattern": one_of(INTERVALS)},
+            description="date, month, or hour (at most 31 days of hours)",
+        ),
     ):
         interval = parse_interval(interval)
         q = question(site_id, period, date, metrics, filters)
@@ -216,13 +237,17 @@ def stats_router(
     @router.get("/breakdown", summary="Top values of a property")
     def breakdown(
         site_id: str = SiteId,
-        property: str = Query(..., description=f"Any of: {PROPERTY_NAMES}"),  # noqa: A002 (Plausible's)
+        property: str = Query(  # noqa: A002 (Plausible's name)
+            ..., json_schema_extra={"pattern": PROPERTY_PATTERN}, description=f"Any of: {PROPERTY_NAMES}, {GOAL}"
+        ),
         period: str = Period,
         date: str | None = Date,
         metrics: str = Metrics,
         filters: str | None = Filters,
-        limit: int = Query(100, description="1..1000"),
-        page: int = Query(1, description="1..10000"),
+        limit: int = Query(
+            100, json_schema_extra={"minimum": 1, "maximum": 1000}, description="Rows per page, 1..1000."
+        ),
+        page: int = Query(1, json_schema_extra={"minimum": 1, "maximum": 10000}, description="1..10000."),
     ):
         prop, limit, page = parse_property(property), parse_limit(limit), parse_page(page)
         q = question(site_id, period, date, metrics, filters)

@@ -15,6 +15,7 @@ Visitor ids rotate daily, so the closed and live parts never share visitors: the
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -179,7 +180,8 @@ class Analytics:
 
 
 def _number(value):
-    if value is None:
+    """A metric's value as JSON takes it: a rate over no visits (NULL, NaN) is 0."""
+    if value is None or not math.isfinite(float(value)):
         return 0
     return int(value) if float(value).is_integer() else float(value)
 

@@ -132,6 +132,11 @@ def _condition(raw, count: list[int], depth: int):
         raise QueryError(f"unknown filter operator {op!r}; one of {', '.join(OPERATORS)}, and, or, not")
     if len(raw) not in (3, 4) or not isinstance(raw[1], str) or not isinstance(raw[2], list):
         raise QueryError(f"filter {str(raw)[:100]!r} is not [operator, property, [values]]")
+    if len(raw) == 4 and raw[3] not in ({}, {"case_sensitive": True}):
+        raise QueryError(
+            'a filter\'s modifiers are {} or {"case_sensitive": true}: for case-insensitive matching '
+            'use matches with (?i), e.g. ["matches", "event:page", ["(?i)^/blog"]]'
+        )
     prop = raw[1]
     if not is_property(prop) and prop != GOAL:
         raise QueryError(f"unknown property {prop!r} in a filter; one of {PROPERTY_NAMES}, {GOAL}")
@@ -227,21 +232,26 @@ def parse_v2(body, today: dt.date, first_data_day: dt.date | None = None) -> Que
     if "percentage" in metrics and not dimensions:
         raise QueryError("percentage needs dimensions (a share of the total)")
     filters = parse_filters(body.get("filters", []))
+    if "order_by" in body and not isinstance(body["order_by"], list):
+        raise QueryError('order_by is a list of [name, "asc"|"desc"]')
     order_by = _order_by(body.get("order_by"), metrics, dimensions)
     include = body.get("include", {})
     if not isinstance(include, dict) or set(include) - {"total_rows", "comparisons", "imports", "time_labels"}:
         raise QueryError("include takes total_rows and comparisons")
+    if any(not isinstance(include[flag], bool) for flag in ("total_rows", "imports", "time_labels") if flag in include):
+        raise QueryError("include.total_rows (and Plausible's imports, time_labels) are true or false")
     comparison = None
-    if include.get("comparisons"):
+    if "comparisons" in include:
         mode = include["comparisons"].get("mode") if isinstance(include["comparisons"], dict) else None
         if mode not in COMPARISONS:
             raise QueryError(f'include.comparisons is {{"mode": one of {", ".join(COMPARISONS)}}}')
         comparison = mode
     pagination = body.get("pagination", {})
-    if not isinstance(pagination, dict):
+    if not isinstance(pagination, dict) or set(pagination) - {"limit", "offset"}:
         raise QueryError("pagination is {limit, offset}")
     limit, offset = pagination.get("limit", MAX_LIMIT), pagination.get("offset", 0)
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT or not isinstance(offset, int) or offset < 0:
+    integers = all(isinstance(v, int) and not isinstance(v, bool) for v in (limit, offset))
+    if not integers or not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise QueryError(f"pagination.limit is 1..{MAX_LIMIT}, pagination.offset >= 0")
     return Query(
         site,

@@ -7,10 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import threading
 
+import httpx
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import uvicorn
 
 from core.lake.storage import FileStorage
 from core.lake.watermark import advance_watermark
@@ -22,9 +25,12 @@ from events.schema import arrow_schema
 from events.sketches import sketch_of
 from serving.analytics.closed import EmbeddedClosed
 from serving.analytics.engine import Analytics
+from serving.app import create_app
 from serving.realtime.duckdb_store import DuckDBStore
+from serving.registry import Registry
 from serving.store.embedded import EmbeddedStore
 from serving.store.sync import LakeSync
+from tests.harness import free_port, make_settings, wait_until
 
 D1, D2, D3 = dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)
 NOW = (day_bounds(D3)[0] + 12 * 3_600_000) / 1000  # D3 12:00 UTC: D3 is open
@@ -149,3 +155,36 @@ def world(tmp_path):
     sync = LakeSync(storage, store)
     sync.sync_once()
     return storage, sync, live, Analytics(EmbeddedClosed(store), lambda: sync.watermark, live, clock=lambda: NOW)
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`pixel serve`'s app on a free port over two closed days: a.example public, b.example
+    private; (its URL, a token for b.example)."""
+    settings = make_settings(tmp_path / "data", serving_port=free_port())
+    storage = FileStorage(settings.data_dir)
+    close_day(storage, D1, day1())
+    close_day(storage, D2, day2())
+    DuckDBStore(settings.realtime_db).db.close()  # an empty real-time store file
+    registry = Registry(settings.registry_database_url)
+    registry.create_site("a.example", public=True)
+    registry.create_site("b.example")
+    token = registry.create_token("b.example")
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, ingest=False), host="127.0.0.1", port=settings.serving_port, log_level="warning"
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{settings.serving_port}"
+    wait_until(lambda: server.started, 30, message="the serving app started")
+    wait_until(
+        lambda: httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(D2),
+        30,
+        message="the closed days loaded into the store",
+    )
+    yield base, token
+    server.should_exit = True
+    thread.join(10)

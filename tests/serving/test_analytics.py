@@ -497,3 +497,13 @@ def test_rollups_answer_big_sites_and_hits_small_ones(analytics):
     assert not sized(10**6)._rollup_pays(filtered)
     answer = lambda closed: Analytics(closed, analytics.watermark, None, clock=lambda: NOW).answer(query)  # noqa: E731
     assert answer(sized(10**6))["results"] == answer(sized(10))["results"]
+
+
+def test_rates_over_no_visits_are_zero(closed_days):
+    """A day without visits: bounce rate, duration and views per visit are 0 (0/0 is no NaN)."""
+    body = {
+        "site_id": "a.example",
+        "metrics": ["visits", "bounce_rate", "visit_duration", "views_per_visit"],
+        "date_range": ["2020-01-01", "2020-01-01"],
+    }
+    assert closed_days.answer(parse_v2(body, TODAY))["results"] == [{"dimensions": [], "metrics": [0, 0, 0, 0]}]

@@ -4,53 +4,16 @@ test saves screenshots (test-artifacts/)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from core.lake.storage import FileStorage
-from serving.app import create_app
-from serving.realtime.duckdb_store import DuckDBStore
-from serving.registry import Registry
-from tests.harness import free_port, make_settings, wait_until
-from tests.serving.conftest import D1, D2, close_day, day1, day2
+from tests.harness import wait_until
+from tests.serving.conftest import D1, D2
 
 pytestmark = pytest.mark.slow
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture
-def server(tmp_path):
-    settings = make_settings(tmp_path / "data", serving_port=free_port())
-    storage = FileStorage(settings.data_dir)
-    close_day(storage, D1, day1())
-    close_day(storage, D2, day2())
-    DuckDBStore(settings.realtime_db).db.close()  # an empty real-time store file
-    registry = Registry(settings.registry_database_url)
-    registry.create_site("a.example", public=True)
-    registry.create_site("b.example")
-    token = registry.create_token("b.example")
-
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_app(settings, ingest=False), host="127.0.0.1", port=settings.serving_port, log_level="warning"
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{settings.serving_port}"
-    wait_until(lambda: server.started, 30, message="the serving app started")
-    wait_until(
-        lambda: httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(D2),
-        30,
-        message="the closed days loaded into the store",
-    )
-    yield base, token
-    server.should_exit = True
-    thread.join(10)
 
 
 def loaded(browser, url: str, state: str = "true"):
