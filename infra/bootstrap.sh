@@ -28,6 +28,7 @@ need_apt=()
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 command -v docker-compose >/dev/null 2>&1 || need_apt+=(docker-compose)
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)  # the monitoring test's server and promtool
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)  # the dashboard's browser tests
 command -v chromedriver >/dev/null 2>&1 || need_apt+=(chromium-driver)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -268,5 +268,6 @@ class HandOff:
         if now - self._last_gauges >= GAUGES_INTERVAL_S:
             self._last_gauges = now
             metrics.SPOOL_BYTES.set(self.spool.pending_bytes())
+            metrics.BROKER_UP.set(0 if self.broker_down else 1)  # else 0 until the broker first went down
             if self.retention is not None:
                 metrics.RETAINED.set(len(self.retention))

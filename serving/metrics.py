@@ -11,6 +11,13 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 
+def _age_seconds(watermark: dt.date | None) -> float:
+    if watermark is None:
+        return -1
+    closed_until = dt.datetime.combine(watermark + dt.timedelta(days=1), dt.time(), dt.UTC)
+    return (dt.datetime.now(dt.UTC) - closed_until).total_seconds()
+
+
 def install_metrics(app: FastAPI, watermark: Callable[[], dt.date | None], ingested: Callable[[], int | None]) -> None:
     registry = CollectorRegistry()
     requests = Counter("pixel_serving_requests_total", "API requests", ["route", "status"], registry=registry)
@@ -29,6 +36,11 @@ def install_metrics(app: FastAPI, watermark: Callable[[], dt.date | None], inges
         "Days between today (UTC) and the last closed day (-1: none)",
         registry=registry,
     ).set_function(lambda: (dt.datetime.now(dt.UTC).date() - wm).days if (wm := watermark()) else -1)
+    Gauge(
+        "pixel_batch_watermark_age_seconds",
+        "Seconds since the end of the last closed day (-1: none); a nightly run keeps it under ~27 h",
+        registry=registry,
+    ).set_function(lambda: _age_seconds(watermark()))
 
     @app.middleware("http")
     async def measure(request: Request, call_next):

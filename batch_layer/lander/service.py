@@ -247,7 +247,7 @@ class Lander:
 def serve_metrics(lander: Lander, port: int, host: str = "0.0.0.0") -> None:
     """Prometheus text on http://host:port/ with the lander's running totals (a daemon thread)."""
     from prometheus_client import CollectorRegistry, start_http_server
-    from prometheus_client.core import CounterMetricFamily
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
     class StatsCollector:
         def collect(self):
@@ -257,6 +257,19 @@ def serve_metrics(lander: Lander, port: int, host: str = "0.0.0.0") -> None:
             yield CounterMetricFamily("pixel_lander_bad_rows", "Bad rows landed (badraw/)", value=stats.bad_rows)
             yield CounterMetricFamily(
                 "pixel_lander_generations", "Topic re-creations detected", value=stats.generations
+            )
+            # Read from the landing thread's buffers without a lock: a snapshot off by one flush at most.
+            buffers = list(lander.buffers.values())
+            waiting = [b.first_seen for b in buffers if b.messages]
+            yield GaugeMetricFamily(
+                "pixel_lander_buffered_events",
+                "Events consumed, not yet landed",
+                value=sum(len(b.messages) for b in buffers),
+            )
+            yield GaugeMetricFamily(
+                "pixel_lander_oldest_unlanded_seconds",
+                "Age of the oldest event consumed and not yet landed (0: none waiting)",
+                value=time.monotonic() - min(waiting) if waiting else 0,
             )
 
     registry = CollectorRegistry()
