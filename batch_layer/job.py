@@ -38,6 +38,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from batch_layer.clean_parts import PART_INPUT_COLUMNS, PART_OUTPUT_SCHEMA, parquet_bytes, write_clean_parts
+from batch_layer.compaction import compact_day
 from batch_layer.spark import struct_of
 from batch_layer.transform import CLEAN_ARROW, LINE_SCHEMA, enrich_files
 from batch_layer.views.one_pass import PASS_COLUMNS, VIEW_SUMS_SCHEMA, VISIT_SUM_COLUMNS, view_sums
@@ -76,6 +77,8 @@ class DaySummary:
     sites: int = 0
     seconds: float = 0.0
     geo_database: str = ""  # the IP location database that located the day's events
+    raw_files: int = 0  # the day's raw and bad raw files before compaction ...
+    raw_files_compacted: int = 0  # ... and after compaction (one per hour folder and partition)
 
     @property
     def bad_total(self) -> int:
@@ -119,6 +122,9 @@ def run_day(
 
     checkpoints = _Checkpoints(spark)
     try:
+        stage("compacting raw files")
+        compacted = compact_day(storage, day)
+        summary.raw_files, summary.raw_files_compacted = compacted.files_before, compacted.files_after
         stage("reading + enriching raw")
         inputs = raw_inputs(storage, day, lateness)
         if not inputs:

@@ -360,6 +360,11 @@ def test_nightly_catches_up_by_backfilling_in_one_run(data, capfd):
     runs = {day: json.loads(storage.read(f"views/_runs/date={day}.json")) for day in (P, D, N)}
     assert (runs[P]["clean"], runs[D]["clean"], runs[N]["clean"]) == (1, 13, 1)
     assert runs[D]["geo_database"] == database_build() and database_build().startswith("dbip-city-lite 20")
+    # Compacted before it was read: one file per hour folder and partition, every event still counted.
+    assert runs[D]["raw_files"] > runs[D]["raw_files_compacted"] > 0
+    for hour in storage.list_dirs(f"raw/date={D}"):
+        names = [p.rsplit("/", 1)[1] for p in storage.list_files(f"raw/date={D}/{hour}")]
+        assert len({name.split("-")[0] for name in names}) == len(names), names
     assert runs[N]["bad"] == {"too_late": 1}  # c3: an event of D that landed at N 05:00
     [too_late] = bad_rows(data, N)
     assert json.loads(too_late["payload"])["event_id"] == "c3" and "date=2026-11-21/hour=05" in too_late["file"]
