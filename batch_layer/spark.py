@@ -18,6 +18,7 @@ from pyspark.sql.types import (
     DataType,
     DateType,
     LongType,
+    MapType,
     StringType,
     StructField,
     StructType,
@@ -35,6 +36,7 @@ _TYPES: dict[str, DataType] = {
     "boolean": BooleanType(),
     "date": DateType(),
     "binary": BinaryType(),
+    "map": MapType(StringType(), StringType()),
 }
 
 

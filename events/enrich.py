@@ -20,8 +20,16 @@ import pyarrow.compute as pc
 from events.badrows import BadReason
 from events.channels import channel_of
 from events.geo import LOCATION_FIELDS, Location, geo_locator, locate
-from events.props import MAX_SCREEN_WIDTH, SCREEN_BOUNDS, SCREEN_CLASSES, clean_props, screen_class, screen_width
-from events.schema import arrow_schema
+from events.props import (
+    MAX_SCREEN_WIDTH,
+    SCREEN_BOUNDS,
+    SCREEN_CLASSES,
+    clean_props,
+    props_map,
+    screen_class,
+    screen_width,
+)
+from events.schema import ARROW_TYPES, arrow_schema
 from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
 from events.useragent import parse_user_agent
 
@@ -58,7 +66,7 @@ CLEAN_SCHEMA: list[tuple[str, str]] = [
     ("ip_trunc", "string"),
     ("lang", "string"),
     ("dnt", "boolean"),
-    ("props", "string"),  # custom properties: a JSON object's text, sorted keys; "" for none
+    ("props", "map"),  # custom properties, string -> string; empty for none
 ]
 CLEAN_COLUMNS = [name for name, _ in CLEAN_SCHEMA]
 _PASSTHROUGH = (
@@ -140,7 +148,7 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
         is_bot=ua.is_bot,
         **locate(raw.get("ip_trunc") or "")._asdict(),
         screen=screen_class(screen_width(raw.get("w"))),
-        props=clean_props(raw.get("props") or ""),
+        props=props_map(clean_props(raw.get("props") or "")),
     )
     return {name: clean[name] for name in CLEAN_COLUMNS}, None
 
@@ -237,7 +245,8 @@ def enrich_table(raw: pa.Table) -> pa.Table:
     out["is_bot"] = spread([i.is_bot for i in infos], ua_codes, pa.bool_(), empty=False)
     out["screen"] = _screens(raw, n)
     props_codes, props_texts = _codes(text["props"])
-    out["props"] = spread([clean_props(t) for t in props_texts], props_codes)
+    props_type = ARROW_TYPES["map"]
+    out["props"] = spread([list(props_map(clean_props(t)).items()) for t in props_texts], props_codes, props_type, [])
     out["bad_reason"] = pa.array(bad, pa.string())
     out["bad_detail"] = pa.array(detail, pa.string())
     return pa.Table.from_arrays([out[name] for name in OUTPUT_COLUMNS], schema=OUTPUT_ARROW_SCHEMA)

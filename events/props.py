@@ -3,8 +3,8 @@ an event beyond its URL. Pure.
 
 Properties are string -> string, bounded as Plausible bounds them (at most MAX_PROPS, keys up to
 MAX_KEY characters, values up to MAX_VALUE): what is over a bound is dropped from the event and
-kept, with a typed reason, as a bad row (the collector does that). The raw and clean events carry
-them as a JSON object text with sorted keys ("" when none), one portable column for every engine.
+kept, with a typed reason, as a bad row (the collector does that). The raw event carries them as
+a JSON object's text with sorted keys ("" when none); the clean event as a map.
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ def clean_props(text: str) -> str:
     if any(value is None for value in props.values()):
         return ""
     return props_text(bounded_props(props)[0])
+
+
+def props_map(text: str) -> dict[str, str]:
+    """Properties' canonical text (props_text) as the clean event's map."""
+    return orjson.loads(text) if text else {}
 
 
 def screen_width(value: str | int | None) -> int | None:

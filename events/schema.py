@@ -2,7 +2,7 @@
 AGG_SCHEMA, the views'). Each engine's form is derived from that list here, so a column added
 there reaches Arrow, Spark, Flink SQL and DuckDB without a hand copy to forget.
 
-Types: "string", "long", "boolean", "date", "binary".
+Types: "string", "long", "boolean", "date", "binary", "map" (string -> string).
 """
 
 from __future__ import annotations
@@ -17,12 +17,34 @@ ARROW_TYPES = {
     "boolean": pa.bool_(),
     "date": pa.date32(),
     "binary": pa.binary(),
+    "map": pa.map_(pa.string(), pa.string()),
 }
 # Column types as each SQL dialect spells them.
 SQL_TYPES = {
-    "flink": {"string": "STRING", "long": "BIGINT", "boolean": "BOOLEAN", "date": "DATE", "binary": "BYTES"},
-    "duckdb": {"string": "VARCHAR", "long": "BIGINT", "boolean": "BOOLEAN", "date": "DATE", "binary": "BLOB"},
-    "spark": {"string": "STRING", "long": "BIGINT", "boolean": "BOOLEAN", "date": "DATE", "binary": "BINARY"},
+    "flink": {
+        "string": "STRING",
+        "long": "BIGINT",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "binary": "BYTES",
+        "map": "MAP<STRING, STRING>",
+    },
+    "duckdb": {
+        "string": "VARCHAR",
+        "long": "BIGINT",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "binary": "BLOB",
+        "map": "MAP(VARCHAR, VARCHAR)",
+    },
+    "spark": {
+        "string": "STRING",
+        "long": "BIGINT",
+        "boolean": "BOOLEAN",
+        "date": "DATE",
+        "binary": "BINARY",
+        "map": "MAP<STRING, STRING>",
+    },
 }
 # Identifier quotes: names such as ``value`` are reserved words in Flink SQL.
 _QUOTES = {"flink": "`", "duckdb": '"', "spark": "`"}

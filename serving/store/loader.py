@@ -14,12 +14,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from events.props import props_text
 from events.schema import arrow_schema
 from events.visits import new_visit, new_visitor
 from serving.store.schema import CLEAN_INPUTS, ENTRY_COLUMNS, HITS_COLUMNS, HITS_SCHEMA, PROPERTIES
 
 HITS_ARROW = arrow_schema(HITS_SCHEMA)
 _DAY_SHIFT = 32  # numbers of visitors and visits: day ordinal << 32 | the day's index
+
+
+def _props_texts(props: pa.ChunkedArray) -> pa.Array:
+    """The clean events' property maps as the hits' JSON texts ("" for none). Most hits have
+    none: only the others are converted."""
+    maps = props.combine_chunks()
+    texts = np.full(len(maps), "", dtype=object)
+    if len(maps):
+        lengths = np.diff(maps.offsets.to_numpy()) * maps.is_valid().to_numpy(zero_copy_only=False)
+        some = np.flatnonzero(lengths > 0)
+        texts[some] = [props_text(dict(pairs)) for pairs in maps.take(pa.array(some)).to_pylist()]
+    return pa.array(texts, pa.string())
 
 
 def hits_of_day(clean: pa.Table, day: dt.date) -> pa.Table:
@@ -58,6 +71,6 @@ def hits_of_day(clean: pa.Table, day: dt.date) -> pa.Table:
         elif prop.column in ENTRY_COLUMNS:
             values = values.take(entry[visit_index])
         columns[prop.column] = pc.fill_null(values, "")
-    columns["props"] = pc.fill_null(clean.column("props"), "")
+    columns["props"] = _props_texts(clean.column("props"))
     hits = pa.table({name: columns[name] for name in HITS_COLUMNS}).cast(HITS_ARROW)
     return hits.take(pc.sort_indices(hits, [("site", "ascending"), ("ts", "ascending")]))

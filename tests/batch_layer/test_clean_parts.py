@@ -158,7 +158,11 @@ def test_a_day_without_events_in_the_chunks_is_an_empty_part_with_the_clean_sche
 
 
 def test_a_part_reads_back_as_written():
-    rows = [{**{name: "" for name in CLEAN_COLUMNS}, "ts": 5, "is_bot": False, "dnt": True, "site": "a.example"}]
+    rows = [
+        {**{name: "" for name in CLEAN_COLUMNS}, "ts": 5, "is_bot": False, "dnt": True, "site": "a.example"},
+        {**{name: "" for name in CLEAN_COLUMNS}, "ts": 6, "is_bot": False, "dnt": False, "props": [("plan", "pro")]},
+    ]
+    rows[0]["props"] = []
     table = pa.Table.from_pylist(rows, schema=CLEAN_ARROW)
     back = pq.read_table(io.BytesIO(parquet_bytes(table)))
     assert back.schema == CLEAN_ARROW and back.to_pylist() == rows

@@ -30,9 +30,6 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
     settings = make_settings(
         tmp_path / "data",
         batch_lateness_hours=0,
-        speed_window_seconds=1,
-        speed_watermark_seconds=1,
-        speed_checkpoint_seconds=1,
         trusted_proxies=["127.0.0.1/32"],
     )
     raw = RawDataset(settings.data_dir)  # history, as the lander would have landed it

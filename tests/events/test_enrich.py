@@ -219,7 +219,7 @@ def test_vectorized_equals_row_by_row(events):
             assert row["bad_reason"] == bad[0].value
         else:
             assert row["bad_reason"] is None
-            assert {c: row[c] for c in CLEAN_COLUMNS} == clean
+            assert {c: dict(row[c]) if c == "props" else row[c] for c in CLEAN_COLUMNS} == clean
 
 
 def test_frame_tolerates_missing_optional_columns():

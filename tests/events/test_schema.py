@@ -45,6 +45,7 @@ def test_spark_struct_matches_the_arrow_schema():
 
 def _spark_names(cols):
     spelled = {"string": "string", "long": "bigint", "boolean": "boolean", "date": "date", "binary": "binary"}
+    spelled["map"] = "map<string,string>"
     return [(n, spelled[t]) for n, t in cols]
 
 

@@ -51,7 +51,7 @@ def clean_event(
     name="pageview",
     campaign="",
     country="",
-    props="",
+    props=None,
 ):
     """A clean event (events.enrich.CLEAN_SCHEMA) with the fields the store reads."""
     source_class = {"Direct / None": "direct", "Internal": "internal"}.get(source, "other")
@@ -71,7 +71,7 @@ def clean_event(
         device="desktop",
         utm_campaign=campaign,
         country=country,
-        props=props,
+        props=props or {},
         visitor_id=visitor or None,
         is_bot=False,
         dnt=False,
@@ -117,7 +117,7 @@ def day1() -> list[dict]:
         clean_event(a, t + 120 * MINUTE, "v3", "/"),
         clean_event(a, t + 125 * MINUTE, "v3", "/blog/a", "Internal"),
         clean_event(a, t + 305 * MINUTE, "v3", "/blog/b"),  # 3 hours later: a second visit
-        clean_event(a, t + 180 * MINUTE, "v4", "/pricing", "Google", "Safari", name="Signup", props='{"plan":"pro"}'),
+        clean_event(a, t + 180 * MINUTE, "v4", "/pricing", "Google", "Safari", name="Signup", props={"plan": "pro"}),
         clean_event(a, t + 180 * MINUTE + 30_000, "v4", "/pricing", "Internal", "Safari"),
         *(clean_event("b.example", t + i * MINUTE, "b1", "/") for i in range(3)),
     ]

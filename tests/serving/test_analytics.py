@@ -17,7 +17,6 @@ import pytest
 
 from core.lake.storage import FileStorage
 from events.days import day_bounds
-from events.props import props_text
 from serving.analytics.closed import EmbeddedClosed
 from serving.analytics.engine import Analytics
 from serving.analytics.goals import Goal
@@ -70,7 +69,7 @@ def make_events(seed: int = 7) -> list[dict]:
                             browser,
                             name,
                             rng.choice(["", "news"]),
-                            props=props_text(props),
+                            props=props,
                         )
                     )
         events.append(clean_event("a.example", start + 1000, "", "/", "Google", "Chrome", "pageview", ""))  # no id
@@ -146,7 +145,7 @@ def reference_hits(events: list[dict]) -> list[dict]:
                         "exit_page": visit[-1]["path"],
                         "v_source": visit[0]["source"],
                         "v_campaign": visit[0]["utm_campaign"],
-                        **{f"prop:{k}": v for k, v in json.loads(h["props"] or "{}").items()},
+                        **{f"prop:{k}": v for k, v in h["props"].items()},
                         "day": str(key[2]),
                     }
                 )
