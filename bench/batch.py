@@ -131,6 +131,7 @@ ENRICHED = [
     "country",
     "region",
     "city",
+    "screen",  # (props: enriched too, but DuckDB's Arrow UDF can't hand a map back: the raw text is kept)
     "is_bot",
     "bad_reason",
 ]
@@ -171,17 +172,44 @@ def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
         "lang",
         "dnt",
         "src",
+        "props",
+        "w",
     ]
 
-    def enrich(v, event_id, ts, site, event, url, referrer, ua, ip_trunc, visitor_id, uid, eid, lang, dnt, src):
+    def enrich(
+        v, event_id, ts, site, event, url, referrer, ua, ip_trunc, visitor_id, uid, eid, lang, dnt, src, props, w
+    ):
         # DuckDB hands Arrow arrays over: the events library's Arrow entry point takes them as they are.
-        columns = (v, event_id, ts, site, event, url, referrer, ua, ip_trunc, visitor_id, uid, eid, lang, dnt, src)
+        columns = (
+            v,
+            event_id,
+            ts,
+            site,
+            event,
+            url,
+            referrer,
+            ua,
+            ip_trunc,
+            visitor_id,
+            uid,
+            eid,
+            lang,
+            dnt,
+            src,
+            props,
+            w,
+        )
         out = enrich_table(pa.table(dict(zip(raw_cols, columns))).cast(RAW_ARROW_SCHEMA))
         return pa.StructArray.from_arrays([out.column(name).combine_chunks() for name in ENRICHED], names=ENRICHED)
 
     con = duckdb.connect()
     con.create_function(
-        "enrich", enrich, [duckdb.sqltype(duck_types[t]) for _, t in RAW_SCHEMA], struct_type, type="arrow"
+        "enrich",
+        enrich,
+        [duckdb.sqltype(duck_types[t]) for _, t in RAW_SCHEMA],
+        struct_type,
+        type="arrow",
+        null_handling="special",  # optional raw fields are NULL: the function decides (default: NULL out)
     )
     con.create_function("hll", sketch_of, [duckdb.list_type(duckdb.sqltype("VARCHAR"))], duckdb.sqltype("VARCHAR"))
     columns = ", ".join(f"'{n}': '{duck_types[t]}'" for n, t in RAW_SCHEMA)
