@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 
+from batch_layer.retention import apply_raw_retention
 from core.lake import layout
 from core.lake.storage import Storage, open_storage
 from core.lake.watermark import read_watermark
@@ -118,6 +119,7 @@ class Nightly:
         days = self.due(now)
         if not days:
             log.info("nothing to close (watermark is current)")
+            self.expire_raw(now)
             return 0
         log.info("closing %s .. %s", days[0], days[-1])
         cmd = [sys.executable, "-m", "batch_layer.submit", "--from", str(days[0]), "--to", str(days[-1])]
@@ -126,7 +128,13 @@ class Nightly:
         self.child = None
         if code:
             log.error("batch run for %s .. %s failed (exit %d); retried at the next run", days[0], days[-1], code)
+        self.expire_raw(now)
         return code
+
+    def expire_raw(self, now: dt.datetime) -> list[dt.date]:
+        """Raw days past PIXEL_RAW_RETENTION_DAYS, closed ones only (batch_layer.retention)."""
+        storage = open_storage(self.settings.storage_root, self.settings.hdfs_user)
+        return apply_raw_retention(storage, now.date(), self.settings.raw_retention_days)
 
     def run(self) -> None:
         while not self.stop_event.is_set():

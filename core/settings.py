@@ -124,6 +124,12 @@ class Settings(BaseSettings):
         description="When `pixel up` runs the nightly job for the previous day (HH:MM, UTC). "
         "Keep it after midnight + batch_lateness_hours, or late events miss the run.",
     )
+    raw_retention_days: int = Field(
+        0,
+        ge=0,
+        description="The nightly run removes raw and bad raw days older than this, once closed; clean events and "
+        "views are kept (0: keep raw data for ever).",
+    )
     batch_catchup_days: int = Field(
         7, ge=0, description="On start, the nightly scheduler also closes up to this many missed days."
     )

@@ -88,3 +88,30 @@ def test_drift_refuses_a_day_without_a_batch_view(tmp_path):
         timeout=60,
     )
     assert out.returncode == 2 and "pixel batch --date 2026-11-20" in " ".join(out.stderr.split()), out.stderr
+
+
+def test_raw_retention_removes_old_closed_days_only(tmp_path):
+    """Raw and bad raw days older than the retention, and closed, go; open days, the clean events
+    and the views stay; retention 0 keeps everything."""
+    from batch_layer.retention import apply_raw_retention
+    from batch_layer.schedule import Nightly
+
+    storage = FileStorage(tmp_path)
+    today = dt.date(2026, 12, 10)
+    days = [today - dt.timedelta(days=n) for n in range(10, 0, -1)]  # Nov 30 .. Dec 9
+    for day in days:
+        RawDataset(tmp_path).write(day, 10, [event(f"e{day}", ms(day, 10), "a.example")])
+        storage.write_atomic(f"badraw/date={day}/hour=10/0-0-0.jsonl.gz", b"")
+        storage.write_atomic(f"clean/events/date={day}/part-00000.parquet", b"kept")
+    advance_watermark(storage, dt.date(2026, 12, 2))  # closed through Dec 2
+    assert apply_raw_retention(storage, today, 0) == []
+    assert apply_raw_retention(storage, today, 5) == [dt.date(2026, 11, 30), dt.date(2026, 12, 1), dt.date(2026, 12, 2)]
+    assert first_raw_day(storage) == dt.date(2026, 12, 3)
+    assert storage.list_dirs("badraw")[0] == "date=2026-12-03"
+    assert len(storage.list_dirs("clean/events")) == 10  # clean data is kept
+    # Older than the retention but not closed yet: kept until the nightly job has closed it.
+    assert apply_raw_retention(storage, today + dt.timedelta(days=30), 5) == []
+    # The nightly scheduler applies it after its run.
+    settings = make_settings(tmp_path, raw_retention_days=6)
+    advance_watermark(storage, dt.date(2026, 12, 9))
+    assert Nightly(settings).expire_raw(dt.datetime(2026, 12, 10, 3, tzinfo=dt.UTC)) == [dt.date(2026, 12, 3)]
