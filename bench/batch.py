@@ -202,7 +202,9 @@ def run_duckdb(root: Path, out: Path) -> tuple[float, dict]:
         out = enrich_table(pa.table(dict(zip(raw_cols, columns))).cast(RAW_ARROW_SCHEMA))
         return pa.StructArray.from_arrays([out.column(name).combine_chunks() for name in ENRICHED], names=ENRICHED)
 
-    con = duckdb.connect()
+    # DuckDB's default memory limit is 80% of the box: beside Spark's JVM that is an OOM kill at
+    # 10M events; with a limit it spills to disk instead.
+    con = duckdb.connect(config={"memory_limit": "8GB", "temp_directory": str(out / "spill")})
     con.create_function(
         "enrich",
         enrich,
