@@ -54,11 +54,14 @@ def compact_folder(storage: Storage, folder: str) -> Compacted:
             by_partition.setdefault(partition, []).append((first, last, path))
     out = Compacted(files_before=sum(len(files) for files in by_partition.values()))
     for partition, files in sorted(by_partition.items()):
+        if len(files) == 1:
+            out.files_after += 1
+            continue
         files.sort(key=lambda f: (f[0], -f[1]))  # by offset; a merged file before what it holds
         lines: list[bytes] = []
         kept: list[tuple[int, int, set[bytes]]] = []
         readable = []
-        for first, last, path in files if len(files) > 1 else ():
+        for first, last, path in files:
             try:
                 found = _lines(storage, path)
             except (OSError, EOFError, zlib.error):  # left as it is: the job reports it, line by line

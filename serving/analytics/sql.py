@@ -53,8 +53,12 @@ def property_sql(name: str, bind) -> str:
     key = custom_key(name)
     if key is None:
         return f'"{PROPERTIES[name].column}"'
-    path = '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return f"coalesce(json_extract_string(nullif(props, ''), {bind(path)}), '')"
+    return f"coalesce(json_extract_string(nullif(props, ''), {bind(json_path(key))}), '')"
+
+
+def json_path(key: str) -> str:
+    """DuckDB's JSON path of an object's key, quoted: any character is a key's."""
+    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def dimension_sql(query: Query, dim: str, bind) -> str:

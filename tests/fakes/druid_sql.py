@@ -18,6 +18,8 @@ import re
 
 import duckdb
 
+from serving.analytics.sql import json_path
+
 # Druid SQL -> DuckDB SQL, for the functions serving.druid.sql uses.
 _GRAINS = {"PT1H": "hour", "P1D": "day", "P1W": "week", "P1M": "month"}
 _REWRITES = [
@@ -48,8 +50,7 @@ def duckdb_sql(druid_sql: str) -> str:
 def _duckdb_path(value):
     """Druid's JSONPath $['key'] as DuckDB's $."key" (the emulation's one parameter rewrite)."""
     if isinstance(value, str) and value.startswith("$['") and value.endswith("']"):
-        key = re.sub(r"\\(.)", r"\1", value[3:-2])  # Druid's escapes undone
-        return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return json_path(re.sub(r"\\(.)", r"\1", value[3:-2]))  # Druid's escapes undone
     return value
 
 
