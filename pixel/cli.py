@@ -449,6 +449,60 @@ def sites_list() -> None:
     Console(width=max(Console().width, 100)).print(table)
 
 
+@sites_app.command("delete")
+def sites_delete(
+    domain: str = typer.Argument(..., help="The site to delete."),
+    purge: bool = typer.Option(
+        False,
+        "--purge",
+        help="Also erase its data: raw, bad rows, clean events, views and both stores (can't be undone).",
+    ),
+    yes: bool = typer.Option(False, "--yes", "-y", help="Don't ask for confirmation."),
+) -> None:
+    """Delete a site: its tokens and goals; with --purge, every row of its data too."""
+    from serving.registry import RegistryError, normalize_domain
+
+    try:
+        domain = normalize_domain(domain)
+    except RegistryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    registry = _registry()
+    known = registry.site(domain) is not None
+    if not known and not purge:
+        typer.echo(f"error: no site {domain} (see `pixel sites list`)", err=True)
+        raise typer.Exit(1)
+    what = "and erase all its data" if purge else "(its data stays: --purge erases it)"
+    if not yes and not typer.confirm(f"delete site {domain} {what}?"):
+        raise typer.Exit(1)
+    if purge:
+        _purge_site(domain)
+    if known:
+        registry.delete_site(domain)
+        typer.echo(f"deleted site {domain}")
+
+
+def _purge_site(domain: str) -> None:
+    from rich.progress import Progress
+
+    from batch_layer.purge import days_of_lake, purge_lake, request_purge
+    from core.lake.storage import open_storage
+
+    settings = _settings()
+    storage = open_storage(settings.storage_root, settings.hdfs_user)
+    request_purge(storage, domain)  # the stores first: the site's numbers go at once
+    with Progress(transient=True) as progress:
+        task = progress.add_task(f"erasing {domain}", total=len(days_of_lake(storage)))
+        purged = purge_lake(storage, domain, progress=lambda _day: progress.advance(task))
+    rows = ", ".join(f"{name} {n:,}" for name, n in purged.rows.items() if n) or "none"
+    typer.echo(f"erased {purged.total:,} rows of {domain} from the lake ({rows}): {purged.files_rewritten} files")
+    if purged.days_restated:
+        typer.echo(f"closed days reloaded by the stores: {len(purged.days_restated)}")
+    for path in purged.files_unreadable:
+        typer.echo(f"warning: {path} is not a whole gzip file and was left as it is", err=True)
+    typer.echo("the serving process erases it from its stores at its next sync (`pixel serve` applies it on start)")
+
+
 @tokens_app.command("create")
 def tokens_create(domain: str = typer.Argument(..., help="The site the token opens.")) -> None:
     """Create an API token for a site. It is printed once: only its hash is kept."""

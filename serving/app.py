@@ -70,7 +70,8 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     store = open_realtime_store(settings)
     storage = open_storage(settings.storage_root, settings.hdfs_user)
     loaded_days, closed = _closed_days(settings, storage, store, lambda: sync.site_events)
-    sync = LakeSync(storage, loaded_days, settings.store_sync_seconds)
+    live = store if settings.realtime_store == "embedded" else None  # Druid: one datasource holds both
+    sync = LakeSync(storage, loaded_days, settings.store_sync_seconds, live=live)
     analytics = Analytics(closed, lambda: sync.watermark, store, goals=registry.goals)
     ingestor = None
     if ingest and settings.realtime_store == "embedded":

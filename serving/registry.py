@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from events.raw import FIELD_LIMITS
+from events.sites import normalize_site
 from serving.analytics.goals import MAX_GOALS, Goal
 
 TOKEN_PREFIX = "px_"
@@ -87,7 +88,7 @@ def hash_token(token: str) -> str:
 
 
 def normalize_domain(domain: str) -> str:
-    value = domain.strip().lower().removeprefix("www.")
+    value = normalize_site(domain)
     if not _DOMAIN.match(value):
         raise RegistryError(f"{domain!r} is not a domain name (e.g. example.com, blog.example.com)")
     return value
@@ -171,6 +172,14 @@ class Registry:
             db.execute(
                 delete(goals).where(goals.c.site == domain, goals.c.event == found.event, goals.c.page == found.page)
             )
+
+    def delete_site(self, domain: str) -> None:
+        """Forget a site, its tokens and its goals (its data stays unless purged)."""
+        with self.engine.begin() as db:
+            db.execute(delete(tokens).where(tokens.c.site == domain))
+            db.execute(delete(goals).where(goals.c.site == domain))
+            if not db.execute(delete(sites).where(sites.c.domain == domain)).rowcount:
+                raise RegistryError(f"no site {domain} (see `pixel sites list`)")
 
     def can_read(self, domain: str, token: str | None) -> bool:
         """A public site to anyone; a private one with one of its own tokens."""

@@ -12,6 +12,8 @@ or hdfs://, see core.lake.storage) and always use '/'.
     views/_watermark                                         the last closed day
     druid/hits/date=D/part-00000.parquet                     a closed day's hits and visits, as
                                                              Druid ingests them (pixel serve)
+    _purges/<site>.json                                      a site's erasure, until the serving
+                                                             process has dropped it from its stores
 
 Raw and bad-raw file names derive from offsets, so landing the same offsets again rewrites the
 same file instead of adding a second copy.
@@ -33,6 +35,7 @@ LANDER = "_lander"
 STAGING = "_staging"
 WATERMARK = f"{VIEWS}/_watermark"
 DRUID_HITS = "druid/hits"
+PURGES = "_purges"
 
 _HOUR_PLACE = re.compile(r"(?:^|/)date=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 
@@ -88,6 +91,11 @@ def clean_staging_dir(day: dt.date | str) -> str:
 
 def run_summary(day: dt.date | str) -> str:
     return f"{VIEWS}/_runs/date={day}.json"
+
+
+def purge_request(site: str) -> str:
+    """A site's erasure request (batch_layer.purge writes it, serving.store.sync applies it)."""
+    return f"{PURGES}/{site}.json"
 
 
 def lander_position(topic: str, partition: int) -> str:

@@ -60,41 +60,25 @@ def hdfs_input_root(storage_root: str, override: str = "") -> str:
     return f"hdfs://{parsed.hostname}:{HDFS_RPC_PORT}{parsed.path.rstrip('/')}"
 
 
-def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
-    """The index_parallel task that makes ``day``'s hits (layout.druid_hits_file) the day's rows."""
+def _replacing_task(
+    interval: str, data_schema: dict, input_io: dict, max_subtasks: int, context: dict | None = None
+) -> dict:
+    """An index_parallel task that replaces the datasource's segments over ``interval`` (the
+    dimensions: the supervisor's, then the visit's; segments by day) with what ``input_io`` reads."""
     schema = supervisor_schema()
-    interval = f"{day}T00:00:00Z/{day + dt.timedelta(days=1)}T00:00:00Z"
-    hll = next(m for m in schema["metricsSpec"] if m["name"] == "visitors_hll")
-    dimensions = [
-        *schema["dimensionsSpec"]["dimensions"],
-        *VISIT_STRINGS,
-        *({"type": "long", "name": name} for name in VISIT_LONGS),
-    ]
     return {
         "type": "index_parallel",
         "spec": {
             "dataSchema": {
                 "dataSource": schema["dataSource"],
-                "timestampSpec": {"column": "ts", "format": "millis"},
-                "dimensionsSpec": {"dimensions": dimensions},
-                # The clean data has no bots.
-                "transformSpec": {"transforms": [{"type": "expression", "name": "is_bot", "expression": "'false'"}]},
-                "metricsSpec": [
-                    {"type": "count", "name": "events"},
-                    {
-                        "type": "filtered",
-                        "filter": {"type": "selector", "dimension": "event", "value": "pageview"},
-                        "aggregator": {"type": "count", "name": "pageviews"},
-                        "name": "pageviews",
-                    },
-                    {
-                        "type": "HLLSketchBuild",
-                        "name": "visitors_hll",
-                        "fieldName": "visitor",
-                        "lgK": hll["lgK"],
-                        "tgtHllType": hll["tgtHllType"],
-                    },
-                ],
+                "dimensionsSpec": {
+                    "dimensions": [
+                        *schema["dimensionsSpec"]["dimensions"],
+                        *VISIT_STRINGS,
+                        *({"type": "long", "name": name} for name in VISIT_LONGS),
+                    ]
+                },
+                **data_schema,
                 "granularitySpec": {
                     "type": "uniform",
                     "segmentGranularity": "DAY",
@@ -103,21 +87,88 @@ def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
                     "intervals": [interval],
                 },
             },
-            "ioConfig": {
-                "type": "index_parallel",
-                "inputSource": {"type": "hdfs", "paths": f"{input_root}/{layout.druid_hits_file(day)}"},
-                "inputFormat": {"type": "parquet", "binaryAsString": True},
-                "appendToExisting": False,
-                "dropExisting": True,
-            },
+            "ioConfig": {"type": "index_parallel", **input_io, "appendToExisting": False, "dropExisting": True},
             "tuningConfig": {
                 "type": "index_parallel",
                 "maxNumConcurrentSubTasks": max_subtasks,
                 "forceGuaranteedRollup": False,
             },
         },
-        "context": {"taskLockType": "REPLACE"},
+        "context": {"taskLockType": "REPLACE", **(context or {})},
     }
+
+
+def day_task(day: dt.date, input_root: str, max_subtasks: int = 2) -> dict:
+    """The index_parallel task that makes ``day``'s hits (layout.druid_hits_file) the day's rows."""
+    hll = next(m for m in supervisor_schema()["metricsSpec"] if m["name"] == "visitors_hll")
+    return _replacing_task(
+        f"{day}T00:00:00Z/{day + dt.timedelta(days=1)}T00:00:00Z",
+        {
+            "timestampSpec": {"column": "ts", "format": "millis"},
+            # The clean data has no bots.
+            "transformSpec": {"transforms": [{"type": "expression", "name": "is_bot", "expression": "'false'"}]},
+            "metricsSpec": [
+                {"type": "count", "name": "events"},
+                {
+                    "type": "filtered",
+                    "filter": {"type": "selector", "dimension": "event", "value": "pageview"},
+                    "aggregator": {"type": "count", "name": "pageviews"},
+                    "name": "pageviews",
+                },
+                {
+                    "type": "HLLSketchBuild",
+                    "name": "visitors_hll",
+                    "fieldName": "visitor",
+                    "lgK": hll["lgK"],
+                    "tgtHllType": hll["tgtHllType"],
+                },
+            ],
+        },
+        {
+            "inputSource": {"type": "hdfs", "paths": f"{input_root}/{layout.druid_hits_file(day)}"},
+            "inputFormat": {"type": "parquet", "binaryAsString": True},
+        },
+        max_subtasks,
+    )
+
+
+# The first day a purge reindexes from: before any traffic the platform can hold.
+PURGE_FROM = dt.date(2000, 1, 1)
+
+
+def purge_task(site: str, before_ms: int, max_subtasks: int = 2) -> dict:
+    """The index_parallel task that rewrites the datasource without the site's rows before
+    ``before_ms`` (a purge): Druid reads its own segments (the druid input source) through a
+    filter, over every day up to the purge's, and replaces them. Rows are re-rolled with the
+    supervisor's combining metrics, which the batch rows' columns answer too."""
+    schema = supervisor_schema()
+    end = dt.datetime.fromtimestamp(before_ms / 1000, dt.UTC).date() + dt.timedelta(days=1)
+    interval = f"{PURGE_FROM}T00:00:00Z/{end}T00:00:00Z"
+    site_before = {
+        "type": "and",
+        "fields": [
+            {"type": "selector", "dimension": "site", "value": site},
+            {
+                "type": "bound",
+                "dimension": "__time",
+                "upper": str(before_ms),
+                "upperStrict": True,
+                "ordering": "numeric",
+            },
+        ],
+    }
+    return _replacing_task(
+        interval,
+        {
+            "timestampSpec": {"column": "__time", "format": "millis"},
+            "transformSpec": {"filter": {"type": "not", "field": site_before}},
+            "metricsSpec": schema["metricsSpec"],
+        },
+        {"inputSource": {"type": "druid", "dataSource": schema["dataSource"], "interval": interval}},
+        max_subtasks,
+        # The supervisor keeps appending to today's segments while this replaces them.
+        {"useConcurrentLocks": True},
+    )
 
 
 class Overlord:
@@ -179,6 +230,10 @@ class DruidDays:
 
     def site_events(self) -> dict[str, int]:
         return {}  # Druid plans its queries itself
+
+    def delete_site(self, site: str, before_ms: int) -> str:
+        """Erase the site's rows before ``before_ms``, batch and real-time: the reindex task's id."""
+        return self.overlord.run(purge_task(site, before_ms), poll_s=self.poll_s)
 
     def replace_day(self, day: dt.date, hits: pa.Table, run: str) -> str:
         """Ingest ``hits`` as the day's batch rows; the task's id, or DruidTaskFailed."""

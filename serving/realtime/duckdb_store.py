@@ -102,6 +102,13 @@ class DuckDBStore:
                 raise
         return len(rolled)
 
+    def delete_site(self, site: str, before_ms: int) -> int:
+        """Erase the site's minutes before ``before_ms`` (a purge); the rows removed."""
+        with self.lock:
+            return self.db.execute(
+                "DELETE FROM live_minute WHERE site = ? AND minute < ?", [site, before_ms]
+            ).fetchone()[0]
+
     def _merge(self, rolled: dict[tuple, list]) -> None:
         keys = list(rolled)
         incoming = pa.table(

@@ -74,11 +74,17 @@ class EmbeddedStore:
         finally:
             cursor.close()
 
-    def delete_site(self, site: str) -> int:
+    def delete_site(self, site: str, before_ms: int) -> int:
+        """Erase the site's rows of the days before ``before_ms``'s (a purge: the days after hold
+        traffic of a site created again); the hits removed."""
+        before = dt.datetime.fromtimestamp(before_ms / 1000, dt.UTC).date()
         with self._write:
             cursor = self.db.cursor()
-            cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE site = ?", [site])
-            return cursor.execute("DELETE FROM hits WHERE site = ?", [site]).fetchone()[0]
+            cursor.begin()
+            cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE site = ? AND day < ?", [site, before])
+            removed = cursor.execute("DELETE FROM hits WHERE site = ? AND day < ?", [site, before]).fetchone()[0]
+            cursor.commit()
+            return removed
 
     # --- queries ---------------------------------------------------------------------------------
     def query(self, sql: str, params: list, timeout_s: float = 5.0) -> list[tuple]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import logging
 import threading
 import time
@@ -41,11 +42,21 @@ class ClosedDayStore(Protocol):
     def site_events(self) -> dict[str, int]:
         """Events per site over the days it holds (what the embedded store plans queries with)."""
 
+    def delete_site(self, site: str, before_ms: int) -> object:
+        """Erase the site's rows from before ``before_ms`` (a purge request)."""
+
+
+class LiveStore(Protocol):
+    def delete_site(self, site: str, before_ms: int) -> int:
+        """Erase the site's real-time rows from before ``before_ms``."""
+
 
 class LakeSync:
-    def __init__(self, storage: Storage, store: ClosedDayStore, interval_s: float = 5.0):
+    def __init__(self, storage: Storage, store: ClosedDayStore, interval_s: float = 5.0, live: LiveStore | None = None):
+        """``live``: the real-time store purges erase from too (none: ``store`` holds both)."""
         self.storage = storage
         self.store = store
+        self.live = live
         self.interval_s = interval_s
         self.watermark: dt.date | None = None  # every closed day up to it is in the store
         self.site_events: dict[str, int] = store.site_events()  # events per site in the store
@@ -63,8 +74,29 @@ class LakeSync:
                 out[day] = hashlib.sha256(self.storage.read(path)).hexdigest()[:16]
         return out
 
+    def apply_purges(self) -> list[str]:
+        """Erase each site a purge request names (batch_layer.purge) from the stores, then drop
+        the request: applied once, so a site created again later keeps its new traffic."""
+        done = []
+        for path in self.storage.list_files(layout.PURGES):
+            request = json.loads(self.storage.read(path))
+            site, before_ms = request["site"], int(request["requested_ms"])
+            try:
+                self.store.delete_site(site, before_ms)
+                if self.live is not None:
+                    self.live.delete_site(site, before_ms)
+            except Exception as exc:  # the store refused or is down: the request stays, tried again
+                log.error("%s not erased from the stores (%s); retried at the next sync", site, exc)
+                continue
+            self.storage.delete(path)
+            self.site_events = self.store.site_events()
+            log.info("erased %s from the stores (rows before %d)", site, before_ms)
+            done.append(site)
+        return done
+
     def sync_once(self) -> list[dt.date]:
         """Load what is missing or stale; returns the days loaded."""
+        self.apply_purges()
         lake_watermark = read_watermark(self.storage)
         if lake_watermark is None:
             return []

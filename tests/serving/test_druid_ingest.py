@@ -123,3 +123,32 @@ def test_the_sync_submits_each_closed_or_rerun_day_once(tmp_path):
         days = [t["task"]["spec"]["dataSchema"]["granularitySpec"]["intervals"][0][:10] for t in fake.tasks.values()]
         assert days == ["2026-11-20", "2026-11-20", "2026-11-20", "2026-11-21"]
         assert set(druid.loaded()) == {D1, D2} and dt.date(2026, 11, 22) not in druid.loaded()
+
+
+def test_a_purge_request_reindexes_the_datasource_without_the_site(tmp_path):
+    from batch_layer.purge import request_purge
+    from core.lake import layout
+    from core.lake.storage import FileStorage
+
+    storage = FileStorage(tmp_path / "lake")
+    before_ms = 1_795_000_000_000  # 2026-11-18 09:46:40 UTC
+    request_purge(storage, "a.example", now_ms=before_ms)
+    with FakeOverlord() as fake:
+        sync = LakeSync(storage, DruidDays(Overlord(fake.url), storage, ROOT, tmp_path / "d.json", poll_s=0.01))
+        fake.fail_with = "lock revoked"
+        assert sync.apply_purges() == []  # failed: the request stays for the next sync
+        assert storage.list_files(layout.PURGES) == [layout.purge_request("a.example")]
+        fake.fail_with = None
+        assert sync.apply_purges() == ["a.example"] and storage.list_files(layout.PURGES) == []
+        task = list(fake.tasks.values())[-1]["task"]
+    supervisor = json.loads(SUPERVISOR_SPEC.read_text())["spec"]["dataSchema"]
+    schema, ingest_io = task["spec"]["dataSchema"], task["spec"]["ioConfig"]
+    interval = "2000-01-01T00:00:00Z/2026-11-19T00:00:00Z"  # every day up to the purge's
+    assert ingest_io["inputSource"] == {"type": "druid", "dataSource": supervisor["dataSource"], "interval": interval}
+    assert schema["granularitySpec"]["intervals"] == [interval] and ingest_io["dropExisting"] is True
+    assert schema["metricsSpec"] == supervisor["metricsSpec"]  # combining: longSum, HLLSketchMerge
+    assert schema["timestampSpec"]["column"] == "__time"
+    site, before = schema["transformSpec"]["filter"]["field"]["fields"]
+    assert schema["transformSpec"]["filter"]["type"] == "not"
+    assert site == {"type": "selector", "dimension": "site", "value": "a.example"}
+    assert (before["dimension"], before["upper"], before["upperStrict"]) == ("__time", str(before_ms), True)
