@@ -49,6 +49,7 @@ CAMPAIGNS = [""] * 8 + [f"campaign-{i}" for i in range(10)]
 BROWSERS = ["Chrome", "Safari", "Firefox", "Edge", "Samsung Internet", "Opera", "Mobile Safari", "Chrome Mobile"]
 OSES = ["Windows", "Mac OS X", "iOS", "Android", "Linux", "Chrome OS"]
 DEVICES = ["desktop", "mobile", "tablet"]
+COUNTRIES = ["US", "DE", "GB", "FR", "IN", "BR", "CA", "JP", "NL", "ES", "IT", "PL", "AU", "SE", ""]
 
 
 def site_name(rank: int) -> str:
@@ -86,7 +87,13 @@ def day_events(day: dt.date, rng):
 
     per_visit = {
         name: pick(values, n_visits)[visit_of]
-        for name, values in (("browser", BROWSERS), ("os", OSES), ("device", DEVICES), ("utm_campaign", CAMPAIGNS))
+        for name, values in (
+            ("browser", BROWSERS),
+            ("os", OSES),
+            ("device", DEVICES),
+            ("utm_campaign", CAMPAIGNS),
+            ("country", COUNTRIES),
+        )
     }
     source = pick(SOURCES, n_visits)[visit_of]
     first_hit = np.ones(n, dtype=bool)
@@ -108,6 +115,7 @@ def day_events(day: dt.date, rng):
     columns["browser_major"] = np.full(n, "120", dtype=object)
     columns["is_bot"] = np.zeros(n, dtype=bool)
     columns["dnt"] = np.zeros(n, dtype=bool)
+    columns["props"] = pa.array([[]] * n, type=pa.map_(pa.string(), pa.string()))  # no custom properties
     return pa.table({name: columns[name] for name, _ in CLEAN_SCHEMA}, schema=arrow_schema(CLEAN_SCHEMA))
 
 

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
         description="Stats API requests an hour per API token, or per client address without one (429 past it).",
     )
     api_rate_burst: int = Field(100, ge=1, description="... of which this many may come at once.")
+    dashboard_rate_per_hour: float = Field(
+        36_000,
+        gt=0,
+        description="The dashboard's own Stats API requests an hour, per token or address (a view asks ~12).",
+    )
+    dashboard_rate_burst: int = Field(300, ge=1, description="... of which this many may come at once.")
     registry_url: str = Field(
         "",
         description="Sites and tokens database (SQLAlchemy URL), e.g. "

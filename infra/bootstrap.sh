@@ -45,4 +45,5 @@ echo "==> fetching engines (pinned, sha256-verified)"
 .venv/bin/python -m infra.tansu >/dev/null
 .venv/bin/python -m infra.flink >/dev/null
 .venv/bin/python -m infra.geo >/dev/null
+.venv/bin/python -m infra.mapdata >/dev/null
 echo "==> setup done"

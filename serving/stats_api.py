@@ -14,6 +14,7 @@ they can't apply) is null, and the answer has a "warning" saying why.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -47,28 +48,55 @@ def one_of(names) -> str:
     return "^(" + "|".join(names) + ")$"
 
 
-def parse_v1_filters(raw: str | None):
-    """``a==x;b!=y|z``, ``*`` wildcards -> a filter tree (serving.analytics.query)."""
+def _split(text: str, sep: str) -> list[str]:
+    """``text`` split at each ``sep`` not escaped by a backslash (escapes kept)."""
+    parts, current, chars = [], [], iter(text)
+    for ch in chars:
+        if ch == "\\":
+            current.append(ch + next(chars, ""))
+        elif ch == sep:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    return [*parts, "".join(current)]
+
+
+def _unescape(value: str) -> str:
+    return re.sub(r"\\(.)", r"\1", value)
+
+
+def v1_filters_as_v2(raw: str | None) -> list:
+    """``a==x;b!=y|z``, ``*`` wildcards (``\\;``, ``\\|``: a value's own ``;`` and ``|``) -> the
+    same filters in v2's JSON form."""
     if not raw:
-        return None
-    parts = [f for f in raw.split(";") if f.strip()]
+        return []
+    parts = [f for f in _split(raw, ";") if f.strip()]
     if len(parts) > MAX_FILTERS:
         raise QueryError(f"at most {MAX_FILTERS} filters")
     out = []
     for part in parts:
-        negated = "!=" in part
-        prop, sep, value = part.partition("!=" if negated else "==")
-        if not sep or not value:
+        at = {op: part.find(op) for op in ("==", "!=") if op in part}
+        if not at:
             raise QueryError(f"filter {part[:100]!r} is not property==value or property!=value")
-        prop = prop.strip()
+        op = min(at, key=at.get)
+        prop, value = part[: at[op]].strip(), part[at[op] + 2 :]
+        if not value:
+            raise QueryError(f"filter {part[:100]!r} is not property==value or property!=value")
         if not is_property(prop) and prop != GOAL:
             raise QueryError(f"unknown property {prop!r}; one of {PROPERTY_NAMES}, {GOAL}")
-        values = [v.strip() for v in value.split("|")]
+        negated = op == "!="
+        values = [_unescape(v.strip()) for v in _split(value, "|")]
         if any("*" in v for v in values):
             out.append(["matches_not" if negated else "matches", prop, [wildcard_regex(v) for v in values]])
         else:
             out.append(["is_not" if negated else "is", prop, values])
-    return parse_v2_filters(out)
+    return out
+
+
+def parse_v1_filters(raw: str | None):
+    """v1 filters (``v1_filters_as_v2``) -> a filter tree (serving.analytics.query)."""
+    return parse_v2_filters(v1_filters_as_v2(raw)) if raw else None
 
 
 def parse_property(prop: str) -> str:
@@ -105,6 +133,107 @@ def check_access(can_read: Callable[[str, str | None], bool], site: str, authori
     return site
 
 
+class V1Stats:
+    """The v1 answers (what the routes return), for the routes and the dashboard's export."""
+
+    def __init__(self, analytics: Analytics, today: Callable[[], dt.date]):
+        self.analytics = analytics
+        self.today = today
+
+    def question(self, site: str, period: str, date: str | None, metrics: str, filters: str | None, **more) -> Question:
+        days = parse_period(period, date, self.today())
+        return Question(
+            site, days.first, days.last, tuple(parse_metrics(metrics)), filters=parse_v1_filters(filters), **more
+        )
+
+    def run(self, q: Question) -> tuple[dict[tuple, list], list[tuple], str | None, dict]:
+        """Rows by dimension values, their order, a warning, and meta. Where the open days can't
+        give a metric for this query, it is None (see the module's docstring); a time bucket of
+        closed days keeps its exact values."""
+        answer = self.analytics.answer(q)
+        warning = next(iter(answer["meta"].get("warnings", [])), None)
+        rows = {tuple(r["dimensions"]): r["metrics"] for r in answer["results"]}
+        if warning is None:
+            return rows, list(rows), None, answer["meta"]
+        capable = tuple(m for m in q.metrics if m in LIVE_METRICS)
+        partial = self.analytics.answer(replace(q, metrics=capable, order_by=_order(q, capable))) if capable else None
+        if partial is not None and "warnings" in partial["meta"]:
+            partial = None
+        known = {tuple(r["dimensions"]): r["metrics"] for r in partial["results"]} if partial else {}
+        open_from = answer["meta"]["provisional"][0]
+        time = next((i for i, d in enumerate(q.dimensions) if d.startswith("time")), None)
+        order = list(known) if partial else list(rows)
+        out = {}
+        for key in order:
+            if time is not None and _bucket_end(key[time], q.time_grain()) < open_from and key in rows:
+                out[key] = rows[key]  # a closed day's bucket: exact
+            else:
+                out[key] = [known[key][capable.index(m)] if key in known and m in capable else None for m in q.metrics]
+        return out, order, warning, answer["meta"]
+
+    def aggregate(
+        self, site_id: str, period: str, date: str | None, metrics: str, filters: str | None, compare: str | None = None
+    ) -> dict:
+        if compare not in (None, "previous_period"):
+            raise QueryError("compare takes previous_period")
+        q = self.question(site_id, period, date, metrics, filters)
+        rows, _, warning, _ = self.run(q)
+        values = rows.get((), [None if warning else 0] * len(q.metrics))
+        results = {m: {"value": v} for m, v in zip(q.metrics, values)}
+        if compare:
+            before_q = replace(q, first=q.first - dt.timedelta(days=q.days()), last=q.first - dt.timedelta(days=1))
+            before, _, _, _ = self.run(before_q)
+            for m, now, old in zip(q.metrics, values, before.get((), [0] * len(q.metrics))):
+                results[m]["change"] = None if now is None or old is None else change(m, now, old)
+        body = {"results": results}
+        if warning:
+            body["warning"] = warning
+        return body
+
+    def timeseries(
+        self, site_id: str, period: str, date: str | None, metrics: str, filters: str | None, interval: str = "date"
+    ) -> dict:
+        interval = parse_interval(interval)
+        q = self.question(site_id, period, date, metrics, filters)
+        grain = {"date": "time:day", "month": "time:month", "hour": "time:hour"}[interval]
+        if interval == "hour" and q.days() > MAX_HOURLY_DAYS:
+            raise QueryError(f"interval=hour covers at most {MAX_HOURLY_DAYS} days; use interval=date")
+        rows, _, warning, meta = self.run(replace(q, dimensions=(grain,), order_by=((grain, "asc"),)))
+        open_from = meta.get("provisional", [None])[0]
+        results = []
+        for label in _buckets(q.first, q.last, interval):
+            values = rows.get((label,))
+            if values is None:
+                unknown = warning is not None and open_from is not None and label[:10] >= open_from
+                values = [None if unknown and m not in LIVE_METRICS else 0 for m in q.metrics]
+            results.append({"date": label, **dict(zip(q.metrics, values))})
+        body = {"results": results}
+        if warning:
+            body["warning"] = warning
+        return body
+
+    def breakdown(
+        self,
+        site_id: str,
+        property: str,  # noqa: A002 (Plausible's name)
+        period: str,
+        date: str | None,
+        metrics: str,
+        filters: str | None,
+        limit: int = 100,
+        page: int = 1,
+    ) -> dict:
+        prop, limit, page = parse_property(property), parse_limit(limit), parse_page(page)
+        q = self.question(site_id, period, date, metrics, filters)
+        q = replace(q, dimensions=(prop,), order_by=_order(q, q.metrics), limit=limit, offset=(page - 1) * limit)
+        rows, order, warning, _ = self.run(q)
+        key = custom_key(prop) or prop.split(":", 1)[1]  # Plausible's: "page", "browser", "plan"
+        body = {"results": [{key: value[0], **dict(zip(q.metrics, rows[value]))} for value in order]}
+        if warning:
+            body["warning"] = warning
+        return body
+
+
 def stats_router(
     analytics: Analytics, today: Callable[[], dt.date], can_read: Callable[[str, str | None], bool]
 ) -> APIRouter:
@@ -112,6 +241,7 @@ def stats_router(
     token)`` decides access (the registry). Install ``query_error_response`` and
     ``unauthorized_response`` as the app's handlers."""
     router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
+    v1 = V1Stats(analytics, today)
 
     def site_access(
         site_id: str = Query(..., description="The site's domain, as in the embed snippet.", examples=["example.com"]),
@@ -142,37 +272,6 @@ def stats_router(
         "values a|b, '*' wildcards; e.g. visit:browser==Chrome;event:page==/blog/*",
     )
 
-    def question(site: str, period: str, date: str | None, metrics: str, filters: str | None, **more) -> Question:
-        days = parse_period(period, date, today())
-        return Question(
-            site, days.first, days.last, tuple(parse_metrics(metrics)), filters=parse_v1_filters(filters), **more
-        )
-
-    def run(q: Question) -> tuple[dict[tuple, list], list[tuple], str | None, dict]:
-        """Rows by dimension values, their order, a warning, and meta. Where the open days can't
-        give a metric for this query, it is None (see the module's docstring); a time bucket of
-        closed days keeps its exact values."""
-        answer = analytics.answer(q)
-        warning = next(iter(answer["meta"].get("warnings", [])), None)
-        rows = {tuple(r["dimensions"]): r["metrics"] for r in answer["results"]}
-        if warning is None:
-            return rows, list(rows), None, answer["meta"]
-        capable = tuple(m for m in q.metrics if m in LIVE_METRICS)
-        partial = analytics.answer(replace(q, metrics=capable, order_by=_order(q, capable))) if capable else None
-        if partial is not None and "warnings" in partial["meta"]:
-            partial = None
-        known = {tuple(r["dimensions"]): r["metrics"] for r in partial["results"]} if partial else {}
-        open_from = answer["meta"]["provisional"][0]
-        time = next((i for i, d in enumerate(q.dimensions) if d.startswith("time")), None)
-        order = list(known) if partial else list(rows)
-        out = {}
-        for key in order:
-            if time is not None and _bucket_end(key[time], q.time_grain()) < open_from and key in rows:
-                out[key] = rows[key]  # a closed day's bucket: exact
-            else:
-                out[key] = [known[key][capable.index(m)] if key in known and m in capable else None for m in q.metrics]
-        return out, order, warning, answer["meta"]
-
     @router.get("/aggregate", summary="Totals over a period")
     def aggregate(
         site_id: str = SiteId,
@@ -186,21 +285,7 @@ def stats_router(
             description="previous_period: each value with its change (%).",
         ),
     ):
-        if compare not in (None, "previous_period"):
-            raise QueryError("compare takes previous_period")
-        q = question(site_id, period, date, metrics, filters)
-        rows, _, warning, _ = run(q)
-        values = rows.get((), [None if warning else 0] * len(q.metrics))
-        results = {m: {"value": v} for m, v in zip(q.metrics, values)}
-        if compare:
-            before_q = replace(q, first=q.first - dt.timedelta(days=q.days()), last=q.first - dt.timedelta(days=1))
-            before, _, _, _ = run(before_q)
-            for m, now, old in zip(q.metrics, values, before.get((), [0] * len(q.metrics))):
-                results[m]["change"] = None if now is None or old is None else change(m, now, old)
-        body = {"results": results}
-        if warning:
-            body["warning"] = warning
-        return body
+        return v1.aggregate(site_id, period, date, metrics, filters, compare)
 
     @router.get("/timeseries", summary="One point per day, month or hour")
     def timeseries(
@@ -215,24 +300,7 @@ def stats_router(
             description="date, month, or hour (at most 31 days of hours)",
         ),
     ):
-        interval = parse_interval(interval)
-        q = question(site_id, period, date, metrics, filters)
-        grain = {"date": "time:day", "month": "time:month", "hour": "time:hour"}[interval]
-        if interval == "hour" and q.days() > MAX_HOURLY_DAYS:
-            raise QueryError(f"interval=hour covers at most {MAX_HOURLY_DAYS} days; use interval=date")
-        rows, _, warning, meta = run(replace(q, dimensions=(grain,), order_by=((grain, "asc"),)))
-        open_from = meta.get("provisional", [None])[0]
-        results = []
-        for label in _buckets(q.first, q.last, interval):
-            values = rows.get((label,))
-            if values is None:
-                unknown = warning is not None and open_from is not None and label[:10] >= open_from
-                values = [None if unknown and m not in LIVE_METRICS else 0 for m in q.metrics]
-            results.append({"date": label, **dict(zip(q.metrics, values))})
-        body = {"results": results}
-        if warning:
-            body["warning"] = warning
-        return body
+        return v1.timeseries(site_id, period, date, metrics, filters, interval)
 
     @router.get("/breakdown", summary="Top values of a property")
     def breakdown(
@@ -249,15 +317,7 @@ def stats_router(
         ),
         page: int = Query(1, json_schema_extra={"minimum": 1, "maximum": 10000}, description="1..10000."),
     ):
-        prop, limit, page = parse_property(property), parse_limit(limit), parse_page(page)
-        q = question(site_id, period, date, metrics, filters)
-        q = replace(q, dimensions=(prop,), order_by=_order(q, q.metrics), limit=limit, offset=(page - 1) * limit)
-        rows, order, warning, _ = run(q)
-        key = custom_key(prop) or prop.split(":", 1)[1]  # Plausible's: "page", "browser", "plan"
-        body = {"results": [{key: value[0], **dict(zip(q.metrics, rows[value]))} for value in order]}
-        if warning:
-            body["warning"] = warning
-        return body
+        return v1.breakdown(site_id, property, period, date, metrics, filters, limit, page)
 
     @router.get("/realtime/visitors", summary="Visitors in the last 5 minutes")
     def realtime_visitors(site_id: str = SiteId) -> int:

@@ -1,3 +1,4 @@
+import json
 import os
 import subprocess
 
@@ -29,3 +30,17 @@ def test_the_ip_location_database_is_pinned():
     folder = fetch_geo_database()  # fetched by `make setup`: verified again here
     assert {name: sha256_of(folder / name) for name in FILES} == FILES
     assert "Creative Commons Attribution 4.0" in (folder / "DBIP-LICENSE").read_text()
+
+
+def test_the_map_data_is_pinned():
+    from infra.mapdata import ISO_COUNTRIES, WORLD_ATLAS, fetch_map_data
+
+    folder = fetch_map_data()  # fetched by `make setup`: verified again here
+    for package in (WORLD_ATLAS, ISO_COUNTRIES):
+        assert {name: sha256_of(folder / name) for name in package.files} == {
+            name: sha for name, (_member, sha) in package.files.items()
+        }
+    topology = json.loads((folder / "countries-110m.json").read_text())
+    assert len(topology["objects"]["countries"]["geometries"]) == 177
+    codes = {alpha2: numeric for alpha2, _alpha3, numeric, *_ in json.loads((folder / "codes.json").read_text())}
+    assert codes["US"] == "840" and codes["DE"] == "276"

@@ -4,6 +4,7 @@ of a closed day, which must never be used)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -170,7 +171,14 @@ def server(tmp_path):
     registry.create_site("a.example", public=True)
     registry.create_site("b.example")
     token = registry.create_token("b.example")
+    with serving(settings, D2) as base:
+        yield base, token
 
+
+@contextlib.contextmanager
+def serving(settings, watermark: dt.date):
+    """`pixel serve`'s app on settings.serving_port, once the closed days up to ``watermark`` are
+    in its store; its URL."""
     server = uvicorn.Server(
         uvicorn.Config(
             create_app(settings, ingest=False), host="127.0.0.1", port=settings.serving_port, log_level="warning"
@@ -179,12 +187,14 @@ def server(tmp_path):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     base = f"http://127.0.0.1:{settings.serving_port}"
-    wait_until(lambda: server.started, 30, message="the serving app started")
-    wait_until(
-        lambda: httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(D2),
-        30,
-        message="the closed days loaded into the store",
-    )
-    yield base, token
-    server.should_exit = True
-    thread.join(10)
+    try:
+        wait_until(lambda: server.started, 30, message="the serving app started")
+        wait_until(
+            lambda: httpx.get(f"{base}/healthz").json()["batch_watermark"] == str(watermark),
+            30,
+            message="the closed days loaded into the store",
+        )
+        yield base
+    finally:
+        server.should_exit = True
+        thread.join(10)

@@ -27,7 +27,7 @@ def client():
     app = FastAPI()
     app.get("/api/v1/stats/aggregate")(lambda: {"results": {}})
     app.get("/healthz")(lambda: {"status": "ok"})
-    install_rate_limits(app, per_hour=2, burst=2, trusted_proxies=["127.0.0.0/8"])
+    install_rate_limits(app, per_hour=2, burst=2, trusted_proxies=["127.0.0.0/8"], dashboard=(3, 3))
     return TestClient(app, client=("127.0.0.1", 50000))
 
 
@@ -41,3 +41,10 @@ def test_429_with_retry_after_per_token_and_per_address(client):
     other = {"X-Forwarded-For": "203.0.113.7"}  # from a trusted proxy: the client behind it
     assert client.get("/api/v1/stats/aggregate", headers=other).status_code == 200
     assert client.get("/healthz").status_code == 200  # not the API: not limited
+
+
+def test_the_dashboards_requests_have_their_own_budget(client):
+    dashboard = {"X-Pixel-Dashboard": "1"}
+    assert [client.get("/api/v1/stats/aggregate").status_code for _ in range(3)] == [200, 200, 429]
+    assert [client.get("/api/v1/stats/aggregate", headers=dashboard).status_code for _ in range(4)] == [200] * 3 + [429]
+    assert "3 requests an hour" in client.get("/api/v1/stats/aggregate", headers=dashboard).json()["error"]

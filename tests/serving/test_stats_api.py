@@ -17,6 +17,7 @@ from serving.stats_api import (
     query_error_response,
     stats_router,
     unauthorized_response,
+    v1_filters_as_v2,
     wildcard_regex,
 )
 from tests.serving.conftest import D1, D2, D3
@@ -97,6 +98,17 @@ def test_v1_filters_become_a_filter_tree():
         ("matches_not", "event:page", ("^/blog/.*$",)),
     ]
     assert wildcard_regex("/a.b(c)*") == r"^/a\.b\(c\).*$"
+
+
+def test_v1_filter_values_escape_their_own_separators():
+    assert v1_filters_as_v2(r"event:page==/a\;b|/c\|d;visit:browser!=Chrome") == [
+        ["is", "event:page", ["/a;b", "/c|d"]],
+        ["is_not", "visit:browser", ["Chrome"]],
+    ]
+    assert v1_filters_as_v2("event:page==/x!=y") == [["is", "event:page", ["/x!=y"]]]  # the first operator
+    assert v1_filters_as_v2(r"event:page==/back\\slash") == [["is", "event:page", ["/back\\slash"]]]
+    with pytest.raises(QueryError, match="not property==value"):
+        v1_filters_as_v2("event:page==")
 
 
 def test_aggregate_over_closed_days_is_exact(client):
