@@ -40,7 +40,9 @@ def validation_error_response(_request: Request, exc: RequestValidationError) ->
 
 
 def install_openapi(
-    app: FastAPI, schemas: dict | None = None, stats_prefixes: tuple[str, ...] = ("/api/v1/stats", "/api/v2")
+    app: FastAPI,
+    schemas: dict | None = None,
+    stats_prefixes: tuple[str, ...] = ("/api/v1/stats", "/api/v2", "/api/sites/"),  # the last: the dashboard's
 ) -> None:
     """``schemas``: more components.schemas the routes refer to (e.g. a recursive one)."""
     app.add_exception_handler(RequestValidationError, validation_error_response)

@@ -8,7 +8,7 @@ import datetime as dt
 from collections.abc import Callable
 
 from serving.analytics.query import Query
-from serving.analytics.sql import compile_query, compile_rollup, uses_rollup
+from serving.analytics.sql import compile_prop_keys, compile_query, compile_rollup, uses_rollup
 from serving.store.embedded import EmbeddedStore
 
 ROLLUP_MIN_EVENTS = 100_000  # a site with fewer events in the store is answered from its hits
@@ -33,6 +33,11 @@ class EmbeddedClosed:
         """Per group: its dimension values, metric values, and the number of groups."""
         compile_ = compile_rollup if self._rollup_pays(query) else compile_query
         sql, params = compile_(query, first, last, paginate=paginate)
+        return self.store.query(sql, params, self.timeout_s)
+
+    def prop_keys(self, query: Query, first: dt.date, last: dt.date, limit: int) -> list[tuple[str, int]]:
+        """The custom property keys over the closed days [first, last], with their events."""
+        sql, params = compile_prop_keys(query, first, last, limit)
         return self.store.query(sql, params, self.timeout_s)
 
     def _rollup_pays(self, query: Query) -> bool:

@@ -42,6 +42,9 @@ class ClosedDays(Protocol):
     def rows(self, query: Query, first: dt.date, last: dt.date, paginate: bool = True) -> list[tuple]:
         """Per group: its dimension values (d0..), metric values (m0..), and the number of groups."""
 
+    def prop_keys(self, query: Query, first: dt.date, last: dt.date, limit: int) -> list[tuple[str, int]]:
+        """The custom property keys over the closed days [first, last], with their events, most first."""
+
 
 class Analytics:
     def __init__(
@@ -61,6 +64,17 @@ class Analytics:
     def realtime_visitors(self, site: str, minutes: int = 5) -> int:
         """Visitors of the last ``minutes`` minutes (the speed rows)."""
         return self.live.realtime_visitors(site, int(self.clock() * 1000), minutes) if self.live else 0
+
+    def prop_keys(self, query: Query, limit: int = 50) -> list[dict]:
+        """The custom property keys of the query's events, with their events, most first: closed
+        days only (the speed rows carry no properties)."""
+        if uses_goals(query):
+            raise QueryError("properties are listed without a goal filter: remove event:goal")
+        watermark = self.watermark()
+        if watermark is None or query.first > watermark:
+            return []
+        last = min(query.last, watermark)
+        return [{"key": k, "events": n} for k, n in self.closed.prop_keys(query, query.first, last, limit)]
 
     def today(self) -> dt.date:
         return dt.datetime.fromtimestamp(self.clock(), dt.UTC).date()

@@ -119,6 +119,21 @@ def compile_query(
     return _grouped(query, dims, group_names, metrics, f"({inner}) AS per_visit", params, paginate)
 
 
+def compile_prop_keys(query: Query, first: dt.date, last: dt.date, limit: int) -> tuple[str, list]:
+    """SQL and parameters: the custom property keys of the query's events over the closed days
+    [first, last] (its filters applied), each with its events, most first."""
+    params: list = [query.site, first, last]
+    where = "site = ? AND day BETWEEN ? AND ? AND props <> ''"
+    if query.filters is not None:
+        where += " AND " + filter_sql(query.filters, params)
+    params.append(limit)
+    return (
+        "SELECT key, count(*) AS events FROM (SELECT unnest(json_keys(props)) AS key FROM hits "
+        f"WHERE {where}) GROUP BY key ORDER BY events DESC, key LIMIT ?",
+        params,
+    )
+
+
 def uses_rollup(query: Query, dimensions: tuple[str, ...]) -> bool:
     """Can the per-day rollups answer: no filters, at most one property, days/weeks/months."""
     props = [d for d in dimensions if is_property(d)]

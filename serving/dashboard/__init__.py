@@ -11,29 +11,39 @@ map's countries from a pinned npm package (infra.mapdata).
 
     GET /api/sites/{site}/export?...   the view as a ZIP of CSVs (serving.dashboard.export)
     GET /api/sites/{site}/query?...    the view as a Stats API v2 query
+    GET /api/sites/{site}/props?...    the custom property keys of the view's events
     GET /api/sites/{site}/realtime     the last 30 minutes (serving.dashboard.realtime)
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import pathlib
 import re
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import dataclass
 
-from fastapi import APIRouter, FastAPI, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Path, Query
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from infra.mapdata import SERVED, map_dir
 from serving.analytics.engine import Analytics
 from serving.dashboard.export import CHART_INTERVALS, view_files, view_query, view_zip
-from serving.dashboard.panels import CHART_METRICS, ROWS, TOPLINE, panels_config
+from serving.dashboard.panels import CHART_METRICS, PROPS_TAB, ROWS, TOPLINE, panels_config
 from serving.dashboard.realtime import last_minutes
 from serving.registry import Registry
 from serving.stats_api import V1Stats, check_access
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = pathlib.Path(__file__).resolve().parent / "static"
+
+
+@dataclass(frozen=True)
+class View:
+    site: str
+    period: str
+    date: str | None
+    filters: str | None
 
 
 def install_dashboard(
@@ -45,6 +55,18 @@ def install_dashboard(
     Date = Query(None, description="As the Stats API v1's date.")
     Filters = Query(None, description="As the Stats API v1's filters.")
     Authorization = Header(None, description="Bearer <token> (private sites)")
+    Site = Path(description="The site's domain.", examples=["example.com"])
+
+    def readable_view(
+        site: str = Site,
+        period: str = Period,
+        date: str | None = Date,
+        filters: str | None = Filters,
+        authorization=Authorization,
+    ) -> View:
+        """The view the request names, once its token opens the site."""
+        check_access(registry.can_read, site, authorization)
+        return View(site, period, date, filters)
 
     @router.get("/", include_in_schema=False)
     def index() -> FileResponse:
@@ -77,6 +99,7 @@ def install_dashboard(
             "chart_intervals": CHART_INTERVALS,
             "rows": ROWS,
             "panels": panels_config(),
+            "props_tab": PROPS_TAB,
         }
 
     @router.get(
@@ -85,26 +108,25 @@ def install_dashboard(
         response_class=Response,
         responses={200: {"content": {"application/zip": {}}}},
     )
-    def export(
-        site: str,
-        period: str = Period,
-        date: str | None = Date,
-        filters: str | None = Filters,
-        authorization=Authorization,
-    ) -> Response:
-        check_access(registry.can_read, site, authorization)
-        data = view_zip(view_files(v1, site, period, date, filters))
-        name = re.sub(r"[^A-Za-z0-9._-]", "_", f"{site}-{period}{'-' + date if date else ''}") + ".zip"
+    def export(view: View = Depends(readable_view)) -> Response:
+        data = view_zip(view_files(v1, view.site, view.period, view.date, view.filters))
+        stem = f"{view.site}-{view.period}{'-' + view.date if view.date else ''}"
+        name = re.sub(r"[^A-Za-z0-9._-]", "_", stem) + ".zip"
         return Response(
             data, media_type="application/zip", headers={"Content-Disposition": f'attachment; filename="{name}"'}
         )
 
     @router.get("/api/sites/{site}/query", summary="The view's top-line numbers as a Stats API v2 query")
-    def query(site: str, period: str = Period, date: str | None = Date, filters: str | None = Filters) -> dict:
+    def query(site: str = Site, period: str = Period, date: str | None = Date, filters: str | None = Filters) -> dict:
         return view_query(site, period, date, filters, today())
 
+    @router.get("/api/sites/{site}/props", summary="The custom property keys of a view's events, most used first")
+    def props(view: View = Depends(readable_view)) -> dict:
+        question = v1.question(view.site, view.period, view.date, "events", view.filters)
+        return {"results": analytics.prop_keys(question)}
+
     @router.get("/api/sites/{site}/realtime", summary="The last 30 minutes (the real-time store)")
-    def realtime(site: str, authorization=Authorization) -> dict:
+    def realtime(site: str = Site, authorization=Authorization) -> dict:
         check_access(registry.can_read, site, authorization)
         return last_minutes(analytics, site)
 

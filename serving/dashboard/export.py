@@ -10,9 +10,10 @@ import csv
 import datetime as dt
 import io
 import zipfile
+from dataclasses import replace
 
 from events.properties import custom_key
-from serving.dashboard.panels import EXPORT_ROWS, TABS, TOPLINE
+from serving.dashboard.panels import EXPORT_KEYS, EXPORT_ROWS, PROPS_TAB, TABS, TOPLINE, Tab, with_key
 from serving.query import QueryError, parse_period
 from serving.stats_api import V1Stats, v1_filters_as_v2
 
@@ -47,7 +48,7 @@ def view_files(v1: V1Stats, site: str, period: str, date: str | None, filters: s
     metrics = ",".join(TOPLINE)
     series = v1.timeseries(site, period, date, metrics, filters, CHART_INTERVALS.get(period, "date"))["results"]
     files = {"visitors.csv": csv_bytes(["date", *TOPLINE], [[p["date"], *(p[m] for m in TOPLINE)] for p in series])}
-    for tab in TABS:
+    for tab in _tabs(v1, site, period, date, filters):
         key = column_of(tab.property)
         try:
             rows = v1.breakdown(
@@ -59,6 +60,27 @@ def view_files(v1: V1Stats, site: str, period: str, date: str | None, filters: s
             [key, *tab.metrics], [[r[key], *(r[m] for m in tab.metrics)] for r in rows["results"]]
         )
     return files
+
+
+def _tabs(v1: V1Stats, site: str, period: str, date: str | None, filters: str | None) -> list[Tab]:
+    """Every tab, the properties tab as one per key (the most used)."""
+    out = []
+    for tab in TABS:
+        if tab.property != PROPS_TAB:
+            out.append(tab)
+            continue
+        try:
+            keys = v1.analytics.prop_keys(v1.question(site, period, date, "events", filters), EXPORT_KEYS)
+        except QueryError:  # under a goal filter
+            continue
+        names = set()
+        for found in keys:
+            keyed = with_key(tab, found["key"])
+            while keyed.file in names:  # two keys with the same safe name
+                keyed = replace(keyed, file=keyed.file + "_")
+            names.add(keyed.file)
+            out.append(keyed)
+    return out
 
 
 def view_zip(files: dict[str, bytes]) -> bytes:

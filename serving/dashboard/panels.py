@@ -4,11 +4,14 @@ tab), so both always show the same things."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 TOPLINE = ("visitors", "visits", "pageviews", "views_per_visit", "bounce_rate", "visit_duration")
 CHART_METRICS = ("visitors", "pageviews")
 ROWS = 10  # a tab's rows on the page
+PROPS_TAB = "event:props"  # the tab of custom properties: event:props:<key> for the key chosen
+EXPORT_KEYS = 20  # ... the properties the export writes a CSV of (the most used)
 EXPORT_ROWS = 1000  # ... in its CSV
 
 
@@ -78,10 +81,22 @@ PANELS = (
         (
             Tab("event:goal", "Goals", "goals", ("visitors", "events", "conversion_rate")),
             Tab("event:name", "Custom events", "custom_events", ("visitors", "events"), "event:name!=pageview"),
+            # A custom property's values: the page lists the keys (PROPS_TAB) and shows one's.
+            Tab(PROPS_TAB, "Properties", "properties", ("visitors", "events")),
         ),
     ),
 )
 TABS = tuple(tab for panel in PANELS for tab in panel.tabs)
+
+
+def with_key(tab: Tab, key: str) -> Tab:
+    """The properties tab for one key: event:props:<key>."""
+    return Tab(f"{PROPS_TAB}:{key}", key, f"{tab.file}/{safe_name(key)}", tab.metrics, tab.filter)
+
+
+def safe_name(key: str) -> str:
+    """A file name for any key (letters, digits, - and _; 60 at most)."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", key)[:60] or "_"
 
 
 def panels_config() -> list[dict]:

@@ -7,7 +7,7 @@ import datetime as dt
 
 from events.sketches import RELATIVE_ERROR
 from serving.analytics.query import Query
-from serving.druid.sql import compile_closed
+from serving.druid.sql import compile_closed, compile_prop_keys
 
 
 class DruidClosed:
@@ -26,3 +26,8 @@ class DruidClosed:
             rows = [(0,) * len(query.metrics)]  # Druid may answer an empty range with no row
         total = self.druid.run(count_sql, params)[0][0] if count_sql else len(rows)
         return [(*row, total) for row in rows]
+
+    def prop_keys(self, query: Query, first: dt.date, last: dt.date, limit: int) -> list[tuple[str, int]]:
+        """The custom property keys over the closed days [first, last], with their events."""
+        sql, params = compile_prop_keys(query, first, last, limit)
+        return [(key, int(events)) for key, events in self.druid.run(sql, params)]

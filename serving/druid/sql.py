@@ -117,3 +117,18 @@ def compile_closed(query: Query, first: dt.date, last: dt.date, paginate: bool =
         if query.total_rows:
             count = f"SELECT COUNT(*) FROM (SELECT {', '.join(names)} FROM ({inner}) GROUP BY {', '.join(names)})"
     return sql, count, params
+
+
+def compile_prop_keys(query: Query, first: dt.date, last: dt.date, limit: int) -> tuple[str, dict]:
+    """The custom property keys of the query's events over the closed days [first, last] (its
+    filters applied), each with its events, most first."""
+    params: dict = {"site": query.site, "start": day_bounds(first)[0], "end": day_bounds(last)[1], "limit": limit}
+    where = RANGE + " AND \"props\" <> ''"
+    if query.filters is not None:
+        where += f" AND {filter_sql(query.filters, params)}"
+    return (
+        f'SELECT u.k AS k, SUM("events") AS events FROM "{DATASOURCE}" '
+        "CROSS JOIN UNNEST(JSON_KEYS(TRY_PARSE_JSON(\"props\"), '$')) AS u(k) "
+        f"WHERE {where} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT %(limit)s",
+        params,
+    )

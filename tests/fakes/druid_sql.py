@@ -28,6 +28,7 @@ _REWRITES = [
     (r"CONTAINS_STRING\(", "contains("),
     (r"REGEXP_LIKE\(", "regexp_matches("),
     (r'JSON_VALUE\(TRY_PARSE_JSON\("props"\)', "json_extract_string(nullif(\"props\", '')"),
+    (r"UNNEST\(JSON_KEYS\(TRY_PARSE_JSON\(\"props\"\), '\$'\)\)", "unnest(json_keys(nullif(\"props\", '')))"),
     (r"%\((\w+)\)s", r"$\1"),
 ]
 _TIME = re.compile(r"TIME_FORMAT\(TIME_FLOOR\(__time, '(\w+)'\), '([^']+)'\)")

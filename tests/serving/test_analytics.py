@@ -11,7 +11,7 @@ import json
 import math
 import random
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import pytest
 
@@ -506,3 +506,23 @@ def test_rates_over_no_visits_are_zero(closed_days):
         "date_range": ["2020-01-01", "2020-01-01"],
     }
     assert closed_days.answer(parse_v2(body, TODAY))["results"] == [{"dimensions": [], "metrics": [0, 0, 0, 0]}]
+
+
+@pytest.mark.parametrize("filters", [None, [["is", "visit:browser", ["Chrome"]]], [["is", "event:page", ["/nope"]]]])
+def test_property_keys_are_counted_exactly_with_the_filters(closed_days, lake, filters):
+    _, events = lake
+    body = {"site_id": "a.example", "metrics": ["events"], "date_range": [str(DAYS[0]), str(DAYS[1])]}
+    query = parse_v2({**body, "filters": filters} if filters else body, TODAY)
+    wanted = [
+        e
+        for e in events
+        if e["site"] == "a.example"
+        and DAYS[0] <= dt.datetime.fromtimestamp(e["ts"] / 1000, dt.UTC).date() <= DAYS[1]
+        and (not filters or e[{"visit:browser": "browser", "event:page": "path"}[filters[0][1]]] in filters[0][2])
+    ]
+    counts = Counter(key for e in wanted for key in e["props"])
+    expected = [{"key": k, "events": n} for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    assert closed_days.prop_keys(query) == expected
+    assert closed_days.prop_keys(query, limit=1) == expected[:1]
+    with pytest.raises(QueryError, match="goal"):
+        closed_days.prop_keys(parse_v2({**body, "filters": [["is", "event:goal", ["Signup"]]]}, TODAY))

@@ -12,14 +12,16 @@ import json
 import time
 import urllib.parse
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
+from selenium.webdriver.support.ui import Select
 
 from core.lake.storage import FileStorage
 from events.days import day_bounds
-from serving.dashboard.panels import PANELS, TOPLINE
+from serving.dashboard.panels import PANELS, PROPS_TAB, TABS, TOPLINE, with_key
 from serving.realtime.duckdb_store import DuckDBStore
 from serving.registry import Registry
 from tests.harness import free_port, make_settings, wait_until
@@ -67,13 +69,21 @@ def site(tmp_path):
 
 
 def loaded(browser, url: str | None = None, state: str = "true"):
+    """Wait for the page (a site page: the view its URL names) to be drawn."""
     if url is not None:
         browser.get(url)
-    wait_until(
-        lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") in (state, "error"),
-        30,
-        message=f"{url or browser.current_url} loaded",
-    )
+
+    def drawn() -> bool:
+        body = browser.find_element("tag name", "body")
+        if body.get_attribute("data-loaded") not in (state, "error"):
+            return False
+        return (
+            body.get_attribute("data-page") != "site"
+            or state != "true"
+            or (body.get_attribute("data-view") == browser.execute_script("return location.search"))
+        )
+
+    wait_until(drawn, 30, message=f"{url or browser.current_url} loaded")
     assert browser.find_element("tag name", "body").get_attribute("data-loaded") == state, browser.find_element(
         "id", "error"
     ).text
@@ -88,15 +98,34 @@ def value_of(browser, metric: str, within: str = "#numbers"):
 def table_rows(browser, prop: str) -> list[list]:
     """A panel table's rows: the row's value, then each metric's exact value."""
     rows = []
-    for tr in browser.find_elements("css selector", f'table[data-property="{prop}"] tbody tr'):
+    for tr in table_trs(browser, prop):
         cells = tr.find_elements("css selector", "td[data-metric]")
         rows.append([tr.get_attribute("data-value"), *(json.loads(td.get_attribute("data-value")) for td in cells)])
     return rows
 
 
+def table_trs(browser, prop: str) -> list:
+    """The rows of the table of a property (compared as text: a property may hold any character)."""
+    tables = [
+        t
+        for t in browser.find_elements("css selector", "table[data-property]")
+        if t.get_attribute("data-property") == prop
+    ]
+    return [tr for t in tables for tr in t.find_elements("css selector", "tbody tr")]
+
+
+def panel_drawn(browser, panel: str, also=lambda: True) -> None:
+    """Wait for a panel's newest drawing (and ``also``)."""
+    card = f"#panel-{panel}"
+    wait_until(
+        lambda: browser.find_element("css selector", card).get_attribute("data-loaded") == "true" and also(),
+        20,
+        message=f"panel {panel} drawn",
+    )
+
+
 def row_of(browser, prop: str, value: str):
-    rows = browser.find_elements("css selector", f'table[data-property="{prop}"] tbody tr')
-    return next(tr for tr in rows if tr.get_attribute("data-value") == value)
+    return next(tr for tr in table_trs(browser, prop) if tr.get_attribute("data-value") == value)
 
 
 def api(base: str, path: str, **params):
@@ -106,7 +135,7 @@ def api(base: str, path: str, **params):
 
 
 def api_rows(base: str, tab, filters: str = "", limit: int = 10) -> list[list]:
-    key = tab.property.split(":", 1)[1]
+    key = tab.property.removeprefix("event:props:").split(":", 1)[-1]
     answer = api(
         base,
         "breakdown",
@@ -205,25 +234,37 @@ def test_tabs_the_map_goals_and_events(site, browser):
     goals = table_rows(browser, "event:goal")
     assert goals[0][0] == "Signup" and goals[0][3] > 0  # with its conversion rate
     for panel in PANELS:
-        for i, tab in enumerate(panel.tabs[1:], 1):
+        for i, tab in enumerate(t for t in panel.tabs[1:] if t.property != PROPS_TAB):
             browser.find_element("css selector", f'#panel-{panel.id} .tab[data-tab="{tab.file}"]').click()
-            wait_until(
-                lambda tab=tab, panel=panel: (
-                    browser.find_elements("css selector", f'#panel-{panel.id} table[data-property="{tab.property}"]')
-                    or browser.find_elements("css selector", f"#panel-{panel.id} .empty")
-                ),
-                20,
-                message=f"tab {tab.title}",
-            )
+            panel_drawn(browser, panel.id)
             assert table_rows(browser, tab.property) == api_rows(base, tab), (panel.id, i)
     assert XSS in [r[0] for r in table_rows(browser, "event:name")]
     browser.save_screenshot(str(ARTIFACTS / "dashboard-tabs.png"))
 
     browser.find_element("css selector", '#panel-locations .tab[data-tab="countries"]').click()
-    wait_until(lambda: browser.find_elements("css selector", 'svg.map path[data-code="DE"]'), 20, message="the map")
+    panel_drawn(browser, "locations", lambda: browser.find_elements("css selector", 'svg.map path[data-code="DE"]'))
     browser.find_element("css selector", 'svg.map path[data-code="DE"]').click()
     loaded(browser)
     assert filters_in_url(browser) == "visit:country==DE"
+    browser.back()
+    loaded(browser)
+
+    # Custom properties: the keys of the view's events to choose from, then each key's values.
+    browser.find_element("css selector", '#panel-goals .tab[data-tab="properties"]').click()
+    panel_drawn(browser, "goals")
+    keys = httpx.get(f"{base}/api/sites/{A}/props", params={"period": "custom", "date": f"{D1},{D2}"}).json()
+    options = browser.find_elements("css selector", "#panel-goals select.prop-key option")
+    assert [o.get_attribute("value") for o in options] == [k["key"] for k in keys["results"]]
+    assert sorted(k["key"] for k in keys["results"]) == sorted(["plan", XSS])
+    for key in ("plan", XSS):
+        Select(browser.find_element("css selector", "#panel-goals select.prop-key")).select_by_value(key)
+        prop = f"event:props:{key}"
+        panel_drawn(browser, "goals")
+        assert table_rows(browser, prop) == api_rows(base, replace(PANELS[4].tabs[2], property=prop))
+    row_of(browser, f"event:props:{XSS}", XSS).click()
+    loaded(browser)
+    assert filters_in_url(browser) == f"event:props:{XSS}=={XSS}"
+    assert value_of(browser, "visitors") == 1
 
 
 def test_traffic_strings_are_text_never_html(site, browser):
@@ -236,9 +277,9 @@ def test_traffic_strings_are_text_never_html(site, browser):
     assert XSS in browser.find_element("css selector", "#filters .chip").text
     assert value_of(browser, "pageviews") == 1 and value_of(browser, "visitors") == 1
     browser.find_element("css selector", '#panel-goals .tab[data-tab="custom_events"]').click()
-    wait_until(lambda: table_rows(browser, "event:name"), 20, message="custom events")
+    panel_drawn(browser, "goals")
     browser.find_element("css selector", '#panel-sources .tab[data-tab="sources"]').click()
-    wait_until(lambda: table_rows(browser, "visit:source"), 20, message="sources")
+    panel_drawn(browser, "sources")
     assert [r[0] for r in table_rows(browser, "visit:source")] == [XSS]
     assert browser.execute_script("return window.__xss") is None
     assert not browser.find_elements("css selector", "main img")  # nothing became an element
@@ -255,16 +296,18 @@ def test_export_zip_equals_the_api_and_escapes_formulas(site, browser, tmp_path)
     assert archive.name == f"a.example-custom-{D1}_{D2}.zip"
     with zipfile.ZipFile(archive) as zipped:
         files = {name: list(csv.reader(io.StringIO(zipped.read(name).decode()))) for name in zipped.namelist()}
-    assert set(files) == {"visitors.csv", *(f"{tab.file}.csv" for panel in PANELS for tab in panel.tabs)}
+    view = {"period": "custom", "date": f"{D1},{D2}", "filters": filters}
+    keys = httpx.get(f"{base}/api/sites/{A}/props", params=view)
+    tabs = [t for t in TABS if t.property != PROPS_TAB] + [with_key(TABS[-1], k["key"]) for k in keys.json()["results"]]
+    assert set(files) == {"visitors.csv", *(f"{tab.file}.csv" for tab in tabs)}
     series = api(base, "timeseries", period="custom", date=f"{D1},{D2}", metrics=",".join(TOPLINE), filters=filters)
     assert files["visitors.csv"][0] == ["date", *TOPLINE]
     assert files["visitors.csv"][1:] == [
         [p["date"], *("" if p[m] is None else str(p[m]) for m in TOPLINE)] for p in series["results"]
     ]
-    for panel in PANELS:
-        for tab in panel.tabs:
-            rows = api_rows(base, tab, filters, limit=1000)
-            assert files[f"{tab.file}.csv"][1:] == [[str(v) for v in row] for row in rows], tab.file
+    for tab in tabs:
+        rows = api_rows(base, tab, filters, limit=1000)
+        assert files[f"{tab.file}.csv"][1:] == [[str(v) for v in row] for row in rows], tab.file
 
     everything = httpx.get(f"{base}/api/sites/{A}/export", params={"period": "custom", "date": f"{D1},{D2}"})
     with zipfile.ZipFile(io.BytesIO(everything.content)) as zipped:

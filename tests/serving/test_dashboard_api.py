@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from serving.dashboard.export import csv_bytes, safe_cell
-from serving.dashboard.panels import PANELS, TABS
+from serving.dashboard.panels import PANELS, PROPS_TAB, TABS
 from tests.serving.conftest import D1, D2
 
 pytestmark = pytest.mark.fast
@@ -58,7 +58,13 @@ def test_config_map_query_export_and_realtime(server):
     assert export.status_code == 200
     assert export.headers["content-disposition"] == f'attachment; filename="a.example-custom-{D1}_{D2}.zip"'
     names = zipfile.ZipFile(io.BytesIO(export.content)).namelist()
-    assert names == ["visitors.csv", *(f"{tab.file}.csv" for tab in TABS)]
+    assert names == ["visitors.csv", *(f"{t.file}.csv" for t in TABS if t.property != PROPS_TAB)]  # no properties
+    unfiltered = httpx.get(f"{base}/api/sites/a.example/export", params={"period": "custom", "date": f"{D1},{D2}"})
+    props = [f"{t.file}/plan.csv" if t.property == PROPS_TAB else f"{t.file}.csv" for t in TABS]  # its one key
+    assert zipfile.ZipFile(io.BytesIO(unfiltered.content)).namelist() == ["visitors.csv", *props]
+    keys = httpx.get(f"{base}/api/sites/a.example/props", params={"period": "custom", "date": f"{D1},{D2}"})
+    assert keys.json() == {"results": [{"key": "plan", "events": 1}]}
+    assert httpx.get(f"{base}/api/sites/b.example/props").status_code == 401
     assert httpx.get(f"{base}/api/sites/b.example/export").status_code == 401
     assert httpx.get(f"{base}/api/sites/b.example/realtime").status_code == 401
     realtime = httpx.get(f"{base}/api/sites/b.example/realtime", headers={"Authorization": f"Bearer {token}"})

@@ -12,6 +12,7 @@ let CONFIG = null;
 let generation = 0; // a render's number: answers of an older render are dropped
 let realtimeTimer = null;
 const activeTab = {}; // panel id -> its tab shown
+const activeKey = {}; // panel id -> the custom property shown in its properties tab
 
 // --- the URL's state ---------------------------------------------------------------------------
 function splitUnescaped(text, sep) {
@@ -145,15 +146,39 @@ function panelsSkeleton() {
   }));
 }
 
+// The properties tab: the keys of the view's events to choose from, then one key's values.
+async function propsTab(panel, tab, state) {
+  const filters = state.filters.join(";");
+  const keys = (await api(`/api/sites/${encodeURIComponent(SITE)}/props`, { period: state.period, date: state.date, filters }, SITE)).results;
+  if (!keys.length) return [null, null];
+  const chosen = keys.some((k) => k.key === activeKey[panel.id]) ? activeKey[panel.id] : keys[0].key;
+  const select = el("select", { class: "prop-key", "aria-label": "property" }, ...keys.map((k) => el("option", { value: k.key }, k.key)));
+  select.value = chosen;
+  select.addEventListener("change", () => { activeKey[panel.id] = select.value; renderPanel(panel, readState(), generation); });
+  return [{ ...tab, property: `${tab.property}:${chosen}`, title: chosen }, select];
+}
+
 async function renderPanel(panel, state, gen) {
-  const tab = panel.tabs[activeTab[panel.id]];
   const card = document.getElementById(`panel-${panel.id}`);
+  card.dataset.loaded = "false";
+  try { await drawPanel(panel, state, gen, card); } finally { if (gen === generation) card.dataset.loaded = "true"; }
+}
+
+async function drawPanel(panel, state, gen, card) {
+  let tab = panel.tabs[activeTab[panel.id]];
   card.querySelectorAll(".tab").forEach((b, i) => b.classList.toggle("active", i === activeTab[panel.id]));
   const body = card.querySelector(".panel-body");
-  const key = tab.property.replace(/^(visit|event):(props:)?/, "");
-  const isMap = tab.property === "visit:country";
-  let rows;
+  let picker = null, rows, key, isMap;
   try {
+    if (tab.property === CONFIG.props_tab) {
+      [tab, picker] = await propsTab(panel, tab, state);
+      if (!tab) {
+        if (gen === generation) body.replaceChildren(el("p", { class: "muted empty" }, "No custom properties in this view (closed days only)."));
+        return;
+      }
+    }
+    key = tab.property.replace(/^(visit|event):(props:)?/, "");
+    isMap = tab.property === "visit:country";
     const limit = isMap ? 300 : CONFIG.rows;
     const filters = [...state.filters, ...(tab.filter ? [tab.filter] : [])].join(";");
     rows = (await api("/api/v1/stats/breakdown", { ...params(state), filters, property: tab.property, metrics: tab.metrics.join(","), limit })).results;
@@ -177,7 +202,7 @@ async function renderPanel(panel, state, gen) {
       if (value) { tr.classList.add("clickable"); tr.title = "filter by this"; tr.addEventListener("click", () => addFilter(tab.property, value)); }
       return tr;
     })));
-  const parts = [];
+  const parts = picker ? [picker] : [];
   if (isMap) {
     const svg = svgEl("svg", { class: "map", role: "img", "aria-label": "visitors by country" });
     parts.push(svg);
@@ -243,6 +268,7 @@ let rendered = false;
 async function render() {
   const gen = ++generation;
   const started = rendered ? performance.now() : 0; // the first render: since the navigation began
+  const view = location.search;
   const state = readState();
   document.body.dataset.loaded = "false";
   document.getElementById("error").hidden = true;
@@ -267,6 +293,7 @@ async function render() {
     if (gen === generation) {
       rendered = true;
       document.body.dataset.renderMs = String(Math.round(performance.now() - started)); // time to render
+      document.body.dataset.view = view; // which view is drawn (tools wait for the URL's)
       document.body.dataset.loaded = "true";
     }
   } catch (err) {
