@@ -15,6 +15,7 @@ import sys
 import httpx
 import pytest
 
+from events.props import props_text
 from infra.tansu import wait_for_port
 from serving.registry import Registry
 from tests.batch_layer.rawdata import RawDataset, event, ms
@@ -22,9 +23,40 @@ from tests.harness import make_settings, settings_env, wait_until
 
 pytestmark = pytest.mark.slow
 LIVE_HITS, LIVE_VISITORS = 40, 20
+X = "x.example"  # a site whose traffic carries HTML
+XSS = '<img src=x onerror="window.__xss=1">'
 
 
-def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
+def dashboard_runs_no_traffic_html(browser, api: str, closed_day: dt.date) -> None:
+    """The dashboard over the hit sent live and the closed day's event, both carrying HTML in their
+    page and property: shown as text, run never."""
+    page = f"/sites/{X}?period=7d"
+    wait_until(lambda: f"/{XSS}" in breakdown(api, "event:page", period="day"), 120, message="the live hit counted")
+    browser.get(f"{api}{page}")
+    wait_until(lambda: browser.find_element("tag name", "body").get_attribute("data-loaded") == "true", 30)
+    rows = browser.find_elements("css selector", 'table[data-property="event:page"] tbody tr .text')
+    assert [r.text for r in rows] == [f"/{XSS}"]  # today's (live) and the closed day's, one row
+    browser.find_element("css selector", '#panel-goals .tab[data-tab="properties"]').click()
+    wait_until(lambda: browser.find_element("id", "panel-goals").get_attribute("data-loaded") == "true", 30)
+    values = browser.find_elements("css selector", "#panel-goals tbody tr .text")
+    assert [v.text for v in values] == [XSS]  # the closed day's property (the speed layer has none)
+    assert browser.execute_script("return window.__xss") is None
+    assert not browser.find_elements("css selector", "main img")
+    assert breakdown(api, f"event:props:{XSS}", period="custom", date=f"{closed_day},{closed_day}") == {XSS: 1}
+
+
+def breakdown(api: str, prop: str, **params) -> dict:
+    r = httpx.get(
+        f"{api}/api/v1/stats/breakdown",
+        params={"site_id": X, "property": prop, "metrics": "pageviews,events", **params},
+        timeout=10,
+    )
+    assert r.status_code == 200, r.text
+    key = prop.removeprefix("event:props:").split(":")[-1]
+    return {row[key]: row["events"] for row in r.json()["results"]}
+
+
+def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path, browser):
     today = dt.datetime.now(dt.UTC).date()
     d2, d1 = today - dt.timedelta(days=2), today - dt.timedelta(days=1)
     settings = make_settings(
@@ -52,7 +84,9 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
             for i in range(20)
         ],
     )
+    raw.write(d1, 12, [event("x0", ms(d1, 12), X, f"/{XSS}", visitor="x0", props=props_text({XSS: XSS}))])
     Registry(settings.registry_database_url).create_site("a.example", public=True)
+    Registry(settings.registry_database_url).create_site(X, public=True)
 
     log = open(tmp_path / "up.log", "wb")
     proc = subprocess.Popen(
@@ -96,6 +130,11 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
                 return pageviews_and_visitors(period="day")[0] >= LIVE_HITS
 
             wait_until(live_counted, 180, interval=2, message="today's hits counted by the speed layer")
+            # A hit whose page and property carry HTML, sent as a browser would.
+            xss = {"site": X, "url": f"https://{X}/{XSS}", "p.note": XSS}
+            assert (
+                client.get("/p.gif", params=xss, headers={"user-agent": "Mozilla/5.0 Firefox/130.0"}).status_code == 200
+            )
 
         wait_until(
             lambda: httpx.get(f"{api}/healthz").json()["batch_watermark"] == str(d1),
@@ -140,6 +179,7 @@ def test_up_serves_closed_days_from_batch_and_today_from_the_stream(tmp_path):
         # A visit's channel is its entry hit's: w0..w7 entered from Google.
         assert v2([str(d1), str(d1)], "visit:channel") == {"Organic Search": 20}
         assert v2([str(today), str(today)], "visit:channel") == {"Direct": LIVE_HITS}
+        dashboard_runs_no_traffic_html(browser, api, d1)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(120) == 0, (tmp_path / "up.log").read_text()[-3000:]
     finally:
