@@ -238,22 +238,27 @@ def drift(
     from core.lake.storage import open_storage
     from serving.batch.views import BatchViews
     from serving.drift import drift as drift_of
+    from serving.drift import drift_from_log
     from serving.realtime import open_realtime_store
+    from serving.store import restatements
 
     settings = _settings()
     day = _day(date, "--date")
-    views = BatchViews(open_storage(settings.storage_root, settings.hdfs_user))
+    storage = open_storage(settings.storage_root, settings.hdfs_user)
+    views = BatchViews(storage)
     watermark = views.watermark()
     if watermark is None or day > watermark or views.table("daily", day) is None:
         raise typer.BadParameter(
             f"{day} has no batch view (watermark: {watermark}); run `pixel batch --date {day}`", param_hint="--date"
         )
-    try:
-        store = open_realtime_store(settings, read_only=True)
-    except Exception as exc:  # a locked or missing DuckDB file, an unreachable Druid
-        log.error("can't open the real-time store: %s", exc)
-        raise typer.Exit(1) from None
-    rows = drift_of(views, store, day)
+    rows = drift_from_log(restatements.read_day(storage, day))  # what `pixel serve` logged when it loaded the day
+    if not rows:  # closed before the log was kept (or not loaded yet): the real-time store's view
+        try:
+            store = open_realtime_store(settings, read_only=True)
+        except Exception as exc:  # a locked or missing DuckDB file, an unreachable Druid
+            log.error("the day has no restatement log and the real-time store can't be opened: %s", exc)
+            raise typer.Exit(1) from None
+        rows = drift_of(views, store, day)
     if as_json:
         typer.echo(
             json.dumps(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from core.lake.storage import open_storage
 from core.settings import Settings
+from events.days import day_bounds
 from serving.analytics.engine import Analytics
 from serving.analytics.router import filter_schema, v2_router
 from serving.dashboard import install_dashboard
@@ -32,6 +34,7 @@ from serving.stats_api import (
     unauthorized_response,
     unavailable_response,
 )
+from serving.store import restatements
 from serving.store.sync import LakeSync
 
 log = logging.getLogger(__name__)
@@ -63,6 +66,18 @@ def _closed_days(settings: Settings, storage, live, site_events):
     return hits, EmbeddedClosed(hits, settings.query_timeout_seconds, site_events=site_events)
 
 
+def day_numbers(closed, live) -> Callable[[dt.date], dict[str, tuple[int, int]]]:
+    """What the API answers for a day, per site (pageviews, visitors): the closed days' store's
+    numbers once it holds the day, else the real-time store's (on Druid, one datasource: its)."""
+
+    def numbers(day: dt.date) -> dict[str, tuple[int, int]]:
+        if hasattr(closed, "day_totals") and day in closed.loaded():
+            return closed.day_totals(day)
+        return {site: (c.pageviews, c.visitors) for site, c in live.site_totals(*day_bounds(day)).items()}
+
+    return numbers
+
+
 def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     """The serving app. ``ingest``: run the embedded store's pixel.agg ingestor in this process."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -71,7 +86,8 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     storage = open_storage(settings.storage_root, settings.hdfs_user)
     loaded_days, closed = _closed_days(settings, storage, store, lambda: sync.site_events)
     live = store if settings.realtime_store == "embedded" else None  # Druid: one datasource holds both
-    sync = LakeSync(storage, loaded_days, settings.store_sync_seconds, live=live)
+    numbers = day_numbers(loaded_days, store)
+    sync = LakeSync(storage, loaded_days, settings.store_sync_seconds, live=live, numbers=numbers)
     analytics = Analytics(closed, lambda: sync.watermark, store, goals=registry.goals)
     ingestor = None
     if ingest and settings.realtime_store == "embedded":
@@ -102,7 +118,8 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
         lifespan=lifespan,
         description="Plausible-compatible Stats API v1 over the batch and real-time views.",
     )
-    app.include_router(stats_router(analytics, today=utc_today, can_read=registry.can_read))
+    restated = lambda site, first, last: restatements.read(storage, site, first, last)  # noqa: E731
+    app.include_router(stats_router(analytics, today=utc_today, can_read=registry.can_read, restatements=restated))
     access = lambda site, authorization: check_access(registry.can_read, site, authorization)  # noqa: E731
     app.include_router(v2_router(analytics, today=utc_today, site_access=access))
     app.add_exception_handler(QueryError, query_error_response)

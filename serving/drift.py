@@ -1,5 +1,7 @@
 """Speed view vs batch view for a closed day: how far the real-time numbers were from the exact
-ones (lost or late events, duplicates across windows, sketch error)."""
+ones (lost or late events, duplicates across windows, sketch error). From the restatement log
+(serving.store.restatements: what the API answered live, then final), or, for a day closed
+before the log was kept, from the batch view and the real-time store."""
 
 from __future__ import annotations
 
@@ -36,3 +38,14 @@ def drift(views: BatchViews, store: RealtimeStore, day: dt.date) -> list[Drift]:
     start, end = day_bounds(day)
     rows = [Drift(site, batch, store.totals(site, start, end)) for site, batch in views.site_totals(day).items()]
     return sorted(rows, key=lambda r: (-r.batch.pageviews, r.site))
+
+
+def drift_from_log(records: list[dict]) -> list[Drift]:
+    """One row per site the log restated from live numbers, most pageviews first."""
+    rows = {}
+    for r in records:
+        if r["source"] == "live" and r["site"] not in rows:  # the day's closing (re-runs come later)
+            final, live = r["after"], r["before"]
+            speed = Count(live["pageviews"], live["visitors"], "", live["pageviews"])
+            rows[r["site"]] = Drift(r["site"], Count(final["pageviews"], final["visitors"], ""), speed)
+    return sorted(rows.values(), key=lambda r: (-r.batch.pageviews, r.site))

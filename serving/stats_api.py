@@ -5,6 +5,10 @@
     GET /api/v1/stats/breakdown   -> {"results": [{"browser": "Firefox", "visitors": 9, ...}]}
     GET /api/v1/stats/realtime/visitors -> 7
 
+Each answer's ``meta`` says which of its days are final (``final``: closed by the nightly job,
+exact) and which provisional (``provisional``: the speed layer's), and ``final_through``, the
+batch watermark.
+
 Filters in v1's syntax: ``a==x;b!=y`` (and-ed), ``a==x|y`` (any of), ``*`` wildcards. Closed
 days are exact under any filters; for days not closed yet, a metric the speed rows can't give
 for this query (visits, bounce rate, visit duration; or visitors and pageviews under filters
@@ -177,7 +181,7 @@ class V1Stats:
         if compare not in (None, "previous_period"):
             raise QueryError("compare takes previous_period")
         q = self.question(site_id, period, date, metrics, filters)
-        rows, _, warning, _ = self.run(q)
+        rows, _, warning, meta = self.run(q)
         values = rows.get((), [None if warning else 0] * len(q.metrics))
         results = {m: {"value": v} for m, v in zip(q.metrics, values)}
         if compare:
@@ -185,10 +189,7 @@ class V1Stats:
             before, _, _, _ = self.run(before_q)
             for m, now, old in zip(q.metrics, values, before.get((), [0] * len(q.metrics))):
                 results[m]["change"] = None if now is None or old is None else change(m, now, old)
-        body = {"results": results}
-        if warning:
-            body["warning"] = warning
-        return body
+        return _body(results, warning, meta)
 
     def timeseries(
         self, site_id: str, period: str, date: str | None, metrics: str, filters: str | None, interval: str = "date"
@@ -207,10 +208,7 @@ class V1Stats:
                 unknown = warning is not None and open_from is not None and label[:10] >= open_from
                 values = [None if unknown and m not in LIVE_METRICS else 0 for m in q.metrics]
             results.append({"date": label, **dict(zip(q.metrics, values))})
-        body = {"results": results}
-        if warning:
-            body["warning"] = warning
-        return body
+        return _body(results, warning, meta)
 
     def breakdown(
         self,
@@ -226,19 +224,20 @@ class V1Stats:
         prop, limit, page = parse_property(property), parse_limit(limit), parse_page(page)
         q = self.question(site_id, period, date, metrics, filters)
         q = replace(q, dimensions=(prop,), order_by=_order(q, q.metrics), limit=limit, offset=(page - 1) * limit)
-        rows, order, warning, _ = self.run(q)
+        rows, order, warning, meta = self.run(q)
         key = custom_key(prop) or prop.split(":", 1)[1]  # Plausible's: "page", "browser", "plan"
-        body = {"results": [{key: value[0], **dict(zip(q.metrics, rows[value]))} for value in order]}
-        if warning:
-            body["warning"] = warning
-        return body
+        return _body([{key: value[0], **dict(zip(q.metrics, rows[value]))} for value in order], warning, meta)
 
 
 def stats_router(
-    analytics: Analytics, today: Callable[[], dt.date], can_read: Callable[[str, str | None], bool]
+    analytics: Analytics,
+    today: Callable[[], dt.date],
+    can_read: Callable[[str, str | None], bool],
+    restatements: Callable[[str, dt.date, dt.date], list[dict]] = lambda site, first, last: [],
 ) -> APIRouter:
     """Routes over ``analytics``; ``today`` is the UTC day periods are relative to; ``can_read(site,
-    token)`` decides access (the registry). Install ``query_error_response`` and
+    token)`` decides access (the registry); ``restatements(site, first, last)`` reads the
+    restatement log (serving.store.restatements). Install ``query_error_response`` and
     ``unauthorized_response`` as the app's handlers."""
     router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
     v1 = V1Stats(analytics, today)
@@ -319,11 +318,26 @@ def stats_router(
     ):
         return v1.breakdown(site_id, property, period, date, metrics, filters, limit, page)
 
+    @router.get("/restatements", summary="Closed days' numbers: what the API said before, what it says now")
+    def restated(site_id: str = SiteId, period: str = Period, date: str | None = Date):
+        days = parse_period(period, date, today())
+        return {"results": restatements(site_id, days.first, days.last)}
+
     @router.get("/realtime/visitors", summary="Visitors in the last 5 minutes")
     def realtime_visitors(site_id: str = SiteId) -> int:
         return analytics.realtime_visitors(site_id)
 
     return router
+
+
+def _body(results, warning: str | None, meta: dict) -> dict:
+    """A v1 answer: Plausible's results (and warning), and which of its days are final (closed by
+    the nightly job, through ``final_through``) and which provisional (the speed layer's)."""
+    body = {"results": results}
+    if warning:
+        body["warning"] = warning
+    body["meta"] = {k: meta[k] for k in ("final_through", "final", "provisional") if k in meta}
+    return body
 
 
 def _order(q: Question, metrics: tuple[str, ...]) -> tuple[tuple[str, str], ...]:

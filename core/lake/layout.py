@@ -12,6 +12,9 @@ or hdfs://, see core.lake.storage) and always use '/'.
     views/_watermark                                         the last closed day
     druid/hits/date=D/part-00000.parquet                     a closed day's hits and visits, as
                                                              Druid ingests them (pixel serve)
+    views/_restatements/<hash of site>.jsonl                 a site's restatements: per load of a
+                                                             closed day, its numbers before and
+                                                             after (pixel serve)
     _purges/<site>.json                                      a site's erasure, until the serving
                                                              process has dropped it from its stores
 
@@ -22,6 +25,7 @@ same file instead of adding a second copy.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
 
 RAW = "raw"
@@ -91,6 +95,15 @@ def clean_staging_dir(day: dt.date | str) -> str:
 
 def run_summary(day: dt.date | str) -> str:
     return f"{VIEWS}/_runs/date={day}.json"
+
+
+RESTATEMENTS = f"{VIEWS}/_restatements"
+
+
+def restatement_log(site: str) -> str:
+    """A site's restatement log (serving.store.restatements): one file per site, named by a hash
+    of its name (a site's name comes from traffic: any characters, any length)."""
+    return f"{RESTATEMENTS}/{hashlib.sha256(site.encode()).hexdigest()[:32]}.jsonl"
 
 
 def purge_request(site: str) -> str:

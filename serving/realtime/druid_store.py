@@ -86,6 +86,15 @@ class DruidStore:
         n = len(exprs)
         return [(*row[:n], _count(*row[n:])) for row in self.run(sql, params)]
 
+    def site_totals(self, start: int, end: int) -> dict[str, Count]:
+        """Every site's people in [start, end), speed or batch rows (restatements)."""
+        sql = (
+            f'SELECT site, SUM(pageviews), SUM(events), DS_HLL(visitors_hll) FROM "{DATASOURCE}" '
+            "WHERE is_bot = 'false' AND __time >= MILLIS_TO_TIMESTAMP(%(start)s) "
+            "AND __time < MILLIS_TO_TIMESTAMP(%(end)s) GROUP BY 1"
+        )
+        return {site: _count(*rest) for site, *rest in self.run(sql, {"start": start, "end": end})}
+
     def totals(self, site: str, start: int, end: int) -> Count:
         rows = self.answer(site, start, end, [])
         return rows[0][0] if rows else sum_counts([])

@@ -102,6 +102,15 @@ class DuckDBStore:
                 raise
         return len(rolled)
 
+    def site_totals(self, start: int, end: int) -> dict[str, Count]:
+        """Every site's people in [start, end): what the store answers for each (restatements)."""
+        rows = self._rows(
+            "SELECT site, sum(pageviews), sum(events), list(visitors_hll) FROM live_minute "
+            "WHERE minute >= ? AND minute < ? AND NOT is_bot GROUP BY site",
+            [start, end],
+        )
+        return {site: _count(pageviews, events, sketches) for site, pageviews, events, sketches in rows}
+
     def delete_site(self, site: str, before_ms: int) -> int:
         """Erase the site's minutes before ``before_ms`` (a purge); the rows removed."""
         with self.lock:

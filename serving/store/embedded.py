@@ -74,6 +74,12 @@ class EmbeddedStore:
         finally:
             cursor.close()
 
+    def day_totals(self, day: dt.date) -> dict[str, tuple[int, int]]:
+        """Each site's (pageviews, visitors) of a loaded day, as the API answers them (the
+        rollups' totals rows)."""
+        sql = f"SELECT site, pageviews, visitors FROM {rollup.TABLE} WHERE day = ? AND property = ?"
+        return {site: (int(pv), int(v)) for site, pv, v in self.query(sql, [day, rollup.TOTAL])}
+
     def delete_site(self, site: str, before_ms: int) -> int:
         """Erase the site's rows of the days before ``before_ms``'s (a purge: the days after hold
         traffic of a site created again); the hits removed."""

@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from core.lake import layout
 from core.lake.storage import Storage
 from core.lake.watermark import read_watermark
+from serving.store import restatements
 from serving.store.loader import HITS_ARROW, hits_of_day
 from serving.store.schema import CLEAN_INPUTS
 
@@ -52,11 +53,21 @@ class LiveStore(Protocol):
 
 
 class LakeSync:
-    def __init__(self, storage: Storage, store: ClosedDayStore, interval_s: float = 5.0, live: LiveStore | None = None):
-        """``live``: the real-time store purges erase from too (none: ``store`` holds both)."""
+    def __init__(
+        self,
+        storage: Storage,
+        store: ClosedDayStore,
+        interval_s: float = 5.0,
+        live: LiveStore | None = None,
+        numbers: restatements.DayNumbers | None = None,
+    ):
+        """``live``: the real-time store purges erase from too (none: ``store`` holds both).
+        ``numbers``: what the serving process answers for a day per site, logged before and
+        after each load (serving.store.restatements; none: no log)."""
         self.storage = storage
         self.store = store
         self.live = live
+        self.numbers = numbers
         self.interval_s = interval_s
         self.watermark: dt.date | None = None  # every closed day up to it is in the store
         self.site_events: dict[str, int] = store.site_events()  # events per site in the store
@@ -124,12 +135,28 @@ class LakeSync:
         parts = [p for p in self.storage.list_files(layout.day_dir(layout.CLEAN, day)) if p.endswith(".parquet")]
         tables = [pq.read_table(io.BytesIO(self.storage.read(p)), columns=CLEAN_INPUTS) for p in parts]
         hits = hits_of_day(pa.concat_tables(tables), day) if tables else HITS_ARROW.empty_table()
+        source = "final" if day in self.store.loaded() else "live"
+        before = self._numbers(day)
         self.store.replace_day(day, hits, run)
+        if before:
+            try:
+                restatements.record(self.storage, day, before, self._numbers(day), source, run)
+            except Exception:  # the log is not worth a day not loaded
+                log.exception("%s: the restatement log was not written", day)
         seconds = time.monotonic() - started
         self.loaded_events += hits.num_rows
         self.load_seconds += seconds
         log.info("loaded %s into the store: %d events in %.2f s", day, hits.num_rows, seconds)
         return hits.num_rows
+
+    def _numbers(self, day: dt.date) -> dict[str, tuple[int, int]]:
+        if self.numbers is None:
+            return {}
+        try:
+            return self.numbers(day)
+        except Exception:  # the store's answer is for the log only
+            log.exception("%s: the numbers for the restatement log are unavailable", day)
+            return {}
 
     def start(self) -> None:
         self._thread.start()

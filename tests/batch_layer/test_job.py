@@ -23,6 +23,7 @@ from events.geo import database_build
 from events.sketches import estimate, sketch_of
 from serving.batch.views import BatchViews
 from serving.realtime.duckdb_store import DuckDBStore
+from serving.store import restatements
 from tests.batch_layer.rawdata import CURL, GOOGLEBOT, IPHONE, RawDataset, event, ms
 from tests.harness import make_settings, settings_env
 from tests.serving.conftest import agg_row
@@ -394,6 +395,13 @@ def test_drift_compares_the_speed_view_with_the_closed_day(spark, data):
     assert rows["c.example"]["speed_pageviews"] == 0 and rows["c.example"]["pageviews_drift_pct"] == -100
     table = subprocess.run(cli, env=settings_env(data), capture_output=True, text=True, timeout=60)
     assert "a.example" in table.stdout and "-14.29%" in table.stdout
+
+    # Once `pixel serve` has logged the day's restatement, drift reads that (what the API answered).
+    restatements.record(FileStorage(data.data_dir), D, {"a.example": (5, 4)}, {"a.example": (7, 4)}, "live", "1")
+    logged = subprocess.run([*cli, "--json"], env=settings_env(data), capture_output=True, text=True, timeout=60)
+    assert [(r["site"], r["speed_pageviews"], r["batch_pageviews"]) for r in json.loads(logged.stdout)] == [
+        ("a.example", 5, 7)
+    ]
 
     unclosed = subprocess.run(
         [sys.executable, "-m", "pixel.cli", "drift", "--date", str(N)],

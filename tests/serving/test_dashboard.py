@@ -24,6 +24,7 @@ from events.days import day_bounds
 from serving.dashboard.panels import PANELS, PROPS_TAB, TABS, TOPLINE, with_key
 from serving.realtime.duckdb_store import DuckDBStore
 from serving.registry import Registry
+from serving.store import restatements
 from tests.harness import free_port, make_settings, wait_until
 from tests.serving.conftest import D1, D2, MINUTE, agg_row, clean_event, close_day, day1, day2, serving
 
@@ -55,6 +56,8 @@ def site(tmp_path):
     ]
     close_day(storage, D1, first + odd)
     close_day(storage, D2, [located(e, "DE", "Bavaria", "Munich") for e in day2()])
+    # D2 as the API answered it live, before the nightly job closed it (10 pageviews, 5 visitors).
+    restatements.record(storage, D2, {A: (9, 5)}, {A: (10, 5)}, "live", "1")
     live = DuckDBStore(settings.realtime_db)
     now = int(time.time() * 1000)
     live.ingest([agg_row(now - 3 * MINUTE, 4, ["r1", "r2"], site=A, page="/live", source="Google")])
@@ -379,3 +382,17 @@ def test_the_day_view_is_by_hour_against_the_day_before(site, browser):
     agg = api(base, "aggregate", period="day", date=str(D2), metrics="visitors", compare="previous_period")
     assert value_of(browser, "visitors") == agg["results"]["visitors"]["value"] == 5
     assert value_of(browser, "visitors_change") == agg["results"]["visitors"]["change"]
+
+
+def test_restated_days_are_marked_on_the_chart(site, browser):
+    base, _ = site
+    loaded(browser, f"{base}/sites/{A}?{RANGE}")
+    (dot,) = browser.find_elements("css selector", "#chart circle.restated")
+    assert dot.get_attribute("data-restated") == "live 9, final 10 pageviews (+11.1%)"
+    assert f"{D2}: " in dot.find_element("css selector", "title").get_attribute("textContent")
+    answer = httpx.get(
+        f"{base}/api/v1/stats/restatements", params={"site_id": A, "period": "custom", "date": f"{D1},{D2}"}
+    )
+    assert [(r["date"], r["difference"]) for r in answer.json()["results"]] == [
+        (str(D2), {"pageviews": 1, "visitors": 0})
+    ]

@@ -275,7 +275,7 @@ def test_a_private_site_needs_its_own_token(client, registry):
         metrics="pageviews",
         **CLOSED,
     )
-    assert ok.status_code == 200 and ok.json() == {"results": {"pageviews": {"value": 3}}}
+    assert ok.status_code == 200 and ok.json()["results"] == {"pageviews": {"value": 3}}
     registry.create_site("c.example")
     other = get(client, "realtime/visitors", site="c.example", headers={"Authorization": f"Bearer {token}"})
     assert other.status_code == 401 and "does not open" in other.json()["error"]
@@ -301,3 +301,12 @@ def test_open_days_answer_any_filters_from_the_finest_speed_rows(client):
     assert pages == [{"page": "/", "pageviews": 30}, {"page": "/new", "pageviews": 10}]
     entry = get(client, "aggregate", period="day", metrics="pageviews", filters="visit:entry_page==/")
     assert entry.json()["results"]["pageviews"] == {"value": None} and "entry and exit pages" in entry.json()["warning"]
+
+
+def test_v1_answers_say_which_days_are_final_and_which_provisional(client):
+    closed = get(client, "aggregate", metrics="pageviews", **CLOSED).json()["meta"]
+    assert closed == {"final_through": str(D2), "final": [str(D1), str(D2)]}
+    both = get(client, "timeseries", period="7d", metrics="pageviews").json()["meta"]
+    assert both == {"final_through": str(D2), "final": ["2026-11-16", str(D2)], "provisional": [str(D3), str(D3)]}
+    live = get(client, "breakdown", period="day", property="event:page", metrics="pageviews").json()["meta"]
+    assert live == {"final_through": str(D2), "provisional": [str(D3), str(D3)]}

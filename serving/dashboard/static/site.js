@@ -101,7 +101,12 @@ function renderNumbers(results) {
   }));
 }
 
-function drawChart(svg, now, before) {
+function restatedText(r) {
+  const pct = r.change_pct.pageviews;
+  return `${r.source === "live" ? "live" : "earlier run"} ${fmt(r.before.pageviews)}, final ${fmt(r.after.pageviews)} pageviews${pct === null ? "" : ` (${pct > 0 ? "+" : ""}${pct}%)`}`;
+}
+
+function drawChart(svg, now, before, restated) {
   const W = 800, H = 220, pad = 34;
   const max = Math.max(1, ...now.map((p) => p.visitors || 0), ...before.map((p) => p.visitors || 0));
   const n = Math.max(now.length, before.length);
@@ -116,9 +121,12 @@ function drawChart(svg, now, before) {
   if (before.length) svg.append(svgEl("polyline", { class: "previous", points: line(before) }));
   svg.append(svgEl("polyline", { class: "line", points: line(now) }));
   now.forEach((p, i) => {
-    const dot = svgEl("circle", { cx: x(i).toFixed(1), cy: y(p.visitors).toFixed(1), r: 3, class: "dot" });
+    const change = (restated || {})[p.date];
+    const dot = svgEl("circle", { cx: x(i).toFixed(1), cy: y(p.visitors).toFixed(1), r: change ? 5 : 3, class: change ? "dot restated" : "dot" });
     const then = before[i] ? `; previous period ${before[i].date}: ${fmt(before[i].visitors)}` : "";
-    dot.append(svgEl("title", {}, `${p.date}: ${fmt(p.visitors)} visitors, ${fmt(p.pageviews)} pageviews${then}`));
+    const note = change ? `; restated: ${restatedText(change)}` : "";
+    if (change) dot.setAttribute("data-restated", restatedText(change));
+    dot.append(svgEl("title", {}, `${p.date}: ${fmt(p.visitors)} visitors, ${fmt(p.pageviews)} pageviews${then}${note}`));
     svg.append(dot);
   });
   svg.append(svgEl("text", { x: pad, y: H - 10 }, now[0].date));
@@ -228,12 +236,14 @@ async function renderSummary(state, gen) {
   document.getElementById("api-query").textContent = JSON.stringify(view, null, 2);
   const interval = CONFIG.chart_intervals[state.period] || "date";
   const series = { site_id: SITE, metrics: CONFIG.chart_metrics.join(","), interval, filters: state.filters.join(";") };
-  const [now, before] = await Promise.all([
+  const [now, before, restated] = await Promise.all([
     api("/api/v1/stats/timeseries", { ...series, period: state.period, date: state.date }),
     api("/api/v1/stats/timeseries", { ...series, period: "custom", date: previousRange(view.date_range).join(",") }),
+    api("/api/v1/stats/restatements", { site_id: SITE, period: "custom", date: view.date_range.join(",") }),
   ]);
   if (gen !== generation) return;
-  drawChart(document.getElementById("chart"), now.results, before.results);
+  const latest = Object.fromEntries(restated.results.map((r) => [r.date, r])); // a day's last restatement
+  drawChart(document.getElementById("chart"), now.results, before.results, latest);
 }
 
 // --- realtime ------------------------------------------------------------------------------------
