@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from batch_layer.lineage import PARQUET_KEY
 from batch_layer.transform import CLEAN_ARROW, chunk_table
 from core.lake.storage import open_storage
 from events.enrich import CLEAN_COLUMNS
@@ -153,16 +154,19 @@ def _too_late_rows(late: list[tuple[str, pa.ChunkedArray, pa.Table]]) -> pa.Tabl
     )
 
 
-def parquet_bytes(table: pa.Table) -> bytes:
+def parquet_bytes(table: pa.Table, lineage: str = "") -> bytes:
     """A clean part as a Parquet file: zstd, statistics and a page index, so that readers skip
-    pages by site and time as they did in Spark's files."""
+    pages by site and time as they did in Spark's files; ``lineage`` (JSON, batch_layer.lineage)
+    in its key-value metadata."""
+    if lineage:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), PARQUET_KEY: lineage.encode()})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd", write_page_index=True)
     return sink.getvalue().to_pybytes()
 
 
 def write_clean_parts(
-    batches: Iterator[pa.RecordBatch], day: dt.date, storage_url: str, hdfs_user: str, folder: str
+    batches: Iterator[pa.RecordBatch], day: dt.date, storage_url: str, hdfs_user: str, folder: str, lineage: str = ""
 ) -> Iterator[pa.RecordBatch]:
     """The mapInArrow function (bind the rest with functools.partial): writes this partition's
     clean events as ``folder/part-NNNNN.parquet`` (N: the Spark partition; nothing for a
@@ -173,7 +177,7 @@ def write_clean_parts(
     written = []
     if part.num_rows:
         name = f"{folder}/part-{TaskContext.get().partitionId():05d}.parquet"
-        open_storage(storage_url, hdfs_user).write_atomic(name, parquet_bytes(part))
+        open_storage(storage_url, hdfs_user).write_atomic(name, parquet_bytes(part, lineage))
         written = [{"part": name, "events": part.num_rows}]
     yield from pa.Table.from_pylist(written, schema=PART_OUTPUT_ARROW).to_batches()
     yield from pa.Table.from_arrays(

@@ -37,6 +37,7 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
+from batch_layer import lineage
 from batch_layer.clean_parts import PART_INPUT_COLUMNS, PART_OUTPUT_SCHEMA, parquet_bytes, write_clean_parts
 from batch_layer.compaction import compact_day
 from batch_layer.spark import struct_of
@@ -77,6 +78,7 @@ class DaySummary:
     sites: int = 0
     seconds: float = 0.0
     geo_database: str = ""  # the IP location database that located the day's events
+    lineage: dict = field(default_factory=dict)  # what made the day (batch_layer.lineage)
     raw_files: int = 0  # the day's raw and bad raw files before compaction ...
     raw_files_compacted: int = 0  # ... and after compaction (one per hour folder and partition)
 
@@ -115,6 +117,7 @@ def run_day(
 ) -> DaySummary:
     """Run the job for one day. ``stage(name)`` is told as each stage starts (progress bars)."""
     started = time.monotonic()
+    started_at = dt.datetime.now(dt.UTC)
     storage = open_storage(settings.storage_root, settings.hdfs_user)
     root = settings.spark_root
     summary = DaySummary(day.isoformat(), geo_database=database_build())
@@ -149,7 +152,12 @@ def run_day(
 
         stage("writing clean events")
         staging = layout.clean_staging_dir(day)
-        written = _write_clean_events(checkpoints, flagged, in_place, storage, settings, day, staging)
+        summary.lineage = {
+            **lineage.rules(),
+            "inputs": lineage.inputs(raw_files(storage, inputs)),
+            "run": lineage.run(started_at),
+        }
+        written = _write_clean_events(checkpoints, flagged, in_place, storage, settings, day, staging, summary.lineage)
 
         stage("writing bad rows + counting")
         of_day = flagged.where((F.col("_event_day") == _date(day)) | (F.col("_file_day") == _date(day)))
@@ -161,10 +169,17 @@ def run_day(
     finally:
         checkpoints.drop()
     summary.seconds = round(time.monotonic() - started, 2)
+    summary.lineage |= {"run": lineage.run(started_at, dt.datetime.now(dt.UTC))}
+    summary.lineage["summary"] = lineage.summary_of(asdict(summary))
     storage.write_atomic(layout.run_summary(day), json.dumps(asdict(summary), indent=1).encode())
     advance_watermark(storage, day)
     stage("done")
     return summary
+
+
+def raw_files(storage: Storage, folders: dict[str, int]) -> dict[str, int]:
+    """The raw files (path -> bytes) of the folders a run reads (paths relative to the root)."""
+    return {path: size for folder in folders for path, size in storage.file_sizes(folder).items()}
 
 
 def enriched_level(raw_bytes: int, heap_bytes: int) -> StorageLevel:
@@ -319,6 +334,7 @@ def _write_clean_events(
     settings: Settings,
     day: dt.date,
     staging: str,
+    made_by: dict,
 ) -> _Written:
     """The day's clean Parquet, written by the Python workers from the chunks' events
     (batch_layer/clean_parts.py) into ``staging``.
@@ -336,7 +352,12 @@ def _write_clean_events(
     if not in_place:
         rows = rows.repartition("file")
     write = functools.partial(
-        write_clean_parts, day=day, storage_url=settings.storage_root, hdfs_user=settings.hdfs_user, folder=staging
+        write_clean_parts,
+        day=day,
+        storage_url=settings.storage_root,
+        hdfs_user=settings.hdfs_user,
+        folder=staging,
+        lineage=json.dumps(made_by, sort_keys=True),
     )
     # The writers run in the checkpoint's job, which also counts what they report.
     counts = Observation("clean parts")
@@ -360,7 +381,8 @@ def _publish_clean_events(storage: Storage, written: _Written, summary: DaySumma
             f"count is {summary.clean}: not published ({storage.url}/{staging} kept to inspect)"
         )
     if not written.events:  # a day without clean events is an empty file, not no file
-        storage.write_atomic(f"{staging}/part-00000.parquet", parquet_bytes(CLEAN_ARROW.empty_table()))
+        empty = parquet_bytes(CLEAN_ARROW.empty_table(), json.dumps(summary.lineage, sort_keys=True))
+        storage.write_atomic(f"{staging}/part-00000.parquet", empty)
     storage.replace_dir(staging, target)
 
 

@@ -299,6 +299,37 @@ def drift(
 
 
 @app.command()
+def lineage(
+    date: str = typer.Option(..., "--date", help="A closed UTC day, YYYY-MM-DD."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (keys: code, ua_parser, bot_list, geo_db, ...)."),
+) -> None:
+    """What made a closed day: code and rule versions, the geo database, the inputs, the run."""
+    from core.lake import layout
+    from core.lake.storage import open_storage
+
+    settings = _settings()
+    day = _day(date, "--date")
+    storage = open_storage(settings.storage_root, settings.hdfs_user)
+    path = layout.run_summary(day)
+    made_by = json.loads(storage.read(path)).get("lineage") if storage.exists(path) else None
+    if not made_by:
+        raise typer.BadParameter(
+            f"{day} has no lineage: close it (again) with `pixel batch --date {day}`", param_hint="--date"
+        )
+    if as_json:
+        typer.echo(json.dumps(made_by, indent=1, sort_keys=True))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("what", "", title=f"lineage of {day}", title_justify="left", show_header=False)
+    for key, value in made_by.items():
+        shown = ", ".join(f"{k} {v}" for k, v in value.items()) if isinstance(value, dict) else str(value)
+        table.add_row(key, shown)
+    Console(width=max(Console().width, 120)).print(table)
+
+
+@app.command()
 def serve(
     port: int = typer.Option(None, help="Port [default: 8000, env PIXEL_SERVING_PORT]."),
 ) -> None:

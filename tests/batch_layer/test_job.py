@@ -411,3 +411,63 @@ def test_drift_compares_the_speed_view_with_the_closed_day(spark, data):
         timeout=60,
     )
     assert unclosed.returncode == 2 and "pixel batch --date 2026-11-21" in unclosed.stderr
+
+
+def test_a_closed_day_records_what_made_it(spark, data):
+    import hashlib
+    import importlib.metadata
+
+    import pyarrow.parquet as pq
+    from is_bot import Bots
+
+    from batch_layer.lineage import PARQUET_KEY, TABLES
+
+    run_day(spark, data, D)
+    made_by = json.loads((data.data_dir / "views" / "_runs" / f"date={D}.json").read_text())["lineage"]
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    assert made_by["code"] == {"version": importlib.metadata.version("pixel-analytics"), "commit": commit}
+    assert len(commit) == 40  # the tests run from a checkout
+    assert made_by["ua_parser"] == {
+        "version": importlib.metadata.version("ua-parser"),
+        "regexes": importlib.metadata.version("ua-parser-builtins"),
+    }
+    patterns = hashlib.sha256("\n".join(sorted(Bots().patterns)).encode()).hexdigest()[:16]
+    assert made_by["bot_list"] == {"version": importlib.metadata.version("is-bot"), "patterns": patterns}
+    assert made_by["geo_db"] == database_build()
+    assert made_by["tables"] == {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(TABLES.glob("*.csv"))
+    }
+    # D's folders, and the next day's first hours (the lateness window), not P's last (before 22:00).
+    read = [p for p in (data.data_dir / "raw").rglob("*.jsonl.gz") if f"date={D}" in str(p) or "hour=00" in str(p)]
+    read += [p for p in (data.data_dir / "raw").rglob("*.jsonl.gz") if f"date={P}/hour=23" in str(p)]
+    assert made_by["inputs"] == {"files": len(read), "bytes": sum(p.stat().st_size for p in read)}
+    assert made_by["run"]["started"] <= made_by["run"]["ended"] and made_by["run"]["seconds"] > 0
+    assert made_by["summary"] == {
+        "read": 26,
+        "late": 2,
+        "bad": BAD_REASONS,
+        "duplicates": 3,
+        "bots": 2,
+        "clean": 13,
+        "sites": 3,
+    }
+    # Each clean file says the same, but the run's end and counts (known after it is written).
+    for part in (data.data_dir / "clean" / "events" / f"date={D}").glob("*.parquet"):
+        in_file = json.loads(pq.read_schema(part).metadata[PARQUET_KEY])
+        started = {"run": {"started": made_by["run"]["started"]}}
+        assert in_file == {k: v for k, v in made_by.items() if k != "summary"} | started
+    printed = subprocess.run(
+        [sys.executable, "-m", "pixel.cli", "lineage", "--date", str(D), "--json"],
+        env=settings_env(data),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert json.loads(printed.stdout) == made_by
+    missing = subprocess.run(
+        [sys.executable, "-m", "pixel.cli", "lineage", "--date", str(N)],
+        env=settings_env(data),
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 2 and "pixel batch --date 2026-11-21" in missing.stderr
