@@ -163,6 +163,7 @@ def run_day(
         of_day = flagged.where((F.col("_event_day") == _date(day)) | (F.col("_file_day") == _date(day)))
         _write_bad_rows(of_day, written.too_late, f"{root}/{layout.day_dir(layout.BAD, day)}", lateness, summary)
         _publish_clean_events(storage, written, summary, staging, layout.day_dir(layout.CLEAN, day))
+        _write_rejected(of_day, f"{root}/{layout.view_dir(layout.REJECTED_VIEW, day)}")
 
         stage("building views")
         _write_views(checkpoints, of_day.where(F.col("_mine") & F.col("_first")), summary.clean, root, day)
@@ -410,6 +411,34 @@ def _fill_summary(summary: DaySummary, metrics: dict) -> None:
         setattr(summary, name, metrics[name])
     summary.bad = {name.removeprefix("bad:"): n for name, n in metrics.items() if name.startswith("bad:") and n}
     summary.read = metrics["read"] + summary.bad_total
+
+
+def _write_rejected(of_day: DataFrame, path: str) -> None:
+    """Per site, reason and bot family: the day's rejected events and a few samples (no IP).
+    Reasons: the bad rows' (too_late among them), ``duplicate`` (a later copy of an event) and
+    ``bot``, counted as the day's summary counts them."""
+    mine, first = F.col("_mine"), F.col("_mine") & F.col("_first")
+    reason = (
+        F.when(_bad_reason().isNotNull(), _bad_reason())
+        .when(mine & ~F.col("_first"), F.lit("duplicate"))
+        .when(first & F.col("is_bot"), F.lit("bot"))
+    )
+    hit = F.to_json(F.struct("ts", F.col("path").alias("page"), "source", "browser"))
+    bad_row = F.to_json(F.struct(F.col("bad_detail").alias("detail"), F.substring("payload", 1, 300).alias("payload")))
+    sample = F.when(reason.isin("duplicate", "bot"), hit).otherwise(bad_row)
+    rows = of_day.select(
+        F.coalesce("site", F.lit("")).alias("site"),
+        reason.alias("reason"),
+        F.when(reason == "bot", F.coalesce("browser", F.lit(""))).otherwise(F.lit("")).alias("family"),
+        F.col("ts"),
+        sample.alias("sample"),
+    ).where(F.col("reason").isNotNull())
+    # Samples from the same aggregation as the counts (a window would sort every rejected row):
+    # the earliest, the latest and the least of each group's, each once.
+    samples = F.array_distinct(F.array(F.min_by("sample", "ts"), F.max_by("sample", "ts"), F.min("sample")))
+    rows.groupBy("site", "reason", "family").agg(F.count(F.lit(1)).alias("events"), samples.alias("samples")).orderBy(
+        "site", "reason", "family"
+    ).coalesce(1).write.mode("overwrite").parquet(path)
 
 
 def _bad_reason() -> Column:

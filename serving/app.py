@@ -19,6 +19,7 @@ from core.settings import Settings
 from events.days import day_bounds
 from serving.analytics.engine import Analytics
 from serving.analytics.router import filter_schema, v2_router
+from serving.batch.rejected import rejected
 from serving.dashboard import install_dashboard
 from serving.metrics import install_metrics
 from serving.openapi import install_openapi
@@ -119,7 +120,12 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
         description="Plausible-compatible Stats API v1 over the batch and real-time views.",
     )
     restated = lambda site, first, last: restatements.read(storage, site, first, last)  # noqa: E731
-    app.include_router(stats_router(analytics, today=utc_today, can_read=registry.can_read, restatements=restated))
+    filtered_out = lambda site, first, last: rejected(storage, site, first, last)  # noqa: E731
+    app.include_router(
+        stats_router(
+            analytics, today=utc_today, can_read=registry.can_read, restatements=restated, rejected=filtered_out
+        )
+    )
     access = lambda site, authorization: check_access(registry.can_read, site, authorization)  # noqa: E731
     app.include_router(v2_router(analytics, today=utc_today, site_access=access))
     app.add_exception_handler(QueryError, query_error_response)

@@ -234,10 +234,12 @@ def stats_router(
     today: Callable[[], dt.date],
     can_read: Callable[[str, str | None], bool],
     restatements: Callable[[str, dt.date, dt.date], list[dict]] = lambda site, first, last: [],
+    rejected: Callable[[str, dt.date, dt.date], list[dict]] = lambda site, first, last: [],
 ) -> APIRouter:
     """Routes over ``analytics``; ``today`` is the UTC day periods are relative to; ``can_read(site,
     token)`` decides access (the registry); ``restatements(site, first, last)`` reads the
-    restatement log (serving.store.restatements). Install ``query_error_response`` and
+    restatement log (serving.store.restatements), ``rejected(site, first, last)`` what the
+    nightly job filtered out (serving.batch.rejected). Install ``query_error_response`` and
     ``unauthorized_response`` as the app's handlers."""
     router = APIRouter(prefix="/api/v1/stats", tags=["stats"])
     v1 = V1Stats(analytics, today)
@@ -322,6 +324,11 @@ def stats_router(
     def restated(site_id: str = SiteId, period: str = Period, date: str | None = Date):
         days = parse_period(period, date, today())
         return {"results": restatements(site_id, days.first, days.last)}
+
+    @router.get("/rejected", summary="Traffic the nightly job filtered out: bots, duplicates, bad rows")
+    def filtered_out(site_id: str = SiteId, period: str = Period, date: str | None = Date):
+        days = parse_period(period, date, today())
+        return {"results": rejected(site_id, days.first, days.last)}
 
     @router.get("/realtime/visitors", summary="Visitors in the last 5 minutes")
     def realtime_visitors(site_id: str = SiteId) -> int:

@@ -8,6 +8,7 @@ or hdfs://, see core.lake.storage) and always use '/'.
     clean/events/date=D/part-*.parquet                       a closed day's clean events (batch)
     _staging/clean/date=D/                                   ... while being written
     views/daily/date=D/, views/sessions/date=D/              a closed day's views (batch)
+    views/rejected/date=D/                                   ... its rejected events per site (batch)
     views/_runs/date=D.json                                  a closed day's run summary
     views/_watermark                                         the last closed day
     druid/hits/date=D/part-00000.parquet                     a closed day's hits and visits, as
@@ -35,6 +36,7 @@ CLEAN = "clean/events"
 VIEWS = "views"
 DAILY_VIEW = "daily"
 SESSIONS_VIEW = "sessions"
+REJECTED_VIEW = "rejected"  # per site, reason and bot family: the day's rejected events
 LANDER = "_lander"
 STAGING = "_staging"
 WATERMARK = f"{VIEWS}/_watermark"

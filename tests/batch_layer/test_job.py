@@ -471,3 +471,43 @@ def test_a_closed_day_records_what_made_it(spark, data):
         text=True,
     )
     assert missing.returncode == 2 and "pixel batch --date 2026-11-21" in missing.stderr
+
+
+def test_rejected_events_per_site_equal_the_days_counts(spark, data):
+    summary = run_day(spark, data, D)
+    rows = parquet(data, f"views/rejected/date={D}/*.parquet", "SELECT site, reason, family, events, samples FROM t")
+    by_reason: dict[str, int] = {}
+    for _site, reason, _family, events, _samples in rows:
+        by_reason[reason] = by_reason.get(reason, 0) + events
+    assert by_reason == {**summary.bad, "duplicate": summary.duplicates, "bot": summary.bots}
+    bots = {(site, family): events for site, reason, family, events, _ in rows if reason == "bot"}
+    assert bots == {("b.example", "Googlebot"): 1, ("b.example", "curl"): 1}  # by bot family
+    for _site, reason, _family, _events, samples in rows:
+        assert 1 <= len(samples) <= 3 and len(set(samples)) == len(samples)
+        for sample in map(json.loads, samples):
+            if reason in ("bot", "duplicate"):  # a hit: no address at all
+                assert set(sample) <= {"ts", "page", "source", "browser"} and sample["ts"] > 0
+            else:  # a bad row: why, and its first 300 characters (addresses are truncated at the collector)
+                assert set(sample) <= {"detail", "payload"} and len(sample.get("payload", "")) <= 300
+    duplicates = {site: events for site, reason, _f, events, _ in rows if reason == "duplicate"}
+    assert duplicates == {"a.example": 2, "c.example": 1}  # a1 redelivered, a7 a client retry; c5 a retry
+
+    # The API: one site's, over the closed days of the period.
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from serving.batch.rejected import rejected
+    from serving.stats_api import stats_router
+
+    app = FastAPI()
+    reader = lambda site, first, last: rejected(FileStorage(data.data_dir), site, first, last)  # noqa: E731
+    app.include_router(stats_router(None, lambda: N, lambda site, token: True, rejected=reader))
+    answer = TestClient(app).get("/api/v1/stats/rejected", params={"site_id": "b.example", "period": "7d"}).json()
+    assert [(r["reason"], r["family"], r["events"]) for r in answer["results"]] == [
+        ("bot", "Googlebot", 1),
+        ("bot", "curl", 1),
+    ]
+    assert answer["results"][0]["samples"][0]["page"] == "/"
+    a = rejected(FileStorage(data.data_dir), "a.example", D, D)
+    assert {r["reason"]: r["events"] for r in a} == {reason: n for s, reason, _f, n, _x in rows if s == "a.example"}
+    assert rejected(FileStorage(data.data_dir), "a.example", N, N) == []  # not closed

@@ -16,9 +16,12 @@ from dataclasses import replace
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from selenium.webdriver.support.ui import Select
 
+from core.lake import layout
 from core.lake.storage import FileStorage
 from events.days import day_bounds
 from serving.dashboard.panels import PANELS, PROPS_TAB, TABS, TOPLINE, with_key
@@ -58,6 +61,20 @@ def site(tmp_path):
     close_day(storage, D2, [located(e, "DE", "Bavaria", "Munich") for e in day2()])
     # D2 as the API answered it live, before the nightly job closed it (10 pageviews, 5 visitors).
     restatements.record(storage, D2, {A: (9, 5)}, {A: (10, 5)}, "live", "1")
+    # What the nightly job filtered out of D1 (views/rejected, as batch_layer.job writes it).
+    bot = json.dumps({"ts": t, "page": f"/{XSS}", "source": "", "browser": "Googlebot"})
+    rejected = pa.table(
+        {
+            "site": [A, A, "b.example"],
+            "reason": ["bot", "duplicate", "bot"],
+            "family": ["Googlebot", "", "curl"],
+            "events": [7, 2, 4],
+            "samples": [[bot], [bot], [bot]],
+        }
+    )
+    sink = io.BytesIO()
+    pq.write_table(rejected, sink)
+    storage.write_atomic(f"{layout.view_dir(layout.REJECTED_VIEW, D1)}/part-0.parquet", sink.getvalue())
     live = DuckDBStore(settings.realtime_db)
     now = int(time.time() * 1000)
     live.ingest([agg_row(now - 3 * MINUTE, 4, ["r1", "r2"], site=A, page="/live", source="Google")])
@@ -286,6 +303,21 @@ def test_traffic_strings_are_text_never_html(site, browser):
     assert [r[0] for r in table_rows(browser, "visit:source")] == [XSS]
     assert browser.execute_script("return window.__xss") is None
     assert not browser.find_elements("css selector", "main img")  # nothing became an element
+
+
+def test_filtered_out_traffic_is_shown(site, browser):
+    base, _ = site
+    loaded(browser, f"{base}/sites/{A}?{RANGE}")
+    answer = httpx.get(f"{base}/api/v1/stats/rejected", params={"site_id": A, "period": "custom", "date": f"{D1},{D2}"})
+    assert [(r["reason"], r["family"], r["events"]) for r in answer.json()["results"]] == [
+        ("bot", "Googlebot", 7),
+        ("duplicate", "", 2),
+    ]
+    assert table_rows(browser, "rejected") == [["bot:Googlebot", 7], ["duplicate", 2]]
+    texts = [tr.text for tr in table_trs(browser, "rejected")]
+    assert texts[0].startswith("Bots: Googlebot") and texts[1].startswith("Duplicates")
+    assert "/<img src=x onerror=" in table_trs(browser, "rejected")[0].get_attribute("title")  # a sample, as text
+    assert browser.execute_script("return window.__xss") is None
 
 
 def test_export_zip_equals_the_api_and_escapes_formulas(site, browser, tmp_path):

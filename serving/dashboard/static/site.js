@@ -151,7 +151,30 @@ function panelsSkeleton() {
       return button;
     }));
     return el("div", { class: "panel", id: `panel-${panel.id}`, "data-panel": panel.id }, el("h2", {}, panel.title), tabs, el("div", { class: "panel-body" }));
-  }));
+  }), el("div", { class: "panel", id: "panel-rejected" }, el("h2", {}, "Filtered out"),
+    el("p", { class: "muted note" }, "Closed days' events the nightly job left out of the numbers (the view's filters don't apply)."),
+    el("div", { class: "panel-body" })));
+}
+
+const REASONS = { bot: "Bots", duplicate: "Duplicates", too_late: "Too late" };
+
+async function renderRejected(state, gen) {
+  const card = document.getElementById("panel-rejected");
+  card.dataset.loaded = "false";
+  const rows = (await api("/api/v1/stats/rejected", { site_id: SITE, period: state.period, date: state.date })).results;
+  if (gen !== generation) return;
+  const body = card.querySelector(".panel-body");
+  if (!rows.length) { body.replaceChildren(el("p", { class: "muted empty" }, "Nothing filtered out on closed days of this view.")); card.dataset.loaded = "true"; return; }
+  body.replaceChildren(el("table", { "data-property": "rejected" },
+    el("thead", {}, el("tr", {}, el("th", {}, "Why"), el("th", {}, "Events"))),
+    el("tbody", {}, ...rows.map((r) => {
+      const label = `${REASONS[r.reason] || r.reason.replace(/_/g, " ")}${r.family ? `: ${r.family}` : ""}`;
+      const tr = el("tr", { "data-value": `${r.reason}${r.family ? ":" + r.family : ""}` },
+        el("td", { class: "label" }, el("span", { class: "text" }, label)), metricEl("td", "events", r.events, fmt(r.events)));
+      tr.title = r.samples.map((sample) => JSON.stringify(sample)).join("\n"); // samples, as text
+      return tr;
+    }))));
+  card.dataset.loaded = "true";
 }
 
 // The properties tab: the keys of the view's events to choose from, then one key's values.
@@ -222,7 +245,7 @@ async function drawPanel(panel, state, gen, card) {
 }
 
 // The numbers and chart, and the panels, at once: neither waits for the other.
-const renderReport = (state, gen) => Promise.all([renderSummary(state, gen), ...CONFIG.panels.map((panel) => renderPanel(panel, state, gen))]);
+const renderReport = (state, gen) => Promise.all([renderSummary(state, gen), renderRejected(state, gen), ...CONFIG.panels.map((panel) => renderPanel(panel, state, gen))]);
 
 async function renderSummary(state, gen) {
   const [agg, view] = await Promise.all([
