@@ -22,7 +22,13 @@ def test_storage_root_defaults_to_the_data_dir(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "cmd", [[], ["up"], ["broker"], ["collector"], ["lander"], ["demo"], ["batch"], ["drift"], ["sites"], ["tokens"]]
+    "cmd",
+    [
+        *([c] for c in ("up", "broker", "collector", "lander", "demo", "batch", "drift", "sites", "tokens")),
+        *([c] for c in ("goals", "lineage", "reprocess")),
+        ["sites", "delete"],
+        [],
+    ],
 )
 def test_help_explains_every_command(cmd):
     out = subprocess.run([sys.executable, "-m", "pixel.cli", *cmd, "--help"], capture_output=True, text=True)
@@ -50,3 +56,15 @@ def test_sites_and_tokens_commands(tmp_path):
     from serving.registry import Registry
 
     assert Registry(f"sqlite:///{tmp_path / 'registry.db'}").can_read("example.com", token.stdout.strip())
+
+
+def test_reprocess_refuses_days_never_closed(tmp_path):
+    env = {**__import__("os").environ, "PIXEL_DATA_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-m", "pixel.cli", "reprocess", "--from", "2026-11-01", "--to", "2026-11-02"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 2 and "never closed" in done.stderr and "pixel batch" in done.stderr
