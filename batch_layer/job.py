@@ -436,9 +436,8 @@ def _write_rejected(of_day: DataFrame, path: str) -> None:
     # Samples from the same aggregation as the counts (a window would sort every rejected row):
     # the earliest, the latest and the least of each group's, each once.
     samples = F.array_distinct(F.array(F.min_by("sample", "ts"), F.max_by("sample", "ts"), F.min("sample")))
-    rows.groupBy("site", "reason", "family").agg(F.count(F.lit(1)).alias("events"), samples.alias("samples")).orderBy(
-        "site", "reason", "family"
-    ).coalesce(1).write.mode("overwrite").parquet(path)
+    counts = rows.groupBy("site", "reason", "family").agg(F.count(F.lit(1)).alias("events"), samples.alias("samples"))
+    counts.coalesce(1).write.mode("overwrite").parquet(path)  # a few rows per site: one file, unsorted
 
 
 def _bad_reason() -> Column:

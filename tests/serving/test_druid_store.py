@@ -50,6 +50,18 @@ def test_totals_sql_and_result():
     assert f'FROM "{DATASOURCE}"' in sql and "DS_HLL(visitors_hll)" in sql and "is_bot = 'false'" in sql
 
 
+def test_site_totals_for_the_restatement_log():
+    a, b = sketch_of(["x", "y"]), sketch_of(["z"])
+    conn = RecordingConnection([("a.example", 12, 15, a), ("b.example", 3, 3, b)])
+    totals = DruidStore(conn).site_totals(1000, 2000)
+    assert {site: (c.pageviews, c.visitors) for site, c in totals.items()} == {
+        "a.example": (12, 2),
+        "b.example": (3, 1),
+    }
+    sql, params = conn.calls[0]
+    assert params == {"start": 1000, "end": 2000} and "GROUP BY 1" in sql and "is_bot = 'false'" in sql
+
+
 def test_hostile_values_stay_literals():
     conn = RecordingConnection([(0, 0, None)])
     DruidStore(conn).totals("x' OR '1'='1", 0, 1)
