@@ -454,9 +454,12 @@ def _write_rejected(of_day: DataFrame, storage: Storage, folder: str) -> None:
     collected = groups.collect()
     found = {tuple(g[k] for k in key): {**{k: g[k] for k in key}, "events": g.events, "samples": []} for g in collected}
     wanted = {(g.site, g.reason, g.family, t) for g in collected for t in (g.t0, g.t1)}
-    times = sorted({t for *_k, t in wanted})
-    if times:
-        for row in rows.where(F.col("ts").isin(times)).collect():
+    times = sorted({t for *_k, t in wanted if t is not None})
+    picked = rows.where(F.col("ts").isin(times)).collect() if times else []
+    if any(g.t0 is None for g in collected):  # groups of rows without a time (a cut file's): a few of them
+        picked += rows.where(F.col("ts").isNull()).limit(100 * SAMPLES).collect()
+    if picked:
+        for row in picked:
             entry = found.get((row.site, row.reason, row.family))
             if entry is not None and (row.site, row.reason, row.family, row.ts) in wanted:
                 sample = _sample(row.reason, row.asDict())
