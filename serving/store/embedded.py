@@ -9,6 +9,7 @@ Queries run on their own cursors, bounded in time (``timeout_s``: interrupted, t
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 from pathlib import Path
@@ -40,26 +41,32 @@ class EmbeddedStore:
         self._write = threading.Lock()
 
     # --- loading ---------------------------------------------------------------------------------
-    def replace_day(self, day: dt.date, hits: pa.Table, run: str) -> None:
-        """Make ``hits`` the rows of ``day`` (one transaction: a query sees the old day or the new)."""
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One writer at a time, all or nothing: a query sees the store before or after."""
         with self._write:
             cursor = self.db.cursor()
             cursor.begin()
             try:
-                cursor.execute("DELETE FROM hits WHERE day = ?", [day])
-                cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE day = ?", [day])
-                cursor.register("incoming", hits)
-                cursor.execute("INSERT INTO hits SELECT * FROM incoming")
-                cursor.unregister("incoming")
-                sql, binds = rollup.insert_sql()
-                cursor.execute(sql, [day] * binds)
-                cursor.execute("INSERT OR REPLACE INTO loaded_days VALUES (?, ?, ?, now())", [day, run, hits.num_rows])
+                yield cursor
                 cursor.commit()
             except Exception:
                 cursor.rollback()
                 raise
             finally:
                 cursor.close()
+
+    def replace_day(self, day: dt.date, hits: pa.Table, run: str) -> None:
+        """Make ``hits`` the rows of ``day`` (one transaction: a query sees the old day or the new)."""
+        with self._transaction() as cursor:
+            cursor.execute("DELETE FROM hits WHERE day = ?", [day])
+            cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE day = ?", [day])
+            cursor.register("incoming", hits)
+            cursor.execute("INSERT INTO hits SELECT * FROM incoming")
+            cursor.unregister("incoming")
+            sql, binds = rollup.insert_sql()
+            cursor.execute(sql, [day] * binds)
+            cursor.execute("INSERT OR REPLACE INTO loaded_days VALUES (?, ?, ?, now())", [day, run, hits.num_rows])
 
     def loaded(self) -> dict[dt.date, str]:
         """Day -> the run it was loaded from."""
@@ -84,13 +91,9 @@ class EmbeddedStore:
         """Erase the site's rows of the days before ``before_ms``'s (a purge: the days after hold
         traffic of a site created again); the hits removed."""
         before = dt.datetime.fromtimestamp(before_ms / 1000, dt.UTC).date()
-        with self._write:
-            cursor = self.db.cursor()
-            cursor.begin()
+        with self._transaction() as cursor:
             cursor.execute(f"DELETE FROM {rollup.TABLE} WHERE site = ? AND day < ?", [site, before])
-            removed = cursor.execute("DELETE FROM hits WHERE site = ? AND day < ?", [site, before]).fetchone()[0]
-            cursor.commit()
-            return removed
+            return cursor.execute("DELETE FROM hits WHERE site = ? AND day < ?", [site, before]).fetchone()[0]
 
     # --- queries ---------------------------------------------------------------------------------
     def query(self, sql: str, params: list, timeout_s: float = 5.0) -> list[tuple]:
