@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -67,13 +66,14 @@ def _closed_days(settings: Settings, storage, live, site_events):
     return hits, EmbeddedClosed(hits, settings.query_timeout_seconds, site_events=site_events)
 
 
-def day_numbers(closed, live) -> Callable[[dt.date], dict[str, tuple[int, int]]]:
-    """What the API answers for a day, per site (pageviews, visitors): the closed days' store's
-    numbers once it holds the day, else the real-time store's (on Druid, one datasource: its)."""
+def day_numbers(closed_totals, live) -> restatements.DayNumbers:
+    """What the API answers for a day, per site (pageviews, visitors): ``closed_totals(day)`` once
+    the closed days' store holds it, else the real-time store's (Druid: None, one datasource
+    holds both, the real-time store answers)."""
 
-    def numbers(day: dt.date) -> dict[str, tuple[int, int]]:
-        if hasattr(closed, "day_totals") and day in closed.loaded():
-            return closed.day_totals(day)
+    def numbers(day: dt.date, final: bool) -> dict[str, tuple[int, int]]:
+        if final and closed_totals is not None:
+            return closed_totals(day)
         return {site: (c.pageviews, c.visitors) for site, c in live.site_totals(*day_bounds(day)).items()}
 
     return numbers
@@ -86,8 +86,9 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     store = open_realtime_store(settings)
     storage = open_storage(settings.storage_root, settings.hdfs_user)
     loaded_days, closed = _closed_days(settings, storage, store, lambda: sync.site_events)
-    live = store if settings.realtime_store == "embedded" else None  # Druid: one datasource holds both
-    numbers = day_numbers(loaded_days, store)
+    embedded = settings.realtime_store == "embedded"
+    live = store if embedded else None  # Druid: one datasource holds both
+    numbers = day_numbers(loaded_days.day_totals if embedded else None, store)
     sync = LakeSync(storage, loaded_days, settings.store_sync_seconds, live=live, numbers=numbers)
     analytics = Analytics(closed, lambda: sync.watermark, store, goals=registry.goals)
     ingestor = None

@@ -18,8 +18,9 @@ from collections.abc import Callable
 from core.lake import layout
 from core.lake.storage import Storage
 
-# What the serving process answers for a day, per site: (pageviews, visitors).
-DayNumbers = Callable[[dt.date], dict[str, tuple[int, int]]]
+# What the serving process answers for a day, per site: (pageviews, visitors); ``final``: its
+# closed days' store holds the day.
+DayNumbers = Callable[[dt.date, bool], dict[str, tuple[int, int]]]
 
 
 def pct(before: int, after: int) -> float | None:

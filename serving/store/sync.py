@@ -118,7 +118,7 @@ class LakeSync:
             if loaded.get(day) == runs[day]:
                 continue
             try:
-                self.load_day(day, runs[day])
+                self.load_day(day, runs[day], rerun=day in loaded)
             except Exception as exc:  # the store refused or is down: the days after wait with it
                 log.error("%s not loaded into the store (%s); retried at the next sync", day, exc)
                 break
@@ -130,17 +130,18 @@ class LakeSync:
         self.watermark = min(missing) - dt.timedelta(days=1) if missing else lake_watermark
         return done
 
-    def load_day(self, day: dt.date, run: str) -> int:
+    def load_day(self, day: dt.date, run: str, rerun: bool = False) -> int:
+        """Load a closed day's run; ``rerun``: the store holds an earlier run of it."""
         started = time.monotonic()
         parts = [p for p in self.storage.list_files(layout.day_dir(layout.CLEAN, day)) if p.endswith(".parquet")]
         tables = [pq.read_table(io.BytesIO(self.storage.read(p)), columns=CLEAN_INPUTS) for p in parts]
         hits = hits_of_day(pa.concat_tables(tables), day) if tables else HITS_ARROW.empty_table()
-        source = "final" if day in self.store.loaded() else "live"
-        before = self._numbers(day)
+        before = self._numbers(day, final=rerun)
         self.store.replace_day(day, hits, run)
         if before:
             try:
-                restatements.record(self.storage, day, before, self._numbers(day), source, run)
+                source = "final" if rerun else "live"
+                restatements.record(self.storage, day, before, self._numbers(day, final=True), source, run)
             except Exception:  # the log is not worth a day not loaded
                 log.exception("%s: the restatement log was not written", day)
         seconds = time.monotonic() - started
@@ -149,11 +150,11 @@ class LakeSync:
         log.info("loaded %s into the store: %d events in %.2f s", day, hits.num_rows, seconds)
         return hits.num_rows
 
-    def _numbers(self, day: dt.date) -> dict[str, tuple[int, int]]:
+    def _numbers(self, day: dt.date, final: bool) -> dict[str, tuple[int, int]]:
         if self.numbers is None:
             return {}
         try:
-            return self.numbers(day)
+            return self.numbers(day, final)
         except Exception:  # the store's answer is for the log only
             log.exception("%s: the numbers for the restatement log are unavailable", day)
             return {}

@@ -26,7 +26,7 @@ def test_reprocess_restates_exactly_the_days_that_changed(spark, tmp_path):
     for day in (P, D):
         run_day(spark, settings, day)
     store, live = EmbeddedStore(), DuckDBStore()
-    sync = LakeSync(storage, store, live=live, numbers=day_numbers(store, live))
+    sync = LakeSync(storage, store, live=live, numbers=day_numbers(store.day_totals, live))
     assert sync.sync_once() == [P, D]
     # What a rule change does to the data of some days: here, D gains an event (a late file).
     RawDataset(settings.data_dir).write(D, 16, [event("new1", ms(D, 16), "a.example", "/new", visitor="v99")])

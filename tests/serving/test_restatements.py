@@ -37,7 +37,7 @@ def lake(tmp_path):
         ]
     )
     store = EmbeddedStore()
-    sync = LakeSync(storage, store, live=live, numbers=day_numbers(store, live))
+    sync = LakeSync(storage, store, live=live, numbers=day_numbers(store.day_totals, live))
     close_day(storage, D1, day1())
     assert sync.sync_once() == [D1]  # from history: the API never answered D1 live
     return storage, store, sync, live, t1
