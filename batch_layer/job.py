@@ -88,20 +88,39 @@ class DaySummary:
         return sum(self.bad.values())
 
 
-def raw_inputs(storage: Storage, day: dt.date, lateness_hours: int) -> dict[str, int]:
-    """The raw hour folders day D's run reads (relative paths, in order), from what the store
-    holds, each with the bytes of its files."""
-    wanted: dict[str, int] = {}
+def raw_input_files(storage: Storage, day: dt.date, lateness_hours: int) -> dict[str, int]:
+    """The raw files day D's run reads (relative paths), from what the store holds, each with its
+    bytes: the day's hour folders and those of its neighbours within the lateness window."""
+    files: dict[str, int] = {}
     for offset in (-1, 0, 1):
         folder_day = (day + dt.timedelta(days=offset)).isoformat()
-        hours: dict[int, int] = {}
         for path, size in storage.file_sizes(layout.day_dir(layout.RAW, folder_day)).items():
-            if place := layout.hour_place(path):
-                hours[place[1]] = hours.get(place[1], 0) + size
-        for hour in sorted(hours):
-            if offset == 0 or (offset == 1 and hour < lateness_hours) or (offset == -1 and hour >= 24 - lateness_hours):
-                wanted[layout.hour_dir(layout.RAW, folder_day, hour)] = hours[hour]
-    return wanted
+            place = layout.hour_place(path)
+            if place and _read_hour(offset, place[1], lateness_hours):
+                files[path] = size
+    return files
+
+
+def _read_hour(offset: int, hour: int, lateness_hours: int) -> bool:
+    """Does day D's run read this hour of day D + ``offset`` (-1, 0, 1)? Its own day's, and the
+    neighbours' within the lateness window."""
+    return offset == 0 or (offset == 1 and hour < lateness_hours) or (offset == -1 and hour >= 24 - lateness_hours)
+
+
+def input_folders(files: dict[str, int]) -> dict[str, int]:
+    """The hour folders of raw files (in time order), each with the bytes of its files."""
+    folders: dict[str, int] = {}
+    for path, size in files.items():
+        day, hour = layout.hour_place(path)
+        folder = layout.hour_dir(layout.RAW, day, hour)
+        folders[folder] = folders.get(folder, 0) + size
+    return dict(sorted(folders.items()))  # date=YYYY-MM-DD/hour=HH: the names sort in time order
+
+
+def raw_inputs(storage: Storage, day: dt.date, lateness_hours: int) -> dict[str, int]:
+    """The raw hour folders day D's run reads (relative paths, in order), each with the bytes of
+    its files."""
+    return input_folders(raw_input_files(storage, day, lateness_hours))
 
 
 def _covered(file_day: Column, file_hour: Column, event_day: Column, lateness: int) -> Column:
@@ -130,7 +149,8 @@ def run_day(
         compacted = compact_day(storage, day)
         summary.raw_files, summary.raw_files_compacted = compacted.files_before, compacted.files_after
         stage("reading + enriching raw")
-        inputs = raw_inputs(storage, day, lateness)
+        files = raw_input_files(storage, day, lateness)
+        inputs = input_folders(files)
         if not inputs:
             log.info("%s: no raw data", day)
         # The raw data is read and enriched once; every output below comes from this checkpoint.
@@ -155,7 +175,7 @@ def run_day(
         staging = layout.clean_staging_dir(day)
         summary.lineage = {
             **lineage.rules(),
-            "inputs": lineage.inputs(raw_files(storage, inputs)),
+            "inputs": lineage.inputs(files),
             "run": lineage.run(started_at),
         }
         written = _write_clean_events(checkpoints, flagged, in_place, storage, settings, day, staging, summary.lineage)
@@ -177,11 +197,6 @@ def run_day(
     advance_watermark(storage, day)
     stage("done")
     return summary
-
-
-def raw_files(storage: Storage, folders: dict[str, int]) -> dict[str, int]:
-    """The raw files (path -> bytes) of the folders a run reads (paths relative to the root)."""
-    return {path: size for folder in folders for path, size in storage.file_sizes(folder).items()}
 
 
 def enriched_level(raw_bytes: int, heap_bytes: int) -> StorageLevel:
@@ -388,6 +403,16 @@ def _publish_clean_events(storage: Storage, written: _Written, summary: DaySumma
     storage.replace_dir(staging, target)
 
 
+def _duplicate() -> Column:
+    """A later copy of one of the day's events (the summary's duplicates)."""
+    return F.col("_mine") & ~F.col("_first")
+
+
+def _counted_bot() -> Column:
+    """A bot's event of the day, counted once (the summary's bots)."""
+    return F.col("_mine") & F.col("_first") & F.col("is_bot")
+
+
 def _summary_metrics() -> list[Column]:
     """The day's summary as aggregates over the flagged rows (with their bad ``reason``):
     read == bad + duplicates + bots + clean."""
@@ -399,8 +424,8 @@ def _summary_metrics() -> list[Column]:
     return [
         rows(mine).alias("read"),
         rows(mine & (F.col("_file_day") != F.col("_event_day"))).alias("late"),
-        rows(mine & ~F.col("_first")).alias("duplicates"),
-        rows(first & bot).alias("bots"),
+        rows(_duplicate()).alias("duplicates"),
+        rows(_counted_bot()).alias("bots"),
         rows(first & ~bot).alias("clean"),
         F.size(F.collect_set(F.when(mine, F.col("site")))).alias("sites"),
         *(rows(reason == r.value).alias(f"bad:{r.value}") for r in BadReason),
@@ -430,11 +455,10 @@ def _write_rejected(of_day: DataFrame, storage: Storage, folder: str) -> None:
     """Per site, reason and bot family: the day's rejected events and a few samples (no IP).
     Reasons: the bad rows' (too_late among them), ``duplicate`` (a later copy of an event) and
     ``bot``, counted as the day's summary counts them."""
-    mine, first = F.col("_mine"), F.col("_mine") & F.col("_first")
     reason = (
         F.when(_bad_reason().isNotNull(), _bad_reason())
-        .when(mine & ~F.col("_first"), F.lit("duplicate"))
-        .when(first & F.col("is_bot"), F.lit("bot"))
+        .when(_duplicate(), F.lit("duplicate"))
+        .when(_counted_bot(), F.lit("bot"))
     )
     key = ["site", "reason", "family"]
     rows = of_day.select(
@@ -458,13 +482,12 @@ def _write_rejected(of_day: DataFrame, storage: Storage, folder: str) -> None:
     picked = rows.where(F.col("ts").isin(times)).collect() if times else []
     if any(g.t0 is None for g in collected):  # groups of rows without a time (a cut file's): a few of them
         picked += rows.where(F.col("ts").isNull()).limit(100 * SAMPLES).collect()
-    if picked:
-        for row in picked:
-            entry = found.get((row.site, row.reason, row.family))
-            if entry is not None and (row.site, row.reason, row.family, row.ts) in wanted:
-                sample = _sample(row.reason, row.asDict())
-                if sample not in entry["samples"] and len(entry["samples"]) < SAMPLES:
-                    entry["samples"].append(sample)
+    for row in picked:
+        if (row.site, row.reason, row.family, row.ts) not in wanted:
+            continue
+        samples, sample = found[(row.site, row.reason, row.family)]["samples"], _sample(row.reason, row.asDict())
+        if sample not in samples and len(samples) < SAMPLES:
+            samples.append(sample)
     # A few rows per site: written by the driver (Spark's file commit costs more).
     table = pa.Table.from_pylist(list(found.values()), schema=REJECTED_ARROW).sort_by([("site", "ascending")])
     storage.remove_dir(folder)
