@@ -52,6 +52,7 @@ from core.settings import Settings
 from events.aggregate import VIEW_KEYS
 from events.badrows import BadReason
 from events.geo import database_build
+from events.rules import Rules
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +167,7 @@ def run_day(
             "as objects" if level == _AS_OBJECTS else "serialized",
         )
         with _even_raw_splits(spark):
-            lines = checkpoints.take(_enriched(spark, [f"{root}/{d}" for d in inputs]), level)
+            lines = checkpoints.take(_enriched(spark, [f"{root}/{d}" for d in inputs], settings.rules), level)
 
         stage("deduplicating")
         flagged, in_place = _flagged(spark, checkpoints, lines, day, lateness)
@@ -174,7 +175,7 @@ def run_day(
         stage("writing clean events")
         staging = layout.clean_staging_dir(day)
         summary.lineage = {
-            **lineage.rules(),
+            **lineage.rules(settings.rules),
             "inputs": lineage.inputs(files),
             "run": lineage.run(started_at),
         }
@@ -230,12 +231,12 @@ def jvm_size(text: str) -> int:
     return number * 1024 ** ("kmgtp".index(unit) + 1) if unit else number
 
 
-def _enriched(spark: SparkSession, paths: list[str]) -> DataFrame:
+def _enriched(spark: SparkSession, paths: list[str], rules: Rules) -> DataFrame:
     """Raw files -> a row per line (LINE_SCHEMA): the events library's verdict (the clean
     columns Spark reads, or a bad reason), the raw file, folder and line number it came from,
     on each chunk's first line the chunk's events, and a row number (``_row``: 8 bytes that tell
     exact redelivered copies apart, where (file, line) would carry a path through the dedupe)."""
-    enrich = functools.partial(enrich_files, now_ms=int(time.time() * 1000))
+    enrich = functools.partial(enrich_files, now_ms=int(time.time() * 1000), rules=rules)
     return read_files(spark, paths).mapInPandas(enrich, LINE_STRUCT).withColumn("_row", F.monotonically_increasing_id())
 
 

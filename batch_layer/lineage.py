@@ -5,7 +5,7 @@ a file read on its own says where it came from. `pixel lineage --date D` prints 
 
     code       the package's version and the git commit it ran from ("" outside a checkout)
     ua_parser  ua-parser's version and its regexes' (ua-parser-builtins: uap-core's build)
-    bot_list   is-bot's version and a hash of its patterns
+    bot_list   is-bot's version and a hash of its patterns; the operator's own bot patterns
     geo_db     the IP location database's build (events.geo)
     tables     a hash of each rule table (referrers, channels)
     inputs     the raw folders read: files and bytes
@@ -23,6 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from events.geo import database_build
+from events.rules import Rules
 
 PACKAGE = "pixel-analytics"
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,15 +55,20 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def rules() -> dict:
-    """The code and the rules' versions: the same for every day a run closes."""
+def rules(own: Rules) -> dict:
+    """The code and the rules' versions (``own``: the operator's rules, settings): the same for
+    every day a run closes."""
     from is_bot import Bots
 
     patterns = sorted(Bots().patterns)  # what events.useragent matches
     return {
         "code": {"version": _version(PACKAGE), "commit": git_commit()},
         "ua_parser": {"version": _version("ua-parser"), "regexes": _version("ua-parser-builtins")},
-        "bot_list": {"version": _version("is-bot"), "patterns": _sha("\n".join(patterns).encode())},
+        "bot_list": {
+            "version": _version("is-bot"),
+            "patterns": _sha("\n".join(patterns).encode()),
+            "own_patterns": list(own.bot_user_agents),
+        },
         "geo_db": database_build(),
         "tables": {path.name: _sha(path.read_bytes()) for path in sorted(TABLES.glob("*.csv"))},
     }

@@ -42,6 +42,7 @@ from events.aggregate import DIMENSION_COLUMNS
 from events.badrows import MAX_BAD_PAYLOAD_BYTES, BadReason
 from events.enrich import CLEAN_COLUMNS, CLEAN_SCHEMA, enrich_table
 from events.raw import RAW_SCHEMA, check_raw_message, check_raw_table
+from events.rules import NO_RULES, Rules
 from events.schema import arrow_schema
 
 # What mapInPandas returns: the clean event, why it is bad (if it is) and what to keep of it.
@@ -91,8 +92,9 @@ _READ_STEP = 1 << 20  # gzip input fed this much at a time: a fault keeps what c
 _NEWLINE, _OPEN_BRACE = ord("\n"), ord("{")
 
 
-def enrich_files(batches: Iterator[pd.DataFrame], now_ms: int) -> Iterator[pd.DataFrame]:
-    """The mapInPandas function (bind now_ms with functools.partial): rows of (path, content),
+def enrich_files(batches: Iterator[pd.DataFrame], now_ms: int, rules: Rules = NO_RULES) -> Iterator[pd.DataFrame]:
+    """The mapInPandas function (bind now_ms and the operator's rules with functools.partial:
+    they travel to the workers with it): rows of (path, content),
     one per raw file -> LINE_SCHEMA rows, one per line of each file, in file order (a file that
     can't be read whole has one more: its ``unreadable_file`` bad row, after its lines).
 
@@ -102,7 +104,7 @@ def enrich_files(batches: Iterator[pd.DataFrame], now_ms: int) -> Iterator[pd.Da
         for path, content in zip(files["path"], files["content"]):
             text, fault = read_raw_file(bytes(content))
             first = 0
-            for table in enrich_text(text, path, now_ms):
+            for table in enrich_text(text, path, now_ms, rules):
                 yield _as_frame(line_rows(table, first))
                 first += table.num_rows
             if fault is not None:
@@ -180,7 +182,7 @@ def _file_columns(path: str, rows: int) -> list[pa.Array]:
     ]
 
 
-def enrich_text(text: bytes, file: str, now_ms: int) -> Iterator[pa.Table]:
+def enrich_text(text: bytes, file: str, now_ms: int, rules: Rules = NO_RULES) -> Iterator[pa.Table]:
     """A raw file's text (newline-separated lines) -> OUTPUT_SCHEMA tables, CHUNK_LINES lines
     at a time, one row per line (a blank line is a bad row; the final newline ends a line)."""
     data = np.frombuffer(text, np.uint8)
@@ -190,13 +192,16 @@ def enrich_text(text: bytes, file: str, now_ms: int) -> Iterator[pa.Table]:
     starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
     for first in range(0, len(ends), CHUNK_LINES):
         yield _enrich_chunk(
-            _Lines(text, data, starts[first : first + CHUNK_LINES], ends[first : first + CHUNK_LINES]), file, now_ms
+            _Lines(text, data, starts[first : first + CHUNK_LINES], ends[first : first + CHUNK_LINES]),
+            file,
+            now_ms,
+            rules,
         )
 
 
-def _enrich_chunk(lines: _Lines, file: str, now_ms: int) -> pa.Table:
+def _enrich_chunk(lines: _Lines, file: str, now_ms: int, rules: Rules) -> pa.Table:
     raw, reason, detail = parse_lines(lines, now_ms)
-    out = enrich_table(raw)
+    out = enrich_table(raw, rules)
     bad_reason, bad_detail = out.column("bad_reason"), out.column("bad_detail")
     structural = np.not_equal(reason, None)
     if structural.any():  # the lander's verdict comes first, as in the stream

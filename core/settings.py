@@ -8,8 +8,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from events.rules import Rules, check_patterns
 
 
 class Settings(BaseSettings):
@@ -21,6 +23,12 @@ class Settings(BaseSettings):
         "",
         description="Folder of the IP location database (DB-IP City Lite, MMDB). Empty = .engines/geo in "
         "the checkout, where `make setup` fetches it. The enrichment reads PIXEL_GEO_DIR in every process.",
+    )
+    bot_user_agents: list[str] = Field(
+        default_factory=list,
+        description="Your own bot rules: user agents matching one of these case-insensitive regular "
+        'expressions count as bots, e.g. \'["acme-uptime/", "^internal-crawler"]\'. New events follow after '
+        "`pixel speed` restarts; closed days when re-run with `pixel reprocess`.",
     )
     storage_url: str = Field(
         "",
@@ -185,6 +193,16 @@ class Settings(BaseSettings):
     )
 
     # --- derived -----------------------------------------------------------------------------
+    @field_validator("bot_user_agents")
+    @classmethod
+    def _patterns_compile(cls, patterns: list[str]) -> list[str]:
+        return check_patterns(patterns)
+
+    @property
+    def rules(self) -> Rules:
+        """The operator's enrichment rules, as the events library takes them."""
+        return Rules(bot_user_agents=tuple(self.bot_user_agents))
+
     @model_validator(mode="after")
     def _default_bootstrap(self) -> Settings:
         if not self.kafka_bootstrap:

@@ -29,9 +29,10 @@ from events.props import (
     screen_class,
     screen_width,
 )
+from events.rules import NO_RULES, Rules
 from events.schema import ARROW_TYPES, arrow_schema
 from events.urls import UTM_FIELDS, parse_page_url, parse_referrer
-from events.useragent import parse_user_agent
+from events.useragent import user_agent_info
 
 # The clean event schema (name, type). Types: "string", "long", "boolean" ("date", "binary" elsewhere);
 # every engine's form of it is derived from this list (events.schema), so there is one definition.
@@ -116,8 +117,9 @@ def source_of(utm_source: str, utm_medium: str, referrer_source: str, referrer_c
     return utm_source, cls
 
 
-def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
-    """One raw event -> (clean event, None) or (None, (reason, detail))."""
+def enrich_event(raw: dict, rules: Rules = NO_RULES) -> tuple[dict | None, tuple[BadReason, str] | None]:
+    """One raw event -> (clean event, None) or (None, (reason, detail)), by the built-in rules and
+    the operator's (events.rules)."""
     site = raw.get("site") or ""
     if not site:
         return None, (BadReason.MISSING_SITE, "site is empty")
@@ -125,7 +127,7 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
     if page is None:
         return None, (BadReason.INVALID_URL, f"url={str(raw.get('url'))[:200]!r}")
     ref = parse_referrer(raw.get("referrer") or "", page.host)
-    ua = parse_user_agent(raw.get("ua") or "")
+    ua = user_agent_info(raw.get("ua") or "", rules.bot_user_agents)
     source, source_class = source_of(page.utm[0], page.utm[1], ref.source, ref.source_class)
     channel = channel_of(source, source_class, page.utm[1], page.utm[2], page.click_id)
     clean = {name: raw.get(name, "") for name in _PASSTHROUGH}
@@ -153,7 +155,7 @@ def enrich_event(raw: dict) -> tuple[dict | None, tuple[BadReason, str] | None]:
     return {name: clean[name] for name in CLEAN_COLUMNS}, None
 
 
-def enrich_table(raw: pa.Table) -> pa.Table:
+def enrich_table(raw: pa.Table, rules: Rules = NO_RULES) -> pa.Table:
     """Vectorized enrich_event on Arrow: same rules, computed once per distinct value in the table.
 
     Input: a table of raw-event columns typed as RAW_SCHEMA (missing optional columns and nulls
@@ -239,7 +241,7 @@ def enrich_table(raw: pa.Table) -> pa.Table:
         out[name] = spread([place[i] for place in places], network_place[ip_codes] if len(networks) else ip_codes)
 
     ua_codes, uas = _codes(text["ua"])
-    infos = [parse_user_agent(u) for u in uas]
+    infos = [user_agent_info(u, rules.bot_user_agents) for u in uas]
     for name in ("browser", "browser_major", "os", "os_major", "device"):
         out[name] = spread([getattr(i, name) for i in infos], ua_codes)
     out["is_bot"] = spread([i.is_bot for i in infos], ua_codes, pa.bool_(), empty=False)
@@ -252,7 +254,7 @@ def enrich_table(raw: pa.Table) -> pa.Table:
     return pa.Table.from_arrays([out[name] for name in OUTPUT_COLUMNS], schema=OUTPUT_ARROW_SCHEMA)
 
 
-def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS) -> pd.DataFrame:
+def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS, rules: Rules = NO_RULES) -> pd.DataFrame:
     """enrich_table for a pandas DataFrame of raw events (the Flink job's vectorized UDF, tests):
     the output ``columns`` (all by default), one row per input row, index kept.
 
@@ -272,7 +274,7 @@ def enrich_frame(raw: pd.DataFrame, columns: list[str] = OUTPUT_COLUMNS) -> pd.D
     if "w" in raw:
         widths = pd.to_numeric(raw["w"], errors="coerce")
         inputs["w"] = pa.array(widths.where(widths.abs() < 2**62).fillna(0).astype("int64").to_numpy())
-    frame = enrich_table(pa.table(inputs)).select(columns).to_pandas()
+    frame = enrich_table(pa.table(inputs), rules).select(columns).to_pandas()
     frame.index = raw.index
     return frame
 

@@ -131,6 +131,22 @@ def parse_user_agent(ua: str) -> UserAgentInfo:
     )
 
 
+@lru_cache(maxsize=8)
+def _any_of(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    if not patterns:
+        return lambda _ua: None
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE).search
+
+
+def user_agent_info(ua: str, bot_user_agents: tuple[str, ...] = ()) -> UserAgentInfo:
+    """parse_user_agent, and a bot too when the UA matches one of the operator's own patterns
+    (events.rules: Rules.bot_user_agents)."""
+    info = parse_user_agent(ua)
+    if ua and not info.is_bot and _any_of(bot_user_agents)(ua):
+        return info._replace(device="bot", is_bot=True)
+    return info
+
+
 def _device_type(ua: str, lowered: str | None, os_family: str, brand: str | None) -> str:
     # Android tablets omit "Mobile" from their UA; ua-parser names them Generic_Android_Tablet.
     if (

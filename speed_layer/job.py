@@ -45,7 +45,7 @@ def build(settings: Settings, restore: bool = True):
     prepare_environment()
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
-    from speed_layer.udfs import enrich, hll_sketch
+    from speed_layer.udfs import enrich_udf, hll_sketch
 
     t_env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = t_env.get_config()
@@ -77,7 +77,7 @@ def build(settings: Settings, restore: bool = True):
         options["execution.state-recovery.path"] = str(checkpoint)
     for key, value in options.items():
         conf.set(key, value)
-    t_env.create_temporary_function("enrich", enrich)
+    t_env.create_temporary_function("enrich", enrich_udf(settings.rules))
     t_env.create_temporary_function("hll_sketch", hll_sketch)
     t_env.execute_sql(sql.source_ddl(settings))
     t_env.execute_sql(sql.sink_ddl(settings))

@@ -8,6 +8,7 @@ from pyflink.table import DataTypes
 from pyflink.table.udf import udf
 
 from events.enrich import enrich_frame
+from events.rules import NO_RULES, Rules
 from events.sketches import sketch_of
 from speed_layer.sql import UDF_INPUTS, UDF_OUTPUT_SCHEMA
 
@@ -21,9 +22,19 @@ FLINK_TYPES = {
 ENRICH_FIELDS = [(name, FLINK_TYPES[typ]) for name, typ in UDF_OUTPUT_SCHEMA]
 
 
-def enrich_columns(*columns: pd.Series) -> pd.DataFrame:
-    frame = enrich_frame(pd.DataFrame(dict(zip(UDF_INPUTS, columns))), [name for name, _ in ENRICH_FIELDS])
+def enrich_columns(*columns: pd.Series, rules: Rules = NO_RULES) -> pd.DataFrame:
+    frame = enrich_frame(pd.DataFrame(dict(zip(UDF_INPUTS, columns))), [name for name, _ in ENRICH_FIELDS], rules)
     return frame.reset_index(drop=True)
+
+
+def enrich_udf(rules: Rules):
+    """The enrichment UDF with the operator's rules bound into it: they are pickled with the
+    function and reach every Python worker of the cluster as they were when the job was built."""
+
+    def enrich(*columns: pd.Series) -> pd.DataFrame:
+        return enrich_columns(*columns, rules=rules)
+
+    return udf(enrich, result_type=DataTypes.ROW([DataTypes.FIELD(n, t) for n, t in ENRICH_FIELDS]), func_type="pandas")
 
 
 def hll_sketches(visitors: pd.Series) -> pd.Series:
@@ -35,7 +46,4 @@ def hll_sketches(visitors: pd.Series) -> pd.Series:
     return pd.Series([sketch_of((joined or "").split(",")) for joined in visitors])
 
 
-enrich = udf(
-    enrich_columns, result_type=DataTypes.ROW([DataTypes.FIELD(n, t) for n, t in ENRICH_FIELDS]), func_type="pandas"
-)
 hll_sketch = udf(hll_sketches, result_type=DataTypes.STRING(), func_type="pandas")

@@ -432,7 +432,11 @@ def test_a_closed_day_records_what_made_it(spark, data):
         "regexes": importlib.metadata.version("ua-parser-builtins"),
     }
     patterns = hashlib.sha256("\n".join(sorted(Bots().patterns)).encode()).hexdigest()[:16]
-    assert made_by["bot_list"] == {"version": importlib.metadata.version("is-bot"), "patterns": patterns}
+    assert made_by["bot_list"] == {
+        "version": importlib.metadata.version("is-bot"),
+        "patterns": patterns,
+        "own_patterns": [],  # the operator's (PIXEL_BOT_USER_AGENTS): none here
+    }
     assert made_by["geo_db"] == database_build()
     assert made_by["tables"] == {
         p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:16] for p in sorted(TABLES.glob("*.csv"))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from events.enrich import CLEAN_COLUMNS, OUTPUT_COLUMNS, dedupe_key, enrich_event, enrich_frame
+from events.rules import Rules
 from events.urls import parse_page_url, parse_referrer
 from events.useragent import bot_matcher, parse_user_agent
 
@@ -231,3 +232,43 @@ def test_a_frame_of_only_invalid_urls_is_all_bad_rows():
     """Regression: pandas turned an all-None page column into NaN floats and the frame crashed."""
     frame = enrich_frame(pd.DataFrame({"event_id": ["a", "b"], "ts": [1, 2], "site": ["s", ""], "url": ["nope", ""]}))
     assert frame["bad_reason"].tolist() == ["invalid_url", "missing_site"]
+
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36"
+)
+KIOSK = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36 AcmeKiosk/3"
+
+
+def test_the_operators_bot_rules_make_a_matching_user_agent_a_bot_in_every_form():
+    rules = Rules(bot_user_agents=("^curl/", "ACMEKIOSK/\\d"))  # case-insensitive, like the built-in list
+    events = [
+        {"event_id": f"e{i}", "ts": 1, "site": "s", "url": "https://s/", "ua": ua}
+        for i, ua in enumerate([KIOSK, "curl/8.1", CHROME_UA, ""])
+    ]
+    assert [enrich_event(e)[0]["is_bot"] for e in events] == [False, True, False, False]  # curl: built-in
+    ruled = [enrich_event(e, rules)[0] for e in events]
+    assert [(c["is_bot"], c["device"]) for c in ruled] == [
+        (True, "bot"),
+        (True, "bot"),
+        (False, "desktop"),
+        (False, "other"),
+    ]
+    assert ruled[0]["browser"] == "Chrome"  # the rest of the verdict stays
+    frame = enrich_frame(pd.DataFrame(events), rules=rules)
+    assert frame["is_bot"].tolist() == [c["is_bot"] for c in ruled]
+    assert frame["device"].tolist() == [c["device"] for c in ruled]
+
+
+def test_bot_rules_are_checked_when_the_settings_are_read(monkeypatch):
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
+    monkeypatch.setenv("PIXEL_BOT_USER_AGENTS", '["auditor/", "^internal-crawler"]')
+    assert Settings().rules == Rules(bot_user_agents=("auditor/", "^internal-crawler"))
+    with pytest.raises(ValidationError, match=r"bad regular expression 'auditor\('"):
+        Settings(bot_user_agents=["auditor("])
+    with pytest.raises(ValidationError, match="would match every user agent"):
+        Settings(bot_user_agents=[""])
+    assert Rules(("a",)).fingerprint() != Rules(("b",)).fingerprint() == Rules(("b",)).fingerprint()

@@ -62,7 +62,10 @@ def test_flink_ddl_and_udf_types_follow_the_event_schemas():
 
 
 def test_flink_udf_result_type_is_the_enriched_schema():
-    from speed_layer.udfs import ENRICH_FIELDS, enrich
+    from events.rules import NO_RULES
+    from speed_layer.udfs import ENRICH_FIELDS, enrich_udf
+
+    enrich = enrich_udf(NO_RULES)
 
     assert [(n, t.__class__.__name__) for n, t in ENRICH_FIELDS] == [
         (n, {"string": "VarCharType", "boolean": "BooleanType", "long": "BigIntType"}[t])

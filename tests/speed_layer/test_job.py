@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from events.aggregate import BOTS, DIMENSIONS
 from events.enrich import enrich_event
+from events.rules import NO_RULES, Rules
 from events.sketches import RELATIVE_ERROR, estimate
 from pixel_api.ticker import Ticker
 from serving.realtime.duckdb_store import DuckDBStore
@@ -35,6 +36,10 @@ UAS = [
     "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7; rv:133.0) Gecko/20100101 Firefox/133.0",
 ]
 BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+# A kiosk screen's browser: a bot only by the operator's own rule (PIXEL_BOT_USER_AGENTS).
+KIOSK = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36 AcmeKiosk/3"
+RULES = Rules(bot_user_agents=("acmekiosk/",))
+BOTS_UAS = (BOT, KIOSK)
 REFS = ["", "https://www.google.com/", "https://t.co/x", "https://news.ycombinator.com/"]
 
 
@@ -59,12 +64,12 @@ def event(i: int, ts: int, site: str, **kw) -> dict:
     return e
 
 
-def expected_rows(events: list[dict]) -> dict[tuple, int]:
+def expected_rows(events: list[dict], rules: Rules = NO_RULES) -> dict[tuple, int]:
     """(window_start, site, dimension, value) -> pageviews, by the events library's rules:
     per window, the earliest event of each dedupe key counts (as in the batch layer), once."""
     first: dict[tuple, dict] = {}
     for raw in events:
-        clean, bad = enrich_event(raw)
+        clean, bad = enrich_event(raw, rules)
         if bad:
             continue
         key = (clean["ts"] // WINDOW * WINDOW, clean["dedupe_key"])
@@ -151,6 +156,7 @@ def start_speed(settings, tmp_path, produce) -> Service:
 
 def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tmp_path):
     produce = phased_producer(settings)
+    settings.bot_user_agents = list(RULES.bot_user_agents)  # the job binds them into its UDF
 
     speed = start_speed(settings, tmp_path, produce)
     try:
@@ -158,6 +164,7 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
         w0 += [dict(w0[3]), dict(w0[7])]  # exact duplicates (same event_id): count once
         w0 += [event(100, T0 + 500, "a.example", eid="retry-1"), event(101, T0 + 900, "a.example", eid="retry-1")]
         w0 += [event(200 + i, T0 + 100 * i, "a.example", ua=BOT) for i in range(6)]  # bots
+        w0 += [event(250 + i, T0 + 100 * i, "a.example", ua=KIOSK) for i in range(3)]  # bots by the rule
         w0 += [event(300, T0 + 10, "", url="https://nowhere/")]  # invalid: no site
         w1 = [event(i, T0 + WINDOW + i * 50, "b.example") for i in range(20)]
         w1.insert(5, event(41, T0 + 1900, "a.example"))  # out of order, within the 1 s watermark
@@ -173,7 +180,7 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
         produce(w2[1:])
         produce(flush, pause=0)
         counted = w0 + w1 + w2
-        expected = expected_rows(counted)
+        expected = expected_rows(counted, RULES)
         windows = {T0, T0 + WINDOW, T0 + 2 * WINDOW}
 
         def got_all():
@@ -187,15 +194,17 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
     got = per_dimension(rows)
     assert got == expected  # exact: no duplicate, no bot, no late event, nothing missing
     # Anchors counted by hand: 40 + 1 out-of-order + 1 retried eid (2 hits) in W0 for a.example;
-    # exact duplicates counted once; 6 bot hits on their own; late events nowhere.
+    # exact duplicates counted once; 6 listed bots' + 3 kiosk hits on their own; late events nowhere.
     assert got[(T0, "a.example", "total", "")] == 42
-    assert got[(T0, "a.example", BOTS, "")] == 6
+    assert got[(T0, "a.example", BOTS, "")] == 9
     assert got[(T0 + WINDOW, "b.example", "total", "")] == 20
     assert got[(T0 + 2 * WINDOW, "b.example", "total", "")] == 10
 
     assert all(r["pageviews"] == r["events"] for r in rows if not r["is_bot"])  # every event here is a pageview
     for window, site in {(r["window_start"], r["site"]) for r in rows}:
-        humans = [e for e in counted if e["site"] == site and e["ua"] != BOT and e["ts"] // WINDOW * WINDOW == window]
+        humans = [
+            e for e in counted if e["site"] == site and e["ua"] not in BOTS_UAS and e["ts"] // WINDOW * WINDOW == window
+        ]
         exact = len({e["visitor_id"] for e in humans})
         sketches = [
             r["visitors_hll"] for r in rows if (r["window_start"], r["site"]) == (window, site) and not r["is_bot"]
@@ -225,7 +234,9 @@ def test_windows_are_exact_and_visitors_within_sketch_error(settings, broker, tm
             got_top = {r.value: r.count.events for r in store.top(site, dim, *minute, limit=100)}
             assert got_top == dict(want), (site, dim)
         humans = {
-            e["visitor_id"] for e in counted if e["site"] == site and e["ua"] != BOT and enrich_event(e)[1] is None
+            e["visitor_id"]
+            for e in counted
+            if e["site"] == site and e["ua"] not in BOTS_UAS and enrich_event(e)[1] is None
         }
         assert abs(store.totals(site, *minute).visitors - len(humans)) <= max(1, 3 * RELATIVE_ERROR * len(humans))
 
