@@ -103,12 +103,21 @@ class Settings(BaseSettings):
         "busy partitions idle and dropped their events as late (docs/benchmarks.md).",
     )
     speed_parallelism: int = Field(
-        1, ge=1, description="Flink parallelism. >1 stalled under load here (docs/benchmarks.md)."
+        1,
+        ge=1,
+        description="Flink parallelism of the speed layer's job (keep it <= pixel.raw's partitions; on a cluster, "
+        "<= its free slots). 1 suits a 2-core box (docs/benchmarks.md).",
     )
     speed_group: str = Field(
         "pixel-speed", description="Consumer group and transactional id prefix of the speed layer."
     )
     flink_heap: str = Field("768m", description="Heap of the local Flink mini-cluster's JVM.")
+    speed_jobmanager: str = Field(
+        "",
+        description="HOST:PORT of a Flink cluster's REST endpoint to run the speed layer on (its Python must "
+        "have this package installed; checkpoints go to PIXEL_CHECKPOINT_DIR, shared by its TaskManagers). "
+        "Empty = a local mini-cluster inside `pixel speed`.",
+    )
 
     # --- batch layer (PySpark) -----------------------------------------------------------------
     spark_master: str = Field("local[2]", description="Spark master: local[N], spark://host:7077, yarn, k8s://...")

@@ -110,14 +110,26 @@ def lander() -> None:
 
 
 @app.command()
-def speed() -> None:
-    """Run the speed layer: a PyFlink job on a local mini-cluster (pixel.raw -> pixel.agg)."""
+def speed(
+    jobmanager: str = typer.Option(
+        "",
+        "--jobmanager",
+        metavar="HOST:PORT",
+        help="Run the job on this Flink cluster (its JobManager's REST endpoint) and follow it; "
+        "default: PIXEL_SPEED_JOBMANAGER, else a local mini-cluster in this process.",
+    ),
+) -> None:
+    """Run the speed layer: a PyFlink job (pixel.raw -> pixel.agg) on a local mini-cluster or a
+    Flink cluster. On a cluster, stopping this command leaves the job running there; started
+    again, it follows the running job instead of submitting a second one."""
     setup_logging("speed")
     from core.kafka.clients import ensure_topics
     from core.process import end_children_on
     from speed_layer.job import run
 
     settings = _settings()
+    if jobmanager:
+        settings.speed_jobmanager = jobmanager
     # This process is a job driver, never a UDF worker: a PyFlink flag inherited from a parent
     # that ran Flink in-process (a test, a benchmark) must not stop it launching its gateway.
     os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)

@@ -1,7 +1,8 @@
 """The speed-layer job: Kafka pixel.raw -> enrichment -> windowed aggregates -> Kafka pixel.agg.
 
-Runs on a local Flink mini-cluster by default (`pixel speed`); the same module is submittable
-to a Flink cluster (`flink run -py speed_layer/job.py`, settings from PIXEL_* env vars).
+Runs on a local Flink mini-cluster by default (`pixel speed`), or on a Flink cluster:
+`pixel speed --jobmanager HOST:PORT` (PIXEL_SPEED_JOBMANAGER) submits it to the cluster's REST
+endpoint and follows it; `flink run -py speed_layer/job.py` works too (settings from PIXEL_*).
 Restarts resume from the newest retained checkpoint, so a killed job neither loses nor
 double-counts a window (the sink commits its Kafka transaction with each checkpoint).
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 from core.settings import Settings
 from infra.engines import prepare_environment
@@ -19,6 +23,9 @@ from infra.flink import kafka_connector_jars
 from speed_layer import sql
 
 log = logging.getLogger(__name__)
+
+JOB_NAME = "pixel-speed-layer"
+TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -52,7 +59,7 @@ def build(settings: Settings, restore: bool = True):
     checkpoint_dir = plan_checkpoint_dir(settings)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     options = {
-        "pipeline.name": "pixel-speed-layer",
+        "pipeline.name": JOB_NAME,
         "pipeline.jars": ";".join(jar.resolve().as_uri() for jar in kafka_connector_jars()),
         "parallelism.default": str(settings.speed_parallelism),
         "table.local-time-zone": "UTC",
@@ -75,6 +82,9 @@ def build(settings: Settings, restore: bool = True):
     if checkpoint is not None:
         log.info("resuming from checkpoint %s", checkpoint)
         options["execution.state-recovery.path"] = str(checkpoint)
+    if settings.speed_jobmanager:
+        host, port = jobmanager_address(settings.speed_jobmanager)
+        options |= {"execution.target": "remote", "rest.address": host, "rest.port": str(port)}
     for key, value in options.items():
         conf.set(key, value)
     t_env.create_temporary_function("enrich", enrich_udf(settings.rules))
@@ -85,17 +95,68 @@ def build(settings: Settings, restore: bool = True):
     return t_env, sql.aggregate_insert(settings)
 
 
+def jobmanager_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"the JobManager's address is HOST:PORT (its REST endpoint), not {value!r}")
+    return host, int(port)
+
+
+def running_job(settings: Settings) -> str | None:
+    """The id of this job already running on the cluster (a `pixel speed` that was restarted
+    while its job ran on): followed, never submitted twice (which would count twice)."""
+    host, port = jobmanager_address(settings.speed_jobmanager)
+    jobs = httpx.get(f"http://{host}:{port}/jobs/overview", timeout=10).json()["jobs"]
+    alive = [j["jid"] for j in jobs if j["name"] == JOB_NAME and j["state"] not in TERMINAL]
+    return alive[0] if alive else None
+
+
+def follow(settings: Settings, job_id: str) -> str:
+    """Wait for the cluster's job to end (restarts after a TaskManager's loss are the cluster's
+    own); its final state."""
+    host, port = jobmanager_address(settings.speed_jobmanager)
+    state = ""
+    while state not in TERMINAL:
+        time.sleep(2)
+        try:
+            new = httpx.get(f"http://{host}:{port}/jobs/{job_id}", timeout=10).json()["state"]
+        except httpx.HTTPError as error:
+            log.warning("JobManager %s unreachable (%s); retrying", settings.speed_jobmanager, error)
+            continue
+        if new != state:
+            log.info("job %s: %s", job_id, new)
+        state = new
+    return state
+
+
 def run(settings: Settings) -> None:
+    if settings.speed_jobmanager:
+        job_id = running_job(settings)
+        if job_id is not None:
+            log.info("speed layer already running on %s as job %s: following it", settings.speed_jobmanager, job_id)
+            _end(follow(settings, job_id))
+            return
     t_env, insert = build(settings)
     result = t_env.execute_sql(insert)
+    job_id = str(result.get_job_client().get_job_id())
     log.info(
-        "speed layer running (job %s): %s -> %s, %ds windows",
-        result.get_job_client().get_job_id(),
+        "speed layer running (job %s%s): %s -> %s, %ds windows, parallelism %d",
+        job_id,
+        f" on {settings.speed_jobmanager}" if settings.speed_jobmanager else "",
         settings.raw_topic,
         settings.agg_topic,
         settings.speed_window_seconds,
+        settings.speed_parallelism,
     )
-    result.wait()
+    if settings.speed_jobmanager:
+        _end(follow(settings, job_id))  # stopping `pixel speed` leaves the job to its cluster
+    else:
+        result.wait()
+
+
+def _end(state: str) -> None:
+    if state != "FINISHED":
+        raise SystemExit(f"the speed layer's job ended {state}: see the JobManager's log")
 
 
 if __name__ == "__main__":  # flink run -py speed_layer/job.py

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -123,14 +124,16 @@ def read_landed(data_dir: Path, prefix: str = "raw") -> list[dict]:
     return rows
 
 
-def wait_until(predicate, timeout: float, interval: float = 0.25, message: str = "condition"):
+def wait_until(predicate, timeout: float, interval: float = 0.25, message: str | Callable[[], str] = "condition"):
+    """predicate()'s first true value within ``timeout`` s; else an AssertionError with ``message``
+    (a callable is called then: a log read at the failure, not before the wait)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message}")
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {message() if callable(message) else message}")
 
 
 def send_hits(base_url: str, n: int, site: str = "example.com", tag: str = "h", start: int = 0) -> None:
