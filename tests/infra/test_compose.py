@@ -93,10 +93,17 @@ def test_flink_cluster_runs_the_speed_job_from_the_pixel_image(resolved):
     image = services["collector"]["image"]
     for name in ("flink-jobmanager", "flink-taskmanager", "speed-job"):
         assert services[name]["image"] == image  # same PyFlink 2.3 + Python 3.11 everywhere
+    # `pixel speed --jobmanager` (the image's entrypoint is `pixel`): submits once, then follows.
     cmd = services["speed-job"]["command"]
-    job = cmd[cmd.index("-py") + 1]
-    assert (ROOT / job.removeprefix("/opt/pixel/")).is_file()
+    assert cmd[:2] == ["speed", "--jobmanager"] and "entrypoint" not in services["speed-job"]
+    host, port = cmd[2].split(":")
+    assert host == "flink-jobmanager" and port == "8081"  # its REST endpoint (Flink's default port)
     assert "jobmanager.rpc.address=flink-jobmanager" in services["flink-taskmanager"]["command"]
+    # The image holds every package the job imports, and the cluster's Python UDF runtime.
+    dockerfile = (ROOT / "infra" / "docker" / "Dockerfile").read_text()
+    for package in ("core", "events", "speed_layer", "infra"):
+        assert f"COPY {package} {package}" in dockerfile
+    assert "cp /opt/flink/opt/flink-python-*.jar /opt/flink/lib/" in dockerfile
 
 
 def test_druid_loads_the_extensions_the_spec_needs_and_gets_the_spec(resolved):
