@@ -49,7 +49,10 @@ class Settings(BaseSettings):
     # --- collector ---------------------------------------------------------------------------
     collector_host: str = Field("127.0.0.1", description="Address the collector listens on.")
     collector_port: int = Field(8080, description="Port the collector listens on.")
-    collector_workers: int = Field(1, ge=1, description="uvicorn worker processes.")
+    collector_workers: int = Field(1, ge=1, description="Collector worker processes.")
+    collector_server: Literal["granian", "uvicorn"] = Field(
+        "granian", description="The collector's HTTP server: granian (Rust, faster here) or uvicorn."
+    )
     trusted_proxies: list[str] = Field(
         default_factory=list,
         description="Peers (IPs or CIDRs) whose X-Forwarded-For is believed, e.g. your load balancer.",
@@ -211,6 +214,17 @@ class Settings(BaseSettings):
     def rules(self) -> Rules:
         """The operator's enrichment rules, as the events library takes them."""
         return Rules(bot_user_agents=tuple(self.bot_user_agents))
+
+    @model_validator(mode="after")
+    def _parallelism_within_partitions(self) -> Settings:
+        # A source subtask without a partition never advances its watermark (idle detection
+        # is off): every window would wait for it for ever.
+        if self.speed_parallelism > self.raw_partitions:
+            raise ValueError(
+                f"PIXEL_SPEED_PARALLELISM ({self.speed_parallelism}) is above pixel.raw's partitions "
+                f"(PIXEL_RAW_PARTITIONS, {self.raw_partitions}): lower it, or add partitions first"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_bootstrap(self) -> Settings:

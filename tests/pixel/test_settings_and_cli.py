@@ -17,6 +17,14 @@ def test_env_prefix_and_derived_bootstrap(monkeypatch):
     assert Settings().kafka_bootstrap == "kafka:9092"
 
 
+def test_speed_parallelism_above_the_partitions_is_refused():
+    """A source subtask without a partition holds every window back (idle detection is off):
+    at parallelism 2 on one partition the job emitted nothing in 90 s, at 1 it did in 14 s."""
+    assert Settings(speed_parallelism=4, raw_partitions=4).speed_parallelism == 4
+    with pytest.raises(ValueError, match=r"PIXEL_SPEED_PARALLELISM \(5\) is above pixel.raw's partitions"):
+        Settings(speed_parallelism=5, raw_partitions=4)
+
+
 def test_storage_root_defaults_to_the_data_dir(tmp_path):
     assert Settings(data_dir=tmp_path).storage_root == f"file://{tmp_path.resolve()}"
 
