@@ -7,7 +7,8 @@
 
 Each is loaded at full speed (max req/s, p50/p99), then the collector is loaded again at half
 of its max rate (wrk paced by a Lua delay) to read its p99 there. Prints a markdown table and
-the ratios; writes bench/results/collector_http.json.
+the ratios; writes bench/results/collector_http-w<workers>.json. The collector runs on its
+default server (granian) and again on uvicorn (PIXEL_COLLECTOR_SERVER=uvicorn).
 
     .venv/bin/python bench/collector_http.py [--duration 10] [--workers 1] [--connections 64]
 """
@@ -189,6 +190,14 @@ def main() -> None:
                 results["collector at half max rate"] = wrk(url, args.duration, args.connections, paced)
             finally:
                 collector.stop()
+            print("collector on uvicorn (PIXEL_COLLECTOR_SERVER=uvicorn) ...", flush=True)
+            settings.collector_server = "uvicorn"
+            collector = Service("collector", settings, tmp).start()
+            try:
+                time.sleep(1)
+                results["collector on uvicorn"] = wrk(url, args.duration, args.connections, mix)
+            finally:
+                collector.stop()
         finally:
             lander.stop()
             broker.kill()
@@ -206,17 +215,19 @@ def main() -> None:
         "collector / nginx": coll["rps"] / nginx["rps"],
         "collector / FastAPI route": coll["rps"] / fastapi["rps"],
         "p99 at half max rate (ms)": half["p99_ms"],
+        "granian / uvicorn": coll["rps"] / results["collector on uvicorn"]["rps"],
     }
     print()
     print(f"- collector / nginx = {ratios['collector / nginx']:.2f}x (target >= 0.25x)")
     print(f"- collector / FastAPI route = {ratios['collector / FastAPI route']:.2f}x (target >= 3x)")
     print(f"- collector p99 at {half['rps']:,.0f} req/s (half of max) = {half['p99_ms']:.2f} ms (target <= 10 ms)")
+    print(f"- collector on granian (the default) / on uvicorn = {ratios['granian / uvicorn']:.2f}x")
     failed = {name: r for name, r in results.items() if r["non2xx"] or r["socket_errors"]}
     if failed:  # a run that answered errors measured something else than the pixel
         sys.exit(f"INVALID: errors during {', '.join(failed)}: {failed}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
-    (out / "collector_http.json").write_text(
+    (out / f"collector_http-w{args.workers}.json").write_text(
         json.dumps({"args": vars(args), "results": results, "ratios": ratios, "cpus": os.cpu_count()}, indent=2)
     )
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import threading
+import time
+from collections.abc import Callable
 
 PR_SET_PDEATHSIG = 1
 
@@ -20,6 +23,23 @@ def die_with_parent(sig: int = signal.SIGTERM, parent_pid: int | None = None) ->
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, sig)
     if parent_pid is not None and os.getppid() != parent_pid:
         os.kill(os.getpid(), sig)
+
+
+def watch_parent(parent_pid: int, on_orphan: Callable[[], None], interval: float = 0.5) -> threading.Thread:
+    """Call ``on_orphan`` (in a daemon thread) once the process that started us is gone.
+
+    For a server's worker that must leave in order when its master is SIGKILLed: a death signal
+    (die_with_parent) can arrive while the server is still starting, before it handles the
+    signal, and be lost; this watch can't."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(interval)
+        on_orphan()
+
+    thread = threading.Thread(target=watch, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
 
 
 def die_with_this_process():

@@ -67,7 +67,7 @@ def broker(
 @app.command()
 def collector(
     port: int = typer.Option(None, help="HTTP port [default: 8080, env PIXEL_COLLECTOR_PORT]."),
-    workers: int = typer.Option(None, help="uvicorn worker processes [default: 1]."),
+    workers: int = typer.Option(None, help="Worker processes [default: 1, env PIXEL_COLLECTOR_WORKERS]."),
 ) -> None:
     """Run the pixel collector (GET /p.gif, POST /collect, /healthz, /metrics)."""
     setup_logging("collector")

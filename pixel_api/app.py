@@ -9,7 +9,10 @@ ordinary FastAPI app.
 from __future__ import annotations
 
 import gzip
+import logging
 import multiprocessing
+import os
+import signal
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,12 +20,14 @@ from pathlib import Path
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
-from core.process import die_with_parent
+from core.process import watch_parent
 from core.settings import Settings
 from events.badrows import BadReason
 from pixel_api import metrics
 from pixel_api.bodies import beacon_params, plausible_params
 from pixel_api.collector import Collector, request_headers
+
+log = logging.getLogger(__name__)
 
 # The smallest transparent GIF: 1x1, one-color palette, 43 bytes.
 GIF = (
@@ -88,6 +93,7 @@ def create_fastapi(collector: Collector) -> FastAPI:
     async def lifespan(_app: FastAPI):
         collector.handoff.start()
         collector.ticker.start()
+        collector.serving = True
         yield
         collector.ticker.stop()
         collector.handoff.stop()
@@ -174,9 +180,21 @@ class TrackerScript:
 
 
 def create_app(settings: Settings | None = None) -> PixelRoute:
-    """ASGI factory (uvicorn --factory): one Collector per worker process."""
-    master = multiprocessing.parent_process()
-    if master is not None:  # a uvicorn worker: don't outlive a master that was SIGKILLed
-        die_with_parent(parent_pid=master.pid)
+    """ASGI factory (granian's or uvicorn's): one Collector per worker process."""
     collector = Collector(settings or Settings())
+    master = multiprocessing.parent_process()
+    if master is not None:  # a worker: don't outlive a master that was SIGKILLed (holding the port)
+        watch_parent(master.pid, lambda: leave_orphaned(collector))
     return PixelRoute(create_fastapi(collector), collector)
+
+
+def leave_orphaned(collector: Collector, grace_seconds: float = 30) -> None:
+    """The master is gone: a worker that serves stops as on SIGTERM (its server stops accepting,
+    the lifespan's shutdown flushes the hand-off to Kafka or the spool), and is ended if that
+    takes too long; one that never started serving has accepted nothing and just exits."""
+    if not collector.serving:
+        os._exit(0)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(grace_seconds)
+    log.error("still running %ss after the master died; exiting", grace_seconds)
+    os._exit(1)

@@ -74,6 +74,7 @@ class Collector:
         self.proxies = TrustedProxies(settings.trusted_proxies)
         self.handoff = HandOff(settings, clients)
         self.ticker = Ticker(settings, clients)
+        self.serving = False  # the server's lifespan started the hand-off: hits may be accepted
         self.raw_topic = settings.raw_topic
         self.bad_topic = settings.bad_topic
 

@@ -1,13 +1,15 @@
-"""Run the collector under uvicorn (httptools + uvloop), with N worker processes."""
+"""Run the collector with N worker processes under granian (Rust HTTP, the default) or uvicorn
+(httptools + uvloop): PIXEL_COLLECTOR_SERVER. Both serve the same ASGI app and run its lifespan
+(the hand-off's start, and its flush on shutdown)."""
 
 from __future__ import annotations
 
 import os
 import shutil
 
-import uvicorn
-
 from core.settings import Settings
+
+APP = "pixel_api.app:create_app"
 
 
 def serve(settings: Settings) -> None:
@@ -17,8 +19,35 @@ def serve(settings: Settings) -> None:
         shutil.rmtree(prom_dir, ignore_errors=True)
         prom_dir.mkdir(parents=True)
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(prom_dir)
+    if settings.collector_server == "granian":
+        _granian(settings)
+    else:
+        _uvicorn(settings)
+
+
+def _granian(settings: Settings) -> None:
+    from granian import Granian
+    from granian.constants import Interfaces, Loops
+
+    Granian(
+        APP,
+        factory=True,
+        address=settings.collector_host,
+        port=settings.collector_port,
+        interface=Interfaces.ASGI,
+        workers=settings.collector_workers,
+        loop=Loops.uvloop,
+        log_access=False,
+        respawn_failed_workers=True,
+        workers_kill_timeout=30,  # a worker's shutdown (the hand-off's flush) gets this long
+    ).serve()
+
+
+def _uvicorn(settings: Settings) -> None:
+    import uvicorn
+
     uvicorn.run(
-        "pixel_api.app:create_app",
+        APP,
         factory=True,
         host=settings.collector_host,
         port=settings.collector_port,

@@ -1,6 +1,7 @@
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -20,3 +21,27 @@ def test_a_child_with_its_parent_alive_keeps_running():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=20)
     assert out.returncode == 0 and out.stdout.strip() == "alive"
+
+
+def test_watch_parent_calls_back_once_the_parent_is_gone(tmp_path):
+    """A middle process starts a grandchild watching it, then is SIGKILLed: the grandchild's
+    callback runs (it writes a file and exits); while the middle lives, it doesn't."""
+    mark = tmp_path / "orphaned"
+    grandchild = (
+        "import os, time; from core.process import watch_parent; "
+        f"watch_parent(os.getppid(), lambda: (open({str(mark)!r}, 'w').write('gone'), os._exit(0)), 0.05); "
+        "time.sleep(30)"
+    )
+    middle = (
+        "import subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {grandchild!r}]); time.sleep(1.5); "
+        f"assert not __import__('os').path.exists({str(mark)!r}); print('watched', flush=True); time.sleep(30)"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", middle], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "watched"  # the parent alive: no callback
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while not mark.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert mark.read_text() == "gone"

@@ -6,6 +6,7 @@ import gzip
 import os
 import re
 import signal
+import socket
 import threading
 import time
 
@@ -206,3 +207,25 @@ def test_full_producer_queue_spills_to_the_spool_and_loses_nothing(settings, bro
     spooled = float(re.search(r"^pixel_spooled_total (\S+)", metrics, re.M)[1])
     replayed = float(re.search(r"^pixel_replayed_total (\S+)", metrics, re.M)[1])
     assert spooled > 0 and replayed == spooled, collector.log()
+
+
+def test_the_server_bounds_request_lines_and_headers(settings, broker, services):
+    """Past the collector's own limits (a long query is a bad row, still a GIF), the HTTP server
+    answers oversized requests itself, before any of them reaches the app: every request is
+    bounded in memory (granian: a 64 KB request target, 100 headers, ~400 KB of them)."""
+    services("collector")
+
+    def first_line(request: bytes) -> bytes:
+        with socket.create_connection((settings.collector_host, settings.collector_port), timeout=10) as s:
+            s.sendall(request)
+            return s.recv(100).split(b"\r\n")[0]
+
+    head = b"GET /p.gif?site=a.example HTTP/1.1\r\nHost: a\r\n"
+    assert first_line(head + b"\r\n") == b"HTTP/1.1 200 OK"
+    assert first_line(f"GET /p.gif?site=a&u={'x' * 70_000} HTTP/1.1\r\nHost: a\r\n\r\n".encode()).endswith(
+        b" 414 URI Too Long"
+    )
+    many = b"".join(b"x-h%d: v\r\n" % i for i in range(200))
+    assert b" 431 " in first_line(head + many + b"\r\n")
+    assert b" 431 " in first_line(head + b"x-big: " + b"v" * 1_000_000 + b"\r\n\r\n")
+    assert first_line(head + b"\r\n") == b"HTTP/1.1 200 OK"  # and it goes on serving
