@@ -168,17 +168,20 @@ def produce(producer: Producer, settings, values: list[bytes]) -> None:
                 producer.poll(0.01)
 
 
-def throughput(n: int, sql_only: bool, tmp: Path, warmup: int = 0, timing: tuple[int, int, int] = AT_DEFAULTS) -> float:
+def throughput(
+    n: int, sql_only: bool, tmp: Path, warmup: int = 0, timing: tuple[int, int, int] = AT_DEFAULTS, parallelism: int = 1
+) -> float:
     from speed_layer.job import build
 
     tmp.mkdir(parents=True, exist_ok=True)
-    name = f"{'sql' if sql_only else 'udf'}-{timing[0]}s"
+    name = f"{'sql' if sql_only else 'udf'}-{timing[0]}s-p{parallelism}"
     settings = make_settings(
         tmp / name,
         speed_window_seconds=timing[0],
         speed_watermark_seconds=timing[1],
         speed_checkpoint_seconds=timing[2],
         raw_partitions=4,
+        speed_parallelism=parallelism,
         speed_group=f"bench-{name}",
     )
     window_ms = timing[0] * 1000
@@ -333,10 +336,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=int, default=20)
     ap.add_argument("--rounds", type=int, default=3, help="throughput runs of baseline and job, alternating")
     ap.add_argument("--skip-throughput", action="store_true", help="only measure freshness")
+    ap.add_argument(
+        "--parallelism", type=int, nargs="*", default=[], help="also run the job at these parallelisms (e.g. 2)"
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        runs: dict[str, list[float]] = {"sql": [], "udf": [], "slow": []}
+        runs: dict[str, list[float]] = {"sql": [], "udf": [], "slow": [], **{f"p{p}": [] for p in args.parallelism}}
         # The job and its baselines alternate, round after round: this box's speed drifts by 2x
         # within minutes, so each job run has its baselines beside it; medians are reported.
         variants = (
@@ -344,15 +350,16 @@ def main() -> None:
             ("speed layer job at the defaults", "udf", False, AT_DEFAULTS),
             ("speed layer job, 10 s windows / 5 s watermark / 5 s checkpoints", "slow", False, SLOW_WINDOWS),
         )
+        parallel = [(f"speed layer job at parallelism {p}", f"p{p}", False, AT_DEFAULTS, p) for p in args.parallelism]
         for r in range(0 if args.skip_throughput else args.rounds):
-            for label, key, sql_only, timing in variants:
+            for label, key, sql_only, timing, *parallelism in [*variants, *parallel]:
                 print(f"throughput, round {r + 1}/{args.rounds}: {label} ...", flush=True)
-                runs[key].append(throughput(args.events, sql_only, tmp / f"r{r}", args.warmup, timing))
+                runs[key].append(throughput(args.events, sql_only, tmp / f"r{r}", args.warmup, timing, *parallelism))
                 print(f"  {runs[key][-1]:,.0f} events/s", flush=True)
         rate = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
         ratio = {
             k: statistics.median(u / b for u, b in zip(runs["udf"], runs[k])) if runs["udf"] else float("nan")
-            for k in ("sql", "slow")
+            for k in ("sql", "slow", *(f"p{p}" for p in args.parallelism))
         }
         print(f"freshness at {args.rate} hits/s for {args.seconds}s ...", flush=True)
         lat, sent = freshness(args.rate, args.seconds, tmp)
@@ -370,6 +377,11 @@ def main() -> None:
         f"| events/s: the cost of fresh windows | {rate['udf']:,.0f} | the job with 10 s windows, 5 s watermark, "
         f"5 s checkpoints: {rate['slow']:,.0f} (runs: {listed('slow')}) | {ratio['slow']:.2f}x |"
     )
+    for p in args.parallelism:
+        print(
+            f"| events/s at parallelism {p} (this box: 2 cores) | {rate[f'p{p}']:,.0f} (runs: {listed(f'p{p}')}) "
+            f"| the job at parallelism 1: {rate['udf']:,.0f} | {1 / ratio[f'p{p}']:.2f}x |"
+        )
     print(f"| freshness p50 (hit -> counted in store) | {pct(lat, 0.5):.2f} s | - | - |")
     print(f"| freshness p95 | {pct(lat, 0.95):.2f} s | - | target <= 5 s |")
     print(f"| hits counted / sent | {len(lat):,} / {sent:,} | | |")
@@ -386,6 +398,7 @@ def main() -> None:
                 "runs": runs,
                 "ratio_to_sql_median": ratio["sql"],
                 "ratio_to_slow_windows_median": ratio["slow"],
+                "parallelism_events_per_s": {p: rate[f"p{p}"] for p in args.parallelism},
                 "freshness_p50_s": pct(lat, 0.5),
                 "freshness_p95_s": pct(lat, 0.95),
                 "counted": len(lat),

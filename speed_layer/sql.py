@@ -67,7 +67,12 @@ CREATE TABLE agg (
   'sink.delivery-guarantee' = 'exactly-once',
   'sink.transactional-id-prefix' = {_quote(s.speed_group)},
   -- Must not exceed the brokers' transaction.max.timeout.ms (15 min by default).
-  'properties.transaction.timeout.ms' = '300000'
+  'properties.transaction.timeout.ms' = '300000',
+  -- A window's rows (up to one per event) leave in large compressed batches, not one by one:
+  -- they are committed together at the next checkpoint anyway.
+  'properties.linger.ms' = '50',
+  'properties.batch.size' = '1048576',
+  'properties.compression.type' = 'lz4'
 )"""
 
 
