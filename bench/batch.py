@@ -288,7 +288,7 @@ def main() -> None:
         "--rounds", type=int, default=3, help="runs of each engine per size, alternating; the median is reported"
     )
     parser.add_argument("--driver-memory", default="6g", help="Spark driver memory (local mode: all of Spark's)")
-    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--json", type=Path, help="write the results here [default: bench/results/batch.json]")
     args = parser.parse_args()
 
     from batch_layer.spark import spark_session
@@ -321,11 +321,14 @@ def main() -> None:
             spark_runs.append(spark_s)
             duck_runs.append(duck_s)
         lines = json.loads((root / "generated.json").read_text())["lines"]
+        raw_files = list((root / "raw").rglob("*.jsonl.gz"))
         spark_s, duck_s = statistics.median(spark_runs), statistics.median(duck_runs)
         results.append(
             {
                 "events": size,
                 "raw_lines": lines,
+                "raw_files": len(raw_files),
+                "raw_bytes": sum(f.stat().st_size for f in raw_files),
                 "clean": spark_counts["clean"],
                 "duplicates": spark_counts["duplicates"],
                 "bots": spark_counts["bots"],
@@ -351,8 +354,9 @@ def main() -> None:
             f"| {r['raw_lines']:,} | {r['clean']:,} | {r['spark_s']} s = {r['spark_eps']:,}/s "
             f"| {r['duckdb_s']} s = {r['duckdb_eps']:,}/s | {r['speedup_vs_duckdb']}x | {runs} |"
         )
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+    out = args.json or ROOT / "bench" / "results" / "batch.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":
