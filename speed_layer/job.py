@@ -110,7 +110,13 @@ def running_job(settings: Settings) -> str | None:
     """The id of this job already running on the cluster (a `pixel speed` that was restarted
     while its job ran on): followed, never submitted twice (which would count twice)."""
     host, port = jobmanager_address(settings.speed_jobmanager)
-    jobs = httpx.get(f"http://{host}:{port}/jobs/overview", timeout=10).json()["jobs"]
+    try:
+        jobs = httpx.get(f"http://{host}:{port}/jobs/overview", timeout=10).json()["jobs"]
+    except httpx.HTTPError as error:
+        raise SystemExit(
+            f"the Flink JobManager at {settings.speed_jobmanager} does not answer ({error}): start the cluster, "
+            "or point PIXEL_SPEED_JOBMANAGER / --jobmanager at its REST endpoint (port 8081 by default)"
+        ) from None
     alive = [j["jid"] for j in jobs if j["name"] == JOB_NAME and j["state"] not in TERMINAL]
     return alive[0] if alive else None
 

@@ -104,3 +104,13 @@ def test_moving_the_brokers_keeps_the_checkpoints():
     assert plan_checkpoint_dir(Settings(kafka_bootstrap="a:9092")) == plan_checkpoint_dir(
         Settings(kafka_bootstrap="b:9092")
     )
+
+
+def test_an_unreachable_jobmanager_is_told_with_what_to_do():
+    from speed_layer.job import jobmanager_address, running_job
+
+    with pytest.raises(SystemExit, match=r"JobManager at 127.0.0.1:1 does not answer .* start the cluster"):
+        running_job(Settings(speed_jobmanager="127.0.0.1:1"))
+    with pytest.raises(ValueError, match="HOST:PORT"):
+        jobmanager_address("flink-jobmanager")
+    assert jobmanager_address("flink-jobmanager:8081") == ("flink-jobmanager", 8081)
