@@ -108,12 +108,17 @@ class Sizing:
     runs_out_first: str
 
 
-def size(name: str, per_day: float, peak: float, rates: Rates, peak_factor: float, batch_hours: float) -> Sizing:
+def size(name: str, per_day: float, peak: float, rates: Rates, batch_hours: float) -> Sizing:
     average = per_day / 86_400
-    collector = math.ceil(peak / rates.collector_per_worker)
-    lander = math.ceil(peak / rates.lander)
-    slots = math.ceil(peak / rates.speed_per_slot)
-    batch = math.ceil(per_day / (rates.batch_per_core * batch_hours * 3600))
+    # The cores each stage keeps busy (fractions: at small sizes every stage idles on one box).
+    busy = {
+        "collector": peak / rates.collector_per_worker,
+        "lander": peak / rates.lander,
+        "speed layer": peak / rates.speed_per_slot * CORES_PER_SLOT,
+        "nightly batch": per_day / (rates.batch_per_core * batch_hours * 3600),
+    }
+    collector, lander, batch = (math.ceil(busy[k]) for k in ("collector", "lander", "nightly batch"))
+    slots = math.ceil(busy["speed layer"] / CORES_PER_SLOT)
     partitions = max(math.ceil(peak / PARTITION_EVENTS_PER_S), lander, slots, 1)
     per_partition = average / partitions
     # A partition's batch is flushed at 20,000 events or when 2 s old: below 10,000 events/s a
@@ -124,13 +129,6 @@ def size(name: str, per_day: float, peak: float, rates: Rates, peak_factor: floa
         files_per_partition = min(per_partition * 86_400, 86_400 / LANDER_FLUSH_SECONDS)
     store_rows = per_day * rates.clean_fraction
     load_hours = store_rows / rates.store_load / 3600
-    # The cores each stage keeps busy (fractions: at small sizes every stage idles on one box).
-    busy = {
-        "collector": peak / rates.collector_per_worker,
-        "lander": peak / rates.lander,
-        "speed layer": peak / rates.speed_per_slot * CORES_PER_SLOT,
-        "nightly batch": per_day / (rates.batch_per_core * batch_hours * 3600),
-    }
     busiest = max(busy, key=busy.get)
     if peak > rates.broker_read:
         first = f"the embedded broker (one tansu reads {rates.broker_read:,.0f}/s): Kafka, {partitions} partitions"
@@ -189,7 +187,7 @@ def main() -> None:
         sys.exit(str(missing))
     sizings = [
         size(name, per_day or peak / args.peak_factor * 86_400, peak or per_day / 86_400 * args.peak_factor, rates,
-             args.peak_factor, args.batch_hours)
+             args.batch_hours)
         for name, per_day, peak in SIZES + PEAKS
     ]  # fmt: skip
     if args.json:

@@ -41,16 +41,10 @@ def bot_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
         except re.error:
             special.append(pattern)
 
-    def any_of(group: list[str], module, at_start: bool = False) -> Callable[[str], object]:
-        if not group:
-            return lambda _text: None
-        compiled = module.compile("|".join(f"(?:{p})" for p in group))
-        return compiled.match if at_start else compiled.search
-
     anchored = [p for p in plain if p.startswith("^") and "|" not in p]
-    at_start = any_of(anchored, re, at_start=True)
-    anywhere = any_of([p for p in plain if p not in anchored], re)
-    needs_regex = any_of(special, regex_module)
+    at_start = _any_of(anchored, re, at_start=True)
+    anywhere = _any_of([p for p in plain if p not in anchored], re)
+    needs_regex = _any_of(special, regex_module)
     is_bots_own = Bots(patterns).is_bot
 
     def is_bot(ua: str) -> bool:
@@ -60,6 +54,14 @@ def bot_matcher(patterns: Iterable[str]) -> Callable[[str], bool]:
         return bool(at_start(text) or anywhere(text) or needs_regex(text))
 
     return is_bot
+
+
+def _any_of(patterns, module=re, at_start: bool = False, flags: int = 0) -> Callable[[str], object]:
+    """One alternation of the patterns: its match (``at_start``) or search; None for no patterns."""
+    if not patterns:
+        return lambda _text: None
+    compiled = module.compile("|".join(f"(?:{p})" for p in patterns), flags)
+    return compiled.match if at_start else compiled.search
 
 
 _is_listed_bot = bot_matcher(Bots().patterns)
@@ -132,17 +134,15 @@ def parse_user_agent(ua: str) -> UserAgentInfo:
 
 
 @lru_cache(maxsize=8)
-def _any_of(patterns: tuple[str, ...]) -> Callable[[str], object]:
-    if not patterns:
-        return lambda _ua: None
-    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE).search
+def _own_bots(patterns: tuple[str, ...]) -> Callable[[str], object]:
+    return _any_of(patterns, flags=re.IGNORECASE)
 
 
 def user_agent_info(ua: str, bot_user_agents: tuple[str, ...] = ()) -> UserAgentInfo:
     """parse_user_agent, and a bot too when the UA matches one of the operator's own patterns
     (events.rules: Rules.bot_user_agents)."""
     info = parse_user_agent(ua)
-    if ua and not info.is_bot and _any_of(bot_user_agents)(ua):
+    if ua and not info.is_bot and _own_bots(bot_user_agents)(ua):
         return info._replace(device="bot", is_bot=True)
     return info
 

@@ -27,6 +27,10 @@ JARS = {
 }
 
 
+# A Flink job in one of these states is over (its REST API's "state").
+TERMINAL_STATES = frozenset({"FINISHED", "FAILED", "CANCELED"})
+
+
 def kafka_connector_jars() -> list[Path]:
     """Verified connector jars, fetched from the registry the first time."""
     return [

@@ -13,7 +13,6 @@ import argparse
 import logging
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +22,8 @@ import yaml
 
 from core.process import die_with_this_process
 from infra.engines import prepare_environment
+from infra.flink import TERMINAL_STATES
+from infra.tansu import free_port
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,6 @@ def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class FlinkCluster:
     """One JobManager (REST on ``rest_port``) and ``taskmanagers`` TaskManagers of ``slots``
     slots each, on 127.0.0.1; configuration, logs and processes under ``work_dir``.
@@ -66,7 +61,7 @@ class FlinkCluster:
         taskmanager_memory: str = "1536m",
     ) -> None:
         self.work_dir = work_dir
-        self.rest_port = rest_port or _free_port()
+        self.rest_port = rest_port or free_port()
         self.slots, self.count = slots, taskmanagers
         self.heartbeat_seconds = heartbeat_seconds
         self.taskmanager_memory = taskmanager_memory
@@ -92,7 +87,7 @@ class FlinkCluster:
         heartbeat_ms = round(self.heartbeat_seconds * 1000)
         values |= {
             "jobmanager.rpc.address": "127.0.0.1",
-            "jobmanager.rpc.port": _free_port(),
+            "jobmanager.rpc.port": free_port(),
             "jobmanager.bind-host": "127.0.0.1",
             "jobmanager.memory.process.size": "1024m",
             "rest.address": "127.0.0.1",
@@ -133,7 +128,7 @@ class FlinkCluster:
             os.environ,
             FLINK_CONF_DIR=str(self.work_dir / "conf"),
             FLINK_LOG_DIR=str(self.work_dir / "log"),
-            FLINK_LIB_DIR=str(self._libraries()),
+            FLINK_LIB_DIR=str(self.work_dir / "lib"),
         )
         log_file = open(self.work_dir / f"{name}.out", "ab")
         return subprocess.Popen(
@@ -149,6 +144,7 @@ class FlinkCluster:
         prepare_environment()
         (self.work_dir / "log").mkdir(parents=True, exist_ok=True)
         self._configure()
+        self._libraries()
         self.jobmanager = self._start("jobmanager.sh", "jobmanager")
         for _ in range(self.count):
             self.start_taskmanager()
@@ -187,7 +183,7 @@ class FlinkCluster:
     def cancel_jobs(self) -> None:
         """Cancel every running job (a client that stops leaves its job to the cluster)."""
         for job in self.jobs():
-            if job["state"] not in ("FINISHED", "FAILED", "CANCELED"):
+            if job["state"] not in TERMINAL_STATES:
                 httpx.patch(f"{self.url}/jobs/{job['jid']}", params={"mode": "cancel"}, timeout=10)
 
     def kill_taskmanager(self, index: int) -> None:
@@ -198,9 +194,10 @@ class FlinkCluster:
             process.wait()
 
     def log(self, name: str, tail: int = 3000) -> str:
+        """The end of a process's log (``jobmanager``, ``taskmanager-0``, ...): in the foreground,
+        Flink logs to the console, which goes to ``<name>.out``."""
         path = self.work_dir / f"{name}.out"
-        files = [path, *sorted((self.work_dir / "log").glob(f"*{name.split('-')[0]}*.log"))]
-        return "\n".join(p.read_text(errors="replace")[-tail:] for p in files if p.exists())
+        return path.read_text(errors="replace")[-tail:] if path.exists() else ""
 
     def stop(self) -> None:
         for process in [*self.taskmanagers, self.jobmanager]:

@@ -31,6 +31,13 @@ def tansu_binary() -> Path:
     )
 
 
+def free_port() -> int:
+    """A port free on loopback now (for an engine the tests or benchmarks start)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def wait_for_port(host: str, port: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -127,9 +127,7 @@ def speed(
     from core.process import end_children_on
     from speed_layer.job import run
 
-    settings = _settings()
-    if jobmanager:
-        settings.speed_jobmanager = jobmanager
+    settings = _settings(speed_jobmanager=jobmanager or None)
     # This process is a job driver, never a UDF worker: a PyFlink flag inherited from a parent
     # that ran Flink in-process (a test, a benchmark) must not stop it launching its gateway.
     os.environ.pop("PYFLINK_GATEWAY_DISABLED", None)

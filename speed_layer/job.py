@@ -19,13 +19,12 @@ import httpx
 
 from core.settings import Settings
 from infra.engines import prepare_environment
-from infra.flink import kafka_connector_jars
+from infra.flink import TERMINAL_STATES, kafka_connector_jars
 from speed_layer import sql
 
 log = logging.getLogger(__name__)
 
 JOB_NAME = "pixel-speed-layer"
-TERMINAL = {"FINISHED", "FAILED", "CANCELED"}
 
 
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
@@ -106,30 +105,34 @@ def jobmanager_address(value: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _rest(settings: Settings, path: str) -> dict:
+    """GET a path of the JobManager's REST API, as JSON."""
+    host, port = jobmanager_address(settings.speed_jobmanager)
+    return httpx.get(f"http://{host}:{port}{path}", timeout=10).json()
+
+
 def running_job(settings: Settings) -> str | None:
     """The id of this job already running on the cluster (a `pixel speed` that was restarted
     while its job ran on): followed, never submitted twice (which would count twice)."""
-    host, port = jobmanager_address(settings.speed_jobmanager)
     try:
-        jobs = httpx.get(f"http://{host}:{port}/jobs/overview", timeout=10).json()["jobs"]
+        jobs = _rest(settings, "/jobs/overview")["jobs"]
     except httpx.HTTPError as error:
         raise SystemExit(
             f"the Flink JobManager at {settings.speed_jobmanager} does not answer ({error}): start the cluster, "
             "or point PIXEL_SPEED_JOBMANAGER / --jobmanager at its REST endpoint (port 8081 by default)"
         ) from None
-    alive = [j["jid"] for j in jobs if j["name"] == JOB_NAME and j["state"] not in TERMINAL]
+    alive = [j["jid"] for j in jobs if j["name"] == JOB_NAME and j["state"] not in TERMINAL_STATES]
     return alive[0] if alive else None
 
 
 def follow(settings: Settings, job_id: str) -> str:
     """Wait for the cluster's job to end (restarts after a TaskManager's loss are the cluster's
     own); its final state."""
-    host, port = jobmanager_address(settings.speed_jobmanager)
     state = ""
-    while state not in TERMINAL:
+    while state not in TERMINAL_STATES:
         time.sleep(2)
         try:
-            new = httpx.get(f"http://{host}:{port}/jobs/{job_id}", timeout=10).json()["state"]
+            new = _rest(settings, f"/jobs/{job_id}")["state"]
         except httpx.HTTPError as error:
             log.warning("JobManager %s unreachable (%s); retrying", settings.speed_jobmanager, error)
             continue

@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,13 +22,7 @@ from core.kafka.clients import ensure_topics
 from core.process import die_with_this_process
 from core.settings import Settings
 from core.settings import settings_env as core_settings_env
-from infra.tansu import start_tansu, wait_for_port
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from infra.tansu import free_port, start_tansu, wait_for_port
 
 
 def make_settings(data_dir: Path, **overrides) -> Settings:

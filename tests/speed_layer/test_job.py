@@ -142,6 +142,16 @@ def phased_producer(settings):
     return produce
 
 
+def assert_each_window_once(rows_for, expected: dict[int, list[dict]]) -> None:
+    """Each window's committed rows count its events exactly, and no row comes twice (a restart
+    that replayed a committed window would repeat its rows). ``rows_for(window)``: the rows."""
+    for window, events in expected.items():
+        rows = rows_for(window)
+        assert sum(r["events"] for r in rows) == len(events), f"window {window}: {rows}"
+        keys = [tuple(v for k, v in r.items() if k not in ("pageviews", "events", "visitors_hll")) for r in rows]
+        assert len(keys) == len(set(keys))  # every row exactly once
+
+
 def start_speed(settings, tmp_path, produce) -> Service:
     """Start `pixel speed` and return once it provably processes events (a warm-up window)."""
     speed = Service("speed", settings, tmp_path).start()
@@ -269,11 +279,7 @@ def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(set
     finally:
         speed.kill()
 
-    for window, events in ((T0, w0), (T0 + WINDOW, w1_before + w1_after)):
-        rows = rows_for(window)
-        assert sum(r["events"] for r in rows) == len(events), f"window {window}: {rows}"
-        keys = [tuple(v for k, v in r.items() if k not in ("pageviews", "events", "visitors_hll")) for r in rows]
-        assert len(keys) == len(set(keys))  # every row exactly once
+    assert_each_window_once(rows_for, {T0: w0, T0 + WINDOW: w1_before + w1_after})
 
 
 @pytest.mark.parametrize("parallelism", [1, 2])
