@@ -108,8 +108,9 @@ class Settings(BaseSettings):
     speed_parallelism: int = Field(
         1,
         ge=1,
-        description="Flink parallelism of the speed layer's job (keep it <= pixel.raw's partitions; on a cluster, "
-        "<= its free slots). 1 suits a 2-core box (docs/benchmarks.md).",
+        description="Flink parallelism of the speed layer's job (<= pixel.raw's partitions; on a cluster, <= its "
+        "free slots). Keep 1 on the local mini-cluster: above it, the job has stalled now and then here "
+        "(docs/benchmarks.md).",
     )
     speed_group: str = Field(
         "pixel-speed", description="Consumer group and transactional id prefix of the speed layer."

@@ -149,6 +149,12 @@ def run(settings: Settings) -> None:
             log.info("speed layer already running on %s as job %s: following it", settings.speed_jobmanager, job_id)
             _end(follow(settings, job_id))
             return
+    if settings.speed_parallelism > 1 and not settings.speed_jobmanager:
+        log.warning(
+            "parallelism %d on the local mini-cluster has stalled now and then here (every task idle, no "
+            "window committed; docs/benchmarks.md): prefer 1 locally, or a cluster (--jobmanager)",
+            settings.speed_parallelism,
+        )
     t_env, insert = build(settings)
     result = t_env.execute_sql(insert)
     job_id = str(result.get_job_client().get_job_id())

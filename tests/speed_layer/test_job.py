@@ -282,14 +282,12 @@ def test_killed_job_resumes_from_its_checkpoint_without_loss_or_double_count(set
     assert_each_window_once(rows_for, {T0: w0, T0 + WINDOW: w1_before + w1_after})
 
 
-@pytest.mark.parametrize("parallelism", [1, 2])
-def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_path, parallelism):
+def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_path):
     """Events waiting on all partitions when the job starts (a restart after downtime, or a burst):
     no partition may be taken for idle while another is read, or its events would be dropped as
     late. With Flink's 1 s idle timeout this lost whole partitions' windows (bench/speed_layer.py)."""
     produce = phased_producer(settings)
     settings.speed_window_seconds = 10
-    settings.speed_parallelism = parallelism  # on the local mini-cluster (`pixel up`'s)
     # The whole backlog fits librdkafka's queue (its default, 100k messages, would not).
     producer = Producer(
         {"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20, "queue.buffering.max.messages": 200_000}
