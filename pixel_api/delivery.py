@@ -29,15 +29,17 @@ class Delivery:
         self,
         settings: Settings,
         clients: KafkaClients,
-        on_delivered: Callable[[object], None],
+        on_delivered: Callable[[object, bytes], None],
         on_failed: Callable[[Record], None],
         on_error: Callable[[KafkaError], None],
+        on_counted: Callable[[str, int], None],
     ):
         self.settings = settings
         self.clients = clients
         self.on_delivered = on_delivered
         self.on_failed = on_failed
         self.on_error = on_error
+        self.on_counted = on_counted
         self.producer = self._new_producer()
 
     def _new_producer(self):
@@ -59,9 +61,9 @@ class Delivery:
 
     def _report(self, err: KafkaError | None, msg) -> None:
         if err is None:
-            metrics.PRODUCED.labels(msg.topic()).inc()
-            metrics.BYTES.inc(len(msg.value()))
-            self.on_delivered(msg)
+            value = msg.value()
+            self.on_counted(msg.topic(), len(value))
+            self.on_delivered(msg, value)
         else:
             metrics.PRODUCE_ERRORS.inc()
             self.on_failed((msg.topic(), msg.key() or b"", msg.value()))
@@ -69,9 +71,10 @@ class Delivery:
     def produce(self, batch: list[Record]) -> list[Record]:
         """Queue a batch; returns the records from the first one the producer refused on (its
         queue is full, or it failed), to be spooled in order."""
+        produce = self.producer.produce  # bound once: the producer is a lazy proxy
         for i, (topic, key, value) in enumerate(batch):
             try:
-                self.producer.produce(topic, value, key)
+                produce(topic, value, key)
             except BufferError:
                 log.warning("producer queue full; spooling to disk")
                 return batch[i:]

@@ -50,7 +50,9 @@ class HandOff:
         self.broker_down = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pixel-handoff", daemon=True)
-        self.delivery = Delivery(settings, self.clients, self._delivered, self._failed, self._on_error)
+        self.delivery = Delivery(
+            settings, self.clients, self._delivered, self._failed, self._on_error, self.tallies.delivered
+        )
         self.admin = self.clients.admin()
         self.monitor = LandingMonitor(settings, self.clients, self._stop, self._keep_confirming)
         self._last_probe = 0.0
@@ -139,9 +141,9 @@ class HandOff:
         metrics.SPOOLED.inc(len(batch))
 
     # --- the producer's reports (served on this thread, inside poll) -----------------------------
-    def _delivered(self, msg) -> None:
+    def _delivered(self, msg, value: bytes) -> None:
         if self.retention is not None:
-            self.retention.add(msg.topic(), msg.partition(), msg.offset(), msg.key() or b"", msg.value())
+            self.retention.add(msg.topic(), msg.partition(), msg.offset(), msg.key() or b"", value)
 
     def _failed(self, record: Record) -> None:
         self.spooling = True

@@ -8,6 +8,7 @@ uvicorn workers, PROMETHEUS_MULTIPROC_DIR makes /metrics aggregate across proces
 from __future__ import annotations
 
 import os
+from bisect import bisect_left
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -36,6 +37,20 @@ LATENCY = Histogram(
     "Time to build and hand off one hit (excludes the socket write)",
     buckets=(1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 5e-3, 0.01, 0.05),
 )
+
+
+def observe_many(histogram: Histogram, values: list[float]) -> None:
+    """``histogram.observe(v)`` for each value, as one update per bucket: the per-value calls
+    (a lock each, a file write each with several workers) cost ~2 us per hit. Reaches into
+    prometheus_client's buckets (stable since 0.4); tests compare it with observe()."""
+    bounds = histogram._upper_bounds  # ascending, the last +Inf
+    counts = [0] * len(bounds)
+    for value in values:
+        counts[bisect_left(bounds, value)] += 1  # the first bound >= value, as observe() picks
+    histogram._sum.inc(sum(values))
+    for bucket, n in zip(histogram._buckets, counts):
+        if n:
+            bucket.inc(n)
 
 
 def render() -> tuple[bytes, str]:
