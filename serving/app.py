@@ -133,7 +133,9 @@ def create_app(settings: Settings, ingest: bool = True) -> FastAPI:
     app.add_exception_handler(Unauthorized, unauthorized_response)
     app.add_exception_handler(StoreUnavailable, unavailable_response)
     install_dashboard(app, registry, settings.collector_url, analytics, utc_today)
-    install_metrics(app, lambda: sync.watermark, ingested)
+    install_metrics(
+        app, lambda: sync.watermark, ingested, lambda: ingestor.held_back_seconds() if ingestor is not None else 0.0
+    )
     install_rate_limits(
         app,
         settings.api_rate_per_hour,

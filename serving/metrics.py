@@ -18,7 +18,12 @@ def _age_seconds(watermark: dt.date | None) -> float:
     return (dt.datetime.now(dt.UTC) - closed_until).total_seconds()
 
 
-def install_metrics(app: FastAPI, watermark: Callable[[], dt.date | None], ingested: Callable[[], int | None]) -> None:
+def install_metrics(
+    app: FastAPI,
+    watermark: Callable[[], dt.date | None],
+    ingested: Callable[[], int | None],
+    held_back: Callable[[], float] = lambda: 0.0,
+) -> None:
     registry = CollectorRegistry()
     requests = Counter("pixel_serving_requests_total", "API requests", ["route", "status"], registry=registry)
     latency = Histogram(
@@ -31,6 +36,12 @@ def install_metrics(app: FastAPI, watermark: Callable[[], dt.date | None], inges
     Gauge(
         "pixel_serving_ingested_rows", "pixel.agg rows ingested into the embedded store since start", registry=registry
     ).set_function(lambda: ingested() or 0)
+    Gauge(
+        "pixel_serving_agg_held_back_seconds",
+        "Longest time a pixel.agg partition's readable end has stayed below its last row: above a "
+        "minute, a speed-layer transaction is left open and the real-time view stopped there",
+        registry=registry,
+    ).set_function(held_back)
     Gauge(
         "pixel_batch_watermark_lag_days",
         "Days between today (UTC) and the last closed day (-1: none)",

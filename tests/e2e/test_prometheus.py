@@ -27,6 +27,7 @@ KEY_SERIES = [
     "pixel_lander_oldest_unlanded_seconds",
     "pixel_serving_requests_total",  # serving
     "pixel_serving_ingested_rows",
+    "pixel_serving_agg_held_back_seconds",
     "pixel_batch_watermark_age_seconds",
 ]
 
@@ -43,7 +44,7 @@ def test_the_shipped_config_and_rules_check():
     for command in (["check", "config", "prometheus.yml"], ["check", "rules", "alerts.yml"]):
         done = subprocess.run([promtool, *command], cwd=PROMETHEUS, capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 4 rules found" in done.stdout
+    assert "SUCCESS: 5 rules found" in done.stdout
 
 
 def test_prometheus_scrapes_a_running_pixel_up(tmp_path):
@@ -118,12 +119,16 @@ def test_prometheus_scrapes_a_running_pixel_up(tmp_path):
         # Evaluated without error over the live series (none firing: nothing is wrong).
         wait_until(lambda: all(r["health"] == "ok" for r in rules()), 30, interval=1, message="rules evaluated")
         assert sorted(r["name"] for r in rules()) == [
+            "PixelAggTransactionOpen",
             "PixelBatchWatermarkOld",
             "PixelCollectorSpooling",
             "PixelLanderLag",
             "PixelSpeedLayerNotCommitting",
         ]
-        assert [r["state"] for r in rules()] == ["inactive"] * 4, rules()
+        # None firing. "pending" is allowed: PixelSpeedLayerNotCommitting's condition holds for
+        # the seconds before the speed job's first window (longer on a loaded box), far from its 10 m.
+        states = {r["name"]: r["state"] for r in rules()}
+        assert "firing" not in states.values(), states
     finally:
         server.terminate()
         server.wait(30)
