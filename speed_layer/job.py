@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -49,6 +50,12 @@ def idle_timeout(settings: Settings) -> str:
 def build(settings: Settings, restore: bool = True):
     """A TableEnvironment with the job's tables and UDFs, and the INSERT statement to run."""
     prepare_environment()
+    # The local mini-cluster's log (JobManager, TaskManager, Kafka connector) goes to the data
+    # dir: by default it is a file inside the PyFlink install, overwritten by every PyFlink JVM
+    # on the machine, so a stalled job's evidence was gone at the next start.
+    flink_log_dir = settings.run_dir / "flink-log"
+    flink_log_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("FLINK_LOG_DIR", str(flink_log_dir))
     from pyflink.table import EnvironmentSettings, TableEnvironment
 
     from speed_layer.udfs import enrich_udf, hll_sketch

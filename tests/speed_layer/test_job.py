@@ -316,6 +316,8 @@ def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_pat
     finally:
         speed.kill()
     assert sum(r["events"] for r in rows) == n
+    # The mini-cluster's own log is kept in the data dir (a stalled job's evidence).
+    assert any("pixel-speed-layer" in f.read_text() for f in (settings.run_dir / "flink-log").glob("flink-*.log"))
     first = defaultdict(int)
     for r in rows:
         if r["window_start"] == T0:
