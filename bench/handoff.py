@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from confluent_kafka import Producer  # noqa: E402
 
 from bench.speed_layer import raw_events  # noqa: E402
+from pixel_api.delivery import producer_config  # noqa: E402
 from pixel_api.handoff import HandOff  # noqa: E402
 from tests.harness import Broker, make_settings  # noqa: E402
 
@@ -48,16 +49,7 @@ def handoff_cpu(handoff: HandOff, topic: str, events: list[bytes]) -> float:
 
 
 def plain_cpu(settings, events: list[bytes]) -> float:
-    producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka_bootstrap,
-            "enable.idempotence": True,
-            "acks": "all",
-            "compression.type": "lz4",
-            "linger.ms": settings.producer_linger_ms,
-            "queue.buffering.max.messages": settings.producer_queue_max_messages,
-        }
-    )
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, **producer_config(settings)})
     started = time.process_time()
     for i, value in enumerate(events):
         producer.produce(settings.raw_topic, value, b"site.example")

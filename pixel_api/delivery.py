@@ -24,6 +24,20 @@ log = logging.getLogger(__name__)
 REPLAY_DEADLINE_S = 15.0
 
 
+def producer_config(settings: Settings) -> dict:
+    """The collector's producer settings (librdkafka's names), without its callbacks."""
+    return {
+        "enable.idempotence": True,
+        "acks": "all",
+        "compression.type": "lz4",
+        "linger.ms": settings.producer_linger_ms,
+        "queue.buffering.max.messages": settings.producer_queue_max_messages,
+        # After this, an undelivered event is handed back to us and spooled.
+        "message.timeout.ms": 10_000,
+        "reconnect.backoff.max.ms": 1000,
+    }
+
+
 class Delivery:
     def __init__(
         self,
@@ -32,38 +46,22 @@ class Delivery:
         on_delivered: Callable[[object, bytes], None],
         on_failed: Callable[[Record], None],
         on_error: Callable[[KafkaError], None],
-        on_counted: Callable[[str, int], None],
     ):
         self.settings = settings
         self.clients = clients
         self.on_delivered = on_delivered
         self.on_failed = on_failed
         self.on_error = on_error
-        self.on_counted = on_counted
         self.producer = self._new_producer()
 
     def _new_producer(self):
-        s = self.settings
         return self.clients.producer(
-            {
-                "enable.idempotence": True,
-                "acks": "all",
-                "compression.type": "lz4",
-                "linger.ms": s.producer_linger_ms,
-                "queue.buffering.max.messages": s.producer_queue_max_messages,
-                # After this, an undelivered event is handed back to us and spooled.
-                "message.timeout.ms": 10_000,
-                "reconnect.backoff.max.ms": 1000,
-                "on_delivery": self._report,
-                "error_cb": self.on_error,
-            }
+            {**producer_config(self.settings), "on_delivery": self._report, "error_cb": self.on_error}
         )
 
     def _report(self, err: KafkaError | None, msg) -> None:
         if err is None:
-            value = msg.value()
-            self.on_counted(msg.topic(), len(value))
-            self.on_delivered(msg, value)
+            self.on_delivered(msg, msg.value())
         else:
             metrics.PRODUCE_ERRORS.inc()
             self.on_failed((msg.topic(), msg.key() or b"", msg.value()))

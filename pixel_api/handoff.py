@@ -50,9 +50,7 @@ class HandOff:
         self.broker_down = False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="pixel-handoff", daemon=True)
-        self.delivery = Delivery(
-            settings, self.clients, self._delivered, self._failed, self._on_error, self.tallies.delivered
-        )
+        self.delivery = Delivery(settings, self.clients, self._delivered, self._failed, self._on_error)
         self.admin = self.clients.admin()
         self.monitor = LandingMonitor(settings, self.clients, self._stop, self._keep_confirming)
         self._last_probe = 0.0
@@ -142,6 +140,7 @@ class HandOff:
 
     # --- the producer's reports (served on this thread, inside poll) -----------------------------
     def _delivered(self, msg, value: bytes) -> None:
+        self.tallies.delivered(msg.topic(), len(value))
         if self.retention is not None:
             self.retention.add(msg.topic(), msg.partition(), msg.offset(), msg.key() or b"", value)
 

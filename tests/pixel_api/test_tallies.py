@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry, Histogram, generate_latest
 
 from pixel_api import metrics
 from pixel_api.tallies import HitTallies
@@ -32,8 +32,6 @@ def test_observe_many_renders_what_observe_renders():
 
 
 def _value(name: str, labels: dict) -> float:
-    from prometheus_client import REGISTRY
-
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
