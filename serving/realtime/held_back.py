@@ -20,7 +20,10 @@ STUCK_AFTER_S = 60.0
 
 
 class HeldBack:
-    """Per partition, since when its LSO has stayed at the same offset with rows after it."""
+    """Per partition, since when its LSO has stayed at the same offset with rows after it.
+
+    Fed on the ingestor's thread, read by /metrics on another: readers take a snapshot of the
+    dict (list() of its items is one C call under the GIL) instead of iterating it live."""
 
     def __init__(self, stuck_after_s: float = STUCK_AFTER_S, clock: Callable[[], float] = time.monotonic):
         self.stuck_after_s = stuck_after_s
@@ -36,12 +39,12 @@ class HeldBack:
     def seconds(self) -> dict[int, float]:
         """Partition -> seconds held back at one offset (only those held back)."""
         now = self.clock()
-        return {p: now - since for p, (_, since) in self._since.items()}
+        return {p: now - since for p, (_, since) in list(self._since.items())}
 
     def stuck(self) -> dict[int, tuple[int, float]]:
         """Partition -> (LSO, seconds) of those held back for STUCK_AFTER_S or longer."""
         now = self.clock()
-        return {p: (lso, now - t) for p, (lso, t) in self._since.items() if now - t >= self.stuck_after_s}
+        return {p: (lso, now - t) for p, (lso, t) in list(self._since.items()) if now - t >= self.stuck_after_s}
 
     def observe_stats(self, stats: dict, topic: str) -> None:
         """Feed one librdkafka statistics report (its parsed JSON)."""
