@@ -52,7 +52,7 @@ def build(settings: Settings, restore: bool = True):
     prepare_environment()
     # The local mini-cluster's log (JobManager, TaskManager, Kafka connector) goes to the data
     # dir: by default it is a file inside the PyFlink install, overwritten by every PyFlink JVM
-    # on the machine, so a stalled job's evidence was gone at the next start.
+    # on the machine, which loses a stalled job's evidence at the next start.
     flink_log_dir = settings.run_dir / "flink-log"
     flink_log_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("FLINK_LOG_DIR", str(flink_log_dir))
