@@ -109,8 +109,15 @@ class Settings(BaseSettings):
         1,
         ge=1,
         description="Flink parallelism of the speed layer's job (<= pixel.raw's partitions; on a cluster, <= its "
-        "free slots). Keep 1 on the local mini-cluster: above it, the job has stalled now and then here "
-        "(docs/benchmarks.md).",
+        "free slots).",
+    )
+    speed_sink_parallelism: int = Field(
+        1,
+        ge=1,
+        description="Transactional writers of the speed layer's job to pixel.agg. Keep 1 on the embedded "
+        "broker: tansu 0.6 leaves a transaction open for ever now and then when two writers commit to the "
+        "same partitions, which hides every later row from the stores (bench/tansu_transactions.py). On a "
+        "Kafka cluster, raise it with the job's parallelism.",
     )
     speed_group: str = Field(
         "pixel-speed", description="Consumer group and transactional id prefix of the speed layer."

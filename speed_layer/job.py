@@ -38,8 +38,11 @@ def plan_checkpoint_dir(settings: Settings) -> Path:
     """Checkpoints of this version of the job's SQL: a changed plan (an upgrade) can't restore
     another plan's operator state, so it starts fresh from the consumer group's committed offsets
     (losing at most the windows in flight, which the batch layer recounts) instead of failing."""
-    # The queries only: moving the brokers (addresses in the DDL) must keep the state.
+    # The queries only: moving the brokers (addresses in the DDL) must keep the state. A sink at
+    # another parallelism than the job is a stage of its own, which changes the operators' ids.
     plan = sql.ENRICHED_VIEW + sql.aggregate_insert(settings)
+    if settings.speed_sink_parallelism != settings.speed_parallelism:
+        plan += f"\n-- sink parallelism {settings.speed_sink_parallelism}"
     return settings.checkpoint_dir / f"plan-{hashlib.sha256(plan.encode()).hexdigest()[:12]}"
 
 
@@ -156,23 +159,18 @@ def run(settings: Settings) -> None:
             log.info("speed layer already running on %s as job %s: following it", settings.speed_jobmanager, job_id)
             _end(follow(settings, job_id))
             return
-    if settings.speed_parallelism > 1 and not settings.speed_jobmanager:
-        log.warning(
-            "parallelism %d on the local mini-cluster has stalled now and then here (every task idle, no "
-            "window committed; docs/benchmarks.md): prefer 1 locally, or a cluster (--jobmanager)",
-            settings.speed_parallelism,
-        )
     t_env, insert = build(settings)
     result = t_env.execute_sql(insert)
     job_id = str(result.get_job_client().get_job_id())
     log.info(
-        "speed layer running (job %s%s): %s -> %s, %ds windows, parallelism %d",
+        "speed layer running (job %s%s): %s -> %s, %ds windows, parallelism %d (%d writing)",
         job_id,
         f" on {settings.speed_jobmanager}" if settings.speed_jobmanager else "",
         settings.raw_topic,
         settings.agg_topic,
         settings.speed_window_seconds,
         settings.speed_parallelism,
+        settings.speed_sink_parallelism,
     )
     if settings.speed_jobmanager:
         _end(follow(settings, job_id))  # stopping `pixel speed` leaves the job to its cluster

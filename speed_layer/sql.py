@@ -65,6 +65,9 @@ CREATE TABLE agg (
   'value.format' = 'json',
   'value.fields-include' = 'ALL',
   'sink.delivery-guarantee' = 'exactly-once',
+  -- One writer by default whatever the job's parallelism: concurrent transactional writers
+  -- lose commits on the embedded broker (PIXEL_SPEED_SINK_PARALLELISM).
+  'sink.parallelism' = '{s.speed_sink_parallelism}',
   'sink.transactional-id-prefix' = {_quote(s.speed_group)},
   -- Must not exceed the brokers' transaction.max.timeout.ms (15 min by default).
   'properties.transaction.timeout.ms' = '300000',

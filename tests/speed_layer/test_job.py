@@ -323,3 +323,41 @@ def test_a_backlog_on_every_partition_is_counted_whole(settings, broker, tmp_pat
         if r["window_start"] == T0:
             first[r["site"]] += r["pageviews"]
     assert dict(first) == {s: 60_000 // len(sites) for s in sites}
+
+
+def test_parallelism_2_commits_every_window_of_a_steady_stream(settings, broker, tmp_path):
+    """`pixel up` at parallelism 2: windows, checkpoints and commits every second for 40 s over
+    every partition, and every window committed and counted exactly. With a transactional writer
+    per subtask (PIXEL_SPEED_SINK_PARALLELISM=2) this fails: the embedded broker leaves a commit
+    open within seconds (bench/tansu_transactions.py) and no later row becomes visible."""
+    settings.speed_parallelism = 2
+    settings.raw_partitions = 4
+    sites = [f"p{i}.example" for i in range(16)]
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20})
+    warm_up = phased_producer(settings)
+    settings.speed_window_seconds = 1  # the default: a commit with rows every second
+    speed = start_speed(settings, tmp_path, warm_up)
+    try:
+        assert "parallelism 2 (1 writing)" in speed.log()
+        n, started = 0, time.monotonic()
+        while (elapsed := time.monotonic() - started) < 40:  # ~2,000 events/s, event time = wall time
+            ts = T0 + int(elapsed * 1000)
+            for _ in range(20):
+                site = sites[n % len(sites)]
+                producer.produce(settings.raw_topic, orjson.dumps(event(n, ts, site)), site.encode())
+                n += 1
+            producer.poll(0)
+            time.sleep(0.01)
+        assert producer.flush(30) == 0
+        ticker = Ticker(settings)
+        ticker.tick(T0 + 60_000)  # closes every window on every partition
+        assert ticker.producer.flush(10) == 0
+
+        def counted():
+            return sum(r["events"] for r in read_agg(settings) if r["site"] in sites)
+
+        wait_until(lambda: counted() == n, 120, interval=5, message=lambda: f"{counted()} of {n} events committed")
+    finally:
+        speed.kill()
+    rows = [r for r in read_agg(settings) if r["site"] in sites]
+    assert len({r["window_start"] for r in rows}) >= 40  # a window a second, each committed

@@ -19,6 +19,25 @@ def test_sql_follows_settings():
     assert "'sink.delivery-guarantee' = 'exactly-once'" in sql.sink_ddl(s)
 
 
+def test_one_transactional_writer_by_default_whatever_the_parallelism():
+    assert "'sink.parallelism' = '1'" in sql.sink_ddl(Settings(speed_parallelism=4, raw_partitions=4))
+    assert "'sink.parallelism' = '2'" in sql.sink_ddl(Settings(speed_sink_parallelism=2))
+
+
+def test_a_sink_stage_of_its_own_checkpoints_apart(tmp_path):
+    """A sink at another parallelism than the job is an operator chain of its own: the state of a
+    job whose sink was chained can't be restored into it (and the other way round)."""
+    from speed_layer.job import plan_checkpoint_dir
+
+    def plan(job: int, sink: int):
+        return plan_checkpoint_dir(
+            Settings(data_dir=tmp_path, raw_partitions=4, speed_parallelism=job, speed_sink_parallelism=sink)
+        )
+
+    assert plan(1, 1) == plan(2, 2) == plan_checkpoint_dir(Settings(data_dir=tmp_path))
+    assert plan(2, 1) != plan(1, 1) and plan(2, 1) == plan(4, 1)
+
+
 def test_every_property_column_is_a_grouping_key():
     text = sql.aggregate_insert(Settings())
     group_by = text[text.rindex("GROUP BY") :]
