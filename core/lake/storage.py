@@ -4,7 +4,8 @@ The contract every implementation keeps (tests/batch_layer/test_storage.py runs 
 - write_atomic(path, data): after it returns the file is durable and complete; readers never see
   a partial file; an existing file at that path is replaced (re-landing overwrites itself).
 - read / exists / list_files (recursive, relative paths, sorted) / file_sizes (the same files'
-  sizes in bytes) / delete.
+  sizes in bytes) / file_stamps (their size and modification time: a file rewritten since has
+  another stamp) / delete.
 - remove_dir(path): the folder and everything under it are gone (nothing to do if absent).
 - replace_dir(src, dst): the folder src becomes dst, whatever dst held before is gone (how a
   batch run publishes a day's output it wrote elsewhere). Not atomic on either store: a reader in
@@ -30,6 +31,7 @@ class Storage(Protocol):
     def exists(self, path: str) -> bool: ...
     def list_files(self, prefix: str = "") -> list[str]: ...
     def file_sizes(self, prefix: str = "") -> dict[str, int]: ...
+    def file_stamps(self, prefix: str = "") -> dict[str, tuple[int, int]]: ...
     def list_dirs(self, prefix: str = "") -> list[str]: ...
     def delete(self, path: str) -> None: ...
     def remove_dir(self, path: str) -> None: ...
@@ -71,14 +73,18 @@ class FileStorage:
         return sorted(self.file_sizes(prefix))
 
     def file_sizes(self, prefix: str = "") -> dict[str, int]:
+        return {path: size for path, (size, _) in self.file_stamps(prefix).items()}
+
+    def file_stamps(self, prefix: str = "") -> dict[str, tuple[int, int]]:
+        """Path -> (size, modification time in ns)."""
         base = self._abs(prefix) if prefix else self.root.resolve()
         if not base.exists():
             return {}
         root = self.root.resolve()
         return {
-            str(p.relative_to(root)).replace(os.sep, "/"): p.stat().st_size
+            str(p.relative_to(root)).replace(os.sep, "/"): (stat.st_size, stat.st_mtime_ns)
             for p in base.rglob("*")
-            if p.is_file() and not p.name.startswith(".")
+            if p.is_file() and not p.name.startswith(".") and (stat := p.stat())
         }
 
     def list_dirs(self, prefix: str = "") -> list[str]:
@@ -158,12 +164,16 @@ class HdfsStorage:
         return sorted(self.file_sizes(prefix))
 
     def file_sizes(self, prefix: str = "") -> dict[str, int]:
+        return {path: size for path, (size, _) in self.file_stamps(prefix).items()}
+
+    def file_stamps(self, prefix: str = "") -> dict[str, tuple[int, int]]:
+        """Path -> (size, modification time in ms): one LISTSTATUS per folder, no reads."""
         top = self._abs(prefix)
         if self.client.status(top, strict=False) is None:
             return {}
         strip = len(self.base.rstrip("/")) + 1
         return {
-            f"{dirpath}/{name}"[strip:]: status["length"]
+            f"{dirpath}/{name}"[strip:]: (status["length"], status["modificationTime"])
             for (dirpath, _), _dirs, files in self.client.walk(top, status=True)
             for name, status in files
             if not name.startswith(".")

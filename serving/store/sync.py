@@ -71,18 +71,26 @@ class LakeSync:
         self.interval_s = interval_s
         self.watermark: dt.date | None = None  # every closed day up to it is in the store
         self.site_events: dict[str, int] = store.site_events()  # events per site in the store
+        self._fingerprints: dict[str, tuple[tuple[int, int], str]] = {}  # summary -> (stamp, fingerprint)
         self.loaded_events = 0
         self.load_seconds = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lake-sync", daemon=True)
 
     def runs(self) -> dict[dt.date, str]:
-        """Closed day -> its run's fingerprint (the summary changes with every run of the day)."""
-        out = {}
-        for path in self.storage.list_files(f"{layout.VIEWS}/_runs"):
+        """Closed day -> its run's fingerprint (the summary changes with every run of the day).
+        A summary is read again only when its stamp (size, modification time) changed: a sync
+        every few seconds must not read a year of summaries each time."""
+        known, self._fingerprints, out = self._fingerprints, {}, {}
+        for path, stamp in self.storage.file_stamps(f"{layout.VIEWS}/_runs").items():
             day = layout.run_summary_day(path)
-            if day is not None:
-                out[day] = hashlib.sha256(self.storage.read(path)).hexdigest()[:16]
+            if day is None:
+                continue
+            cached = known.get(path)
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, hashlib.sha256(self.storage.read(path)).hexdigest()[:16])
+            self._fingerprints[path] = cached
+            out[day] = cached[1]
         return out
 
     def apply_purges(self) -> list[str]:

@@ -3,6 +3,8 @@ see tests/fakes/webhdfs.py for what that does and does not exercise)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core.lake.storage import FileStorage, HdfsStorage, open_storage
@@ -45,6 +47,18 @@ def test_list_is_recursive_sorted_and_relative(store):
     store.write_atomic("raw/a/1.gz", b"four")
     assert store.file_sizes("raw") == {"raw/a/1.gz": 4, "raw/a/x/3.gz": 1, "raw/b/2.gz": 1}
     assert store.file_sizes("missing") == {}
+
+
+def test_a_stamp_changes_when_the_file_is_rewritten_and_only_then(store):
+    store.write_atomic("v/_runs/a.json", b"run-1")
+    store.write_atomic("v/_runs/b.json", b"run-1")
+    before = store.file_stamps("v")
+    assert set(before) == {"v/_runs/a.json", "v/_runs/b.json"} and store.file_stamps("missing") == {}
+    assert store.file_stamps("v") == before
+    time.sleep(0.01)  # past the stores' clock resolution (HDFS: ms)
+    store.write_atomic("v/_runs/a.json", b"run-2")  # the same size: a re-run's summary
+    after = store.file_stamps("v")
+    assert after["v/_runs/a.json"] != before["v/_runs/a.json"] and after["v/_runs/b.json"] == before["v/_runs/b.json"]
 
 
 def test_delete(store):

@@ -64,6 +64,7 @@ class FakeWebHDFS:
                     "pathSuffix": suffix,
                     "type": "DIRECTORY" if local.is_dir() else "FILE",
                     "length": 0 if local.is_dir() else local.stat().st_size,
+                    "modificationTime": local.stat().st_mtime_ns // 1_000_000,
                 }
 
             def do_GET(self):

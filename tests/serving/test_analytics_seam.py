@@ -94,6 +94,17 @@ def test_a_day_closing_moves_from_provisional_to_final(seam):
     assert after["results"][0]["metrics"] == [37] and after["meta"]["final"] == [str(D2), str(D2)]
 
 
+def test_a_sync_reads_only_the_run_summaries_that_changed(seam, monkeypatch):
+    storage, sync, _ = seam
+    reads = []
+    real_read = storage.read
+    monkeypatch.setattr(storage, "read", lambda path: reads.append(path) or real_read(path))
+    assert sync.sync_once() == [] and not [p for p in reads if "/_runs/" in p]  # nothing new: nothing read
+    start = day_bounds(D1)[0]
+    close_day(storage, D1, [clean_event("a.example", start, "v", "/docs", "Google")], run="2")  # D1 run again
+    assert sync.sync_once() == [D1] and [p for p in reads if "/_runs/" in p] == [f"views/_runs/date={D1}.json"]
+
+
 def test_queries_the_speed_rows_cant_answer_leave_the_open_days_out_and_say_so(seam):
     _, _, analytics = seam
     answer = ask(analytics, metrics=["visits"], date_range=[str(D1), str(D3)])
