@@ -101,7 +101,7 @@ def test_a_sync_reads_only_the_run_summaries_that_changed(seam, monkeypatch):
     monkeypatch.setattr(storage, "read", lambda path: reads.append(path) or real_read(path))
     assert sync.sync_once() == [] and not [p for p in reads if "/_runs/" in p]  # nothing new: nothing read
     start = day_bounds(D1)[0]
-    close_day(storage, D1, [clean_event("a.example", start, "v", "/docs", "Google")], run="2")  # D1 run again
+    close_day(storage, D1, [clean_event("a.example", start, "v", "/docs", "Google")], run="rerun")  # D1 run again
     assert sync.sync_once() == [D1] and [p for p in reads if "/_runs/" in p] == [f"views/_runs/date={D1}.json"]
 
 
