@@ -9,11 +9,15 @@
    committed on pixel.agg. Every event must be counted in the committed windows, or the run
    fails (a rate over dropped events would measure nothing). Baseline and job alternate for
    --rounds rounds; medians are reported (this box's speed drifts within minutes).
+   --breakdown adds the job's parts, each against the same baseline: the enrichment UDF alone
+   (the baseline's shape fed by it), the job without its window deduplication, and the job
+   without its sketch UDF (the LISTAGG'd ids in its place): what bounds the job's ratio.
 2. Freshness: hits sent to the collector at a fixed rate; for each hit, the time until the
    embedded real-time store counts it (collector -> tansu -> Flink -> pixel.agg -> DuckDB).
    p50/p95, at the default settings.
 
     .venv/bin/python bench/speed_layer.py [--events 1000000] [--warmup 200000] [--rounds 3] [--rate 1000] [--seconds 20]
+                                          [--parallelism 2] [--breakdown]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import bisect
 import functools
 import json
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -65,6 +70,38 @@ SELECT UNIX_TIMESTAMP(DATE_FORMAT(window_start, 'yyyy-MM-dd HH:mm:ss')) * 1000,
 FROM TABLE(TUMBLE(TABLE raw_events, DESCRIPTOR(rowtime), INTERVAL '{window}' SECOND))
 GROUP BY window_start, window_end, site"""
 )
+
+# The job's parts (--breakdown): each variant rewrites the job's INSERT (or the baseline's).
+DEDUP_SUBQUERY = re.compile(r"FROM \(\n  -- Window deduplication.*?\) WHERE rn = 1\n\)", re.S)
+BREAKDOWN = {
+    "enrich": "enrichment UDF only (the baseline's shape, fed by it)",
+    "nodedup": "the job without window deduplication",
+    "nosketch": "the job without the sketch UDF (LISTAGG'd ids instead)",
+}
+
+
+def variant_insert(query: str, job_insert: str, window_s: int) -> str:
+    """The INSERT a throughput variant runs: "job" as it is, "sql" the plain baseline, or one of
+    BREAKDOWN. Fails loudly when the job's SQL no longer has the part a variant removes."""
+    if query == "job":
+        return job_insert
+    if query in ("sql", "enrich"):
+        insert = SQL_ONLY_INSERT.format(window=window_s)
+        if query == "enrich":
+            insert = insert.replace("TABLE raw_events", "TABLE enriched").replace(
+                "DISTINCT event_id", "DISTINCT dedupe_key"
+            )
+        return insert
+    if query == "nodedup":
+        plain = f"FROM TABLE(TUMBLE(TABLE enriched, DESCRIPTOR(rowtime), INTERVAL '{window_s}' SECOND))"
+        insert = DEDUP_SUBQUERY.sub(lambda _: plain, job_insert)
+    elif query == "nosketch":
+        insert = job_insert.replace("hll_sketch(LISTAGG(visitor_id))", "LISTAGG(visitor_id)")
+    else:
+        raise ValueError(f"unknown throughput variant {query!r}")
+    if insert == job_insert:
+        raise RuntimeError(f"variant {query!r} no longer applies to the job's SQL: update bench/speed_layer.py")
+    return insert
 
 
 @functools.lru_cache(maxsize=2)  # the same events for every round (generating them takes a core-second per 30k)
@@ -169,12 +206,12 @@ def produce(producer: Producer, settings, values: list[bytes]) -> None:
 
 
 def throughput(
-    n: int, sql_only: bool, tmp: Path, warmup: int = 0, timing: tuple[int, int, int] = AT_DEFAULTS, parallelism: int = 1
+    n: int, query: str, tmp: Path, warmup: int = 0, timing: tuple[int, int, int] = AT_DEFAULTS, parallelism: int = 1
 ) -> float:
     from speed_layer.job import build
 
     tmp.mkdir(parents=True, exist_ok=True)
-    name = f"{'sql' if sql_only else 'udf'}-{timing[0]}s-p{parallelism}"
+    name = f"{query}-{timing[0]}s-p{parallelism}"
     settings = make_settings(
         tmp / name,
         speed_window_seconds=timing[0],
@@ -196,9 +233,7 @@ def throughput(
     )
     try:
         t_env, insert = build(settings, restore=False)
-        if sql_only:
-            insert = SQL_ONLY_INSERT.format(window=settings.speed_window_seconds)
-        result = t_env.execute_sql(insert)
+        result = t_env.execute_sql(variant_insert(query, insert, settings.speed_window_seconds))
         committed = CommittedWindows(settings)
         ticker = Ticker(settings)
         # Warm-up: a first load through the running job (JIT-compiled code paths, filled caches),
@@ -339,27 +374,37 @@ def main() -> None:
     ap.add_argument(
         "--parallelism", type=int, nargs="*", default=[], help="also run the job at these parallelisms (e.g. 2)"
     )
+    ap.add_argument(
+        "--breakdown", action="store_true", help="also run the job's parts: " + "; ".join(BREAKDOWN.values())
+    )
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        runs: dict[str, list[float]] = {"sql": [], "udf": [], "slow": [], **{f"p{p}": [] for p in args.parallelism}}
         # The job and its baselines alternate, round after round: this box's speed drifts by 2x
         # within minutes, so each job run has its baselines beside it; medians are reported.
-        variants = (
-            ("plain Flink SQL baseline (default windows)", "sql", True, AT_DEFAULTS),
-            ("speed layer job at the defaults", "udf", False, AT_DEFAULTS),
-            ("speed layer job, 10 s windows / 5 s watermark / 5 s checkpoints", "slow", False, SLOW_WINDOWS),
-        )
-        parallel = [(f"speed layer job at parallelism {p}", f"p{p}", False, AT_DEFAULTS, p) for p in args.parallelism]
+        # (label, key in runs, query, timing[, parallelism])
+        variants = [
+            ("plain Flink SQL baseline (default windows)", "sql", "sql", AT_DEFAULTS),
+            ("speed layer job at the defaults", "udf", "job", AT_DEFAULTS),
+            ("speed layer job, 10 s windows / 5 s watermark / 5 s checkpoints", "slow", "job", SLOW_WINDOWS),
+            *((f"speed layer job at parallelism {p}", f"p{p}", "job", AT_DEFAULTS, p) for p in args.parallelism),
+            *((label, key, key, AT_DEFAULTS) for key, label in BREAKDOWN.items() if args.breakdown),
+        ]
+        runs: dict[str, list[float]] = {key: [] for _, key, *_ in variants}
         for r in range(0 if args.skip_throughput else args.rounds):
-            for label, key, sql_only, timing, *parallelism in [*variants, *parallel]:
+            for label, key, query, timing, *parallelism in variants:
                 print(f"throughput, round {r + 1}/{args.rounds}: {label} ...", flush=True)
-                runs[key].append(throughput(args.events, sql_only, tmp / f"r{r}", args.warmup, timing, *parallelism))
+                runs[key].append(throughput(args.events, query, tmp / f"r{r}", args.warmup, timing, *parallelism))
                 print(f"  {runs[key][-1]:,.0f} events/s", flush=True)
         rate = {k: statistics.median(v) if v else float("nan") for k, v in runs.items()}
         ratio = {
             k: statistics.median(u / b for u, b in zip(runs["udf"], runs[k])) if runs["udf"] else float("nan")
             for k in ("sql", "slow", *(f"p{p}" for p in args.parallelism))
+        }
+        # Each part against the plain SQL of its round (higher = cheaper).
+        parts = {
+            k: statistics.median(v / b for v, b in zip(runs[k], runs["sql"])) if runs[k] else float("nan")
+            for k in ("udf", *(BREAKDOWN if args.breakdown else ()))
         }
         print(f"freshness at {args.rate} hits/s for {args.seconds}s ...", flush=True)
         lat, sent = freshness(args.rate, args.seconds, tmp)
@@ -385,6 +430,12 @@ def main() -> None:
     print(f"| freshness p50 (hit -> counted in store) | {pct(lat, 0.5):.2f} s | - | - |")
     print(f"| freshness p95 | {pct(lat, 0.95):.2f} s | - | target <= 5 s |")
     print(f"| hits counted / sent | {len(lat):,} / {sent:,} | | |")
+    if args.breakdown:
+        print("\n| variant | events/s (median; runs) | / plain SQL, same round (median) |")
+        print("|---|---|---|")
+        print(f"| plain Flink SQL, no UDFs | {rate['sql']:,.0f} ({listed('sql')}) | 1 |")
+        for key, label in {"udf": "the job", **BREAKDOWN}.items():
+            print(f"| {label} | {rate[key]:,.0f} ({listed(key)}) | {parts[key]:.2f}x |")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / "speed_layer.json").write_text(
@@ -399,6 +450,7 @@ def main() -> None:
                 "ratio_to_sql_median": ratio["sql"],
                 "ratio_to_slow_windows_median": ratio["slow"],
                 "parallelism_events_per_s": {p: rate[f"p{p}"] for p in args.parallelism},
+                "breakdown_ratio_to_sql_median": parts if args.breakdown else None,
                 "freshness_p50_s": pct(lat, 0.5),
                 "freshness_p95_s": pct(lat, 0.95),
                 "counted": len(lat),

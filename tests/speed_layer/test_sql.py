@@ -133,3 +133,19 @@ def test_an_unreachable_jobmanager_is_told_with_what_to_do():
     with pytest.raises(ValueError, match="HOST:PORT"):
         jobmanager_address("flink-jobmanager")
     assert jobmanager_address("flink-jobmanager:8081") == ("flink-jobmanager", 8081)
+
+
+def test_the_benchmarks_breakdown_still_removes_each_part_of_the_job():
+    """bench/speed_layer.py --breakdown rewrites the job's SQL; a change to the job's SQL that
+    leaves a part it removes unrecognised fails here, not after minutes of benchmark."""
+    from bench.speed_layer import BREAKDOWN, variant_insert
+
+    job = sql.aggregate_insert(Settings())
+    assert variant_insert("job", job, 1) == job
+    nodedup, nosketch, enrich = (variant_insert(k, job, 1) for k in ("nodedup", "nosketch", "enrich"))
+    assert "ROW_NUMBER" not in nodedup and "TUMBLE(TABLE enriched" in nodedup and "hll_sketch" in nodedup
+    assert "hll_sketch" not in nosketch and "ROW_NUMBER" in nosketch
+    assert "TABLE enriched" in enrich and "DISTINCT dedupe_key" in enrich
+    assert set(BREAKDOWN) == {"enrich", "nodedup", "nosketch"}
+    with pytest.raises(RuntimeError, match="no longer applies"):
+        variant_insert("nosketch", "INSERT INTO agg SELECT 1", 1)
