@@ -26,7 +26,12 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.collector_http import COLLECTOR  # noqa: E402  (its results' label)
+
+RESULTS = ROOT / "bench" / "results"
 SIZES = [("10M/day", 10e6, None), ("1B/day", 1e9, None), ("10B/day", 10e9, None)]
 PEAKS = [("peak 50k/s", None, 50e3), ("peak 500k/s", None, 500e3)]
 # What the rates can't tell, stated: a Kafka partition carries up to this many events/s (~4 MB/s
@@ -74,10 +79,8 @@ def measured_rates() -> Rates:
     if "raw_bytes" not in batch:
         raise Missing("bench/results/batch.json predates raw sizes: run `.venv/bin/python bench/batch.py` again")
     return Rates(
-        collector_per_worker=one["results"]["collector (raw ASGI + Kafka)"]["rps"],
-        collector_two_workers=json.loads(two.read_text())["results"]["collector (raw ASGI + Kafka)"]["rps"]
-        if two.exists()
-        else None,
+        collector_per_worker=one["results"][COLLECTOR]["rps"],
+        collector_two_workers=json.loads(two.read_text())["results"][COLLECTOR]["rps"] if two.exists() else None,
         lander=lander["events_per_s"],
         speed_per_slot=speed["events_per_s"],
         batch_per_core=batch["spark_eps"] / 2,

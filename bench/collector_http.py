@@ -2,15 +2,18 @@
 
   1. nginx `empty_gif` with a JSON access log: the ceiling for answering a pixel on this box;
   2. a plain FastAPI route doing the collector's work (bench/fastapi_baseline.py);
-  3. the collector (raw-ASGI /p.gif in front of FastAPI) with the Kafka hand-off on
-     (a real tansu broker and the lander running, so retain-until-landed is exercised too).
+  3. the collector (its /p.gif route in front of FastAPI) with the Kafka hand-off on (a real
+     tansu broker and the lander running, so retain-until-landed is exercised too), on its
+     default server (granian, in RSGI), on granian in ASGI and on uvicorn (PIXEL_COLLECTOR_SERVER);
+  4. the server's floor: apps that answer the GIF and do nothing else, on granian as the
+     collector runs it, in ASGI and in granian's own RSGI (bench/empty_app.py).
 
 Each is loaded at full speed (max req/s, p50/p99), then the collector is loaded again at half
-of its max rate (wrk paced by a Lua delay) to read its p99 there. Prints a markdown table and
-the ratios; writes bench/results/collector_http-w<workers>.json. The collector runs on its
-default server (granian) and again on uvicorn (PIXEL_COLLECTOR_SERVER=uvicorn).
+of its max rate (wrk paced by a Lua delay) to read its p99 there. All of them, --rounds times;
+prints a markdown table of the medians and the ratios (medians of each round's own ratios);
+writes bench/results/collector_http-w<workers>.json.
 
-    .venv/bin/python bench/collector_http.py [--duration 10] [--workers 1] [--connections 64]
+    .venv/bin/python bench/collector_http.py [--duration 10] [--workers 1] [--connections 64] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -151,84 +155,136 @@ def run_uvicorn_baseline(settings, duration: int, connections: int, script: str)
         proc.wait(30)
 
 
+def run_empty_app(interface: str, workers: int, duration: int, connections: int, script: str) -> dict:
+    port = free_port()
+    cmd = [sys.executable, "-m", "granian", "--interface", interface, "--loop", "uvloop", "--workers", str(workers)]
+    cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    proc = subprocess.Popen(
+        [*cmd, f"bench.empty_app:{interface}"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
+    )
+    try:
+        wait_for_port("127.0.0.1", port, 30)
+        time.sleep(1)
+        return wrk(f"http://127.0.0.1:{port}", duration, connections, script)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+COLLECTOR = "collector (granian RSGI + Kafka)"
+GRANIAN_ASGI = "collector on granian, ASGI"
+UVICORN = "collector on uvicorn (ASGI)"
+NGINX = "nginx empty_gif + JSON log"
+FASTAPI = "FastAPI route (same work)"
+HALF = "collector at half max rate"
+
+
+def one_round(tmp: Path, args: argparse.Namespace, mix: str) -> dict[str, dict]:
+    """Every server of the comparison loaded once, one after the other."""
+    results = {}
+    print(f"nginx empty_gif ({args.workers} worker(s)) ...", flush=True)
+    (tmp / "nginx").mkdir(parents=True)
+    results[NGINX] = run_nginx(tmp / "nginx", args.workers, args.duration, args.connections, mix)
+    for interface in ("asgi", "rsgi"):
+        print(f"empty {interface.upper()} app on granian (the server's floor) ...", flush=True)
+        results[f"empty {interface.upper()} app on granian"] = run_empty_app(
+            interface, args.workers, args.duration, args.connections, mix
+        )
+    settings = make_settings(tmp / "data", collector_workers=args.workers)
+    broker = Broker(settings).start()
+    lander = Service("lander", settings, tmp).start()
+    try:
+        print("plain FastAPI route, same work ...", flush=True)
+        results[FASTAPI] = run_uvicorn_baseline(settings, args.duration, args.connections, mix)
+        print("collector (the default: granian, RSGI) with the Kafka hand-off ...", flush=True)
+        collector = Service("collector", settings, tmp).start()
+        try:
+            time.sleep(1)
+            url = f"http://127.0.0.1:{settings.collector_port}"
+            full = wrk(url, args.duration, args.connections, mix)
+            results[COLLECTOR] = full
+            half_rate = full["rps"] / 2
+            paced = write_mix_script(tmp / "paced.lua", int(args.connections * 1000 / half_rate))
+            print(f"collector paced at ~{half_rate:.0f} req/s ...", flush=True)
+            results[HALF] = wrk(url, args.duration, args.connections, paced)
+        finally:
+            collector.stop()
+        for name, server in ((GRANIAN_ASGI, "granian-asgi"), (UVICORN, "uvicorn")):
+            print(f"{name} (PIXEL_COLLECTOR_SERVER={server}) ...", flush=True)
+            settings.collector_server = server
+            collector = Service("collector", settings, tmp).start()
+            try:
+                time.sleep(1)
+                results[name] = wrk(url, args.duration, args.connections, mix)
+            finally:
+                collector.stop()
+    finally:
+        lander.stop()
+        broker.kill()
+    return results
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10, help="seconds per load run")
-    ap.add_argument("--workers", type=int, default=1, help="server worker processes (all three)")
+    ap.add_argument("--workers", type=int, default=1, help="server worker processes (all of them)")
     ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--rounds", type=int, default=3, help="rounds of every server; medians are reported")
     args = ap.parse_args()
     for tool in ("wrk", "nginx"):
         if not shutil.which(tool):
             sys.exit(f"{tool} not found: run `make setup` (installs Debian's wrk and nginx-light)")
 
-    results = {}
+    rounds = []
     with tempfile.TemporaryDirectory() as tmpdir:
-        tmp = Path(tmpdir)
-        mix = write_mix_script(tmp / "mix.lua")
-        print(f"nginx empty_gif ({args.workers} worker(s)) ...", flush=True)
-        (tmp / "nginx").mkdir()
-        results["nginx empty_gif + JSON log"] = run_nginx(
-            tmp / "nginx", args.workers, args.duration, args.connections, mix
-        )
+        for r in range(args.rounds):
+            print(f"round {r + 1}/{args.rounds}", flush=True)
+            rounds.append(one_round(Path(tmpdir) / f"r{r}", args, mix=write_mix_script(Path(tmpdir) / "mix.lua")))
 
-        settings = make_settings(tmp / "data", collector_workers=args.workers)
-        broker = Broker(settings).start()
-        lander = Service("lander", settings, tmp).start()
-        try:
-            print("plain FastAPI route, same work ...", flush=True)
-            results["FastAPI route (same work)"] = run_uvicorn_baseline(settings, args.duration, args.connections, mix)
-            print("collector (raw ASGI + Kafka hand-off) ...", flush=True)
-            collector = Service("collector", settings, tmp).start()
-            try:
-                time.sleep(1)
-                url = f"http://127.0.0.1:{settings.collector_port}"
-                full = wrk(url, args.duration, args.connections, mix)
-                results["collector (raw ASGI + Kafka)"] = full
-                half_rate = full["rps"] / 2
-                paced = write_mix_script(tmp / "paced.lua", int(args.connections * 1000 / half_rate))
-                print(f"collector paced at ~{half_rate:.0f} req/s ...", flush=True)
-                results["collector at half max rate"] = wrk(url, args.duration, args.connections, paced)
-            finally:
-                collector.stop()
-            print("collector on uvicorn (PIXEL_COLLECTOR_SERVER=uvicorn) ...", flush=True)
-            settings.collector_server = "uvicorn"
-            collector = Service("collector", settings, tmp).start()
-            try:
-                time.sleep(1)
-                results["collector on uvicorn"] = wrk(url, args.duration, args.connections, mix)
-            finally:
-                collector.stop()
-        finally:
-            lander.stop()
-            broker.kill()
+    # Per server, the round with its median req/s (its latencies are that run's); each ratio is
+    # the median of the rounds' own ratios (this box's speed drifts between rounds).
+    results = {name: sorted((r[name] for r in rounds), key=lambda x: x["rps"])[len(rounds) // 2] for name in rounds[0]}
 
-    nginx, fastapi, coll = (
-        results[k] for k in ("nginx empty_gif + JSON log", "FastAPI route (same work)", "collector (raw ASGI + Kafka)")
-    )
-    half = results["collector at half max rate"]
-    print(f"\n{args.workers} worker(s), wrk -t2 -c{args.connections} -d{args.duration}s, loopback, same box\n")
-    print("| server | req/s | p50 ms | p99 ms | non-2xx |")
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(r[a]["rps"] / r[b]["rps"] for r in rounds)
+
+    half = results[HALF]
+    print(f"\n{args.workers} worker(s), wrk -t2 -c{args.connections} -d{args.duration}s, loopback, same box, ", end="")
+    print(f"median of {args.rounds} round(s)\n")
+    print("| server | req/s | p50 ms | p99 ms | req/s of each round |")
     print("|---|---|---|---|---|")
     for name, r in results.items():
-        print(f"| {name} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['non2xx']} |")
+        each = ", ".join(f"{x[name]['rps']:,.0f}" for x in rounds)
+        print(f"| {name} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {each} |")
     ratios = {
-        "collector / nginx": coll["rps"] / nginx["rps"],
-        "collector / FastAPI route": coll["rps"] / fastapi["rps"],
+        "collector / nginx": ratio(COLLECTOR, NGINX),
+        "collector / FastAPI route": ratio(COLLECTOR, FASTAPI),
         "p99 at half max rate (ms)": half["p99_ms"],
-        "granian / uvicorn": coll["rps"] / results["collector on uvicorn"]["rps"],
+        "granian / uvicorn": ratio(COLLECTOR, UVICORN),
+        "RSGI / ASGI on granian": ratio(COLLECTOR, GRANIAN_ASGI),
+        "empty ASGI app / nginx": ratio("empty ASGI app on granian", NGINX),
+        "empty RSGI app / nginx": ratio("empty RSGI app on granian", NGINX),
     }
     print()
     print(f"- collector / nginx = {ratios['collector / nginx']:.2f}x (target >= 0.25x)")
     print(f"- collector / FastAPI route = {ratios['collector / FastAPI route']:.2f}x (target >= 3x)")
     print(f"- collector p99 at {half['rps']:,.0f} req/s (half of max) = {half['p99_ms']:.2f} ms (target <= 10 ms)")
     print(f"- collector on granian (the default) / on uvicorn = {ratios['granian / uvicorn']:.2f}x")
-    failed = {name: r for name, r in results.items() if r["non2xx"] or r["socket_errors"]}
+    print(f"- collector on granian: RSGI (the default) / ASGI = {ratios['RSGI / ASGI on granian']:.2f}x")
+    print(
+        f"- the server's floor / nginx: empty ASGI app {ratios['empty ASGI app / nginx']:.2f}x, "
+        f"empty RSGI app {ratios['empty RSGI app / nginx']:.2f}x"
+    )
+    failed = {name: r for x in rounds for name, r in x.items() if r["non2xx"] or r["socket_errors"]}
     if failed:  # a run that answered errors measured something else than the pixel
         sys.exit(f"INVALID: errors during {', '.join(failed)}: {failed}")
     out = ROOT / "bench" / "results"
     out.mkdir(exist_ok=True)
     (out / f"collector_http-w{args.workers}.json").write_text(
-        json.dumps({"args": vars(args), "results": results, "ratios": ratios, "cpus": os.cpu_count()}, indent=2)
+        json.dumps(
+            {"args": vars(args), "results": results, "rounds": rounds, "ratios": ratios, "cpus": os.cpu_count()},
+            indent=2,
+        )
     )
 
 

@@ -50,8 +50,10 @@ class Settings(BaseSettings):
     collector_host: str = Field("127.0.0.1", description="Address the collector listens on.")
     collector_port: int = Field(8080, description="Port the collector listens on.")
     collector_workers: int = Field(1, ge=1, description="Collector worker processes.")
-    collector_server: Literal["granian", "uvicorn"] = Field(
-        "granian", description="The collector's HTTP server: granian (Rust, faster here) or uvicorn."
+    collector_server: Literal["granian", "granian-asgi", "uvicorn"] = Field(
+        "granian",
+        description="The collector's HTTP server: granian in RSGI (the fastest), granian in ASGI, or uvicorn "
+        "(ASGI). Only the ASGI servers keep header values that aren't ASCII.",
     )
     trusted_proxies: list[str] = Field(
         default_factory=list,

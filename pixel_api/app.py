@@ -1,9 +1,9 @@
-"""The collector's ASGI application.
+"""The collector's application, for ASGI and RSGI servers.
 
-/p.gif is served by a raw-ASGI callable in front of FastAPI: routing through FastAPI costs ~3x per
+/p.gif is served by a raw callable in front of FastAPI: routing through FastAPI costs ~3x per
 request (measured, see bench/), and the pixel is the only path that sees real traffic. Everything
 else (POST /collect, POST /api/event, GET /p.js, /healthz, /metrics, the OpenAPI docs) is an
-ordinary FastAPI app.
+ordinary FastAPI app. The callable speaks ASGI (uvicorn) and granian's RSGI (pixel_api.rsgi).
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from core.settings import Settings
 from events.badrows import BadReason
 from pixel_api import metrics
 from pixel_api.bodies import beacon_params, plausible_params
-from pixel_api.collector import Collector, request_headers
+from pixel_api.collector import WANTED_HEADER_NAMES, Collector, request_headers
+from pixel_api.rsgi import AsgiBridge, host_of, wanted_headers
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,20 @@ METHOD_NOT_ALLOWED = {
     "status": 405,
     "headers": [(b"allow", b"GET, HEAD"), (b"content-type", b"text/plain")],
 }
+NOT_ALLOWED_BODY = b"use GET /p.gif or POST /collect\n"
+# RSGI takes str headers; the server sets content-length itself.
+GIF_HEADERS = [(n.decode(), v.decode()) for n, v in GIF_START["headers"] if n != b"content-length"]
+NOT_ALLOWED_HEADERS = [(n.decode(), v.decode()) for n, v in METHOD_NOT_ALLOWED["headers"]]
 
 
 class PixelRoute:
-    """Raw ASGI: serves /p.gif itself and hands every other request to the FastAPI app."""
+    """Serves /p.gif itself and hands every other request to the FastAPI app: as an ASGI app
+    (``__call__``) and as an RSGI app (``__rsgi__``, with ``__rsgi_init__``/``__rsgi_del__`` in
+    place of the ASGI lifespan)."""
 
     def __init__(self, app: FastAPI, collector: Collector):
         self.app = app
+        self.bridge = AsgiBridge(app)
         self.collector = collector
         self.tallies = collector.handoff.tallies
 
@@ -83,7 +91,32 @@ class PixelRoute:
             await send(HEAD_BODY)
         else:
             await send(METHOD_NOT_ALLOWED)
-            await send({"type": "http.response.body", "body": b"use GET /p.gif or POST /collect\n"})
+            await send({"type": "http.response.body", "body": NOT_ALLOWED_BODY})
+
+    def __rsgi_init__(self, _loop) -> None:
+        self.collector.start()
+
+    def __rsgi_del__(self, _loop) -> None:
+        self.collector.stop()
+
+    async def __rsgi__(self, scope, protocol) -> None:
+        if scope.proto != "http" or scope.path != "/p.gif":
+            await self.bridge(scope, protocol)
+            return
+        method = scope.method
+        if method == "GET":
+            started = time.perf_counter()
+            try:
+                headers = wanted_headers(scope.headers, WANTED_HEADER_NAMES)
+                self.collector.record_query(scope.query_string.encode(), headers, host_of(scope.client))
+            finally:
+                self.tallies.hits["gif"] += 1
+                self.tallies.latencies.append(time.perf_counter() - started)
+                protocol.response_bytes(200, GIF_HEADERS, GIF)
+        elif method == "HEAD":
+            protocol.response_bytes(200, GIF_HEADERS, GIF)  # the server sends a HEAD's headers only
+        else:
+            protocol.response_bytes(405, NOT_ALLOWED_HEADERS, NOT_ALLOWED_BODY)
 
 
 def create_fastapi(collector: Collector) -> FastAPI:
@@ -91,12 +124,9 @@ def create_fastapi(collector: Collector) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
-        collector.handoff.start()
-        collector.ticker.start()
-        collector.serving = True
+        collector.start()
         yield
-        collector.ticker.stop()
-        collector.handoff.stop()
+        collector.stop()
 
     app = FastAPI(
         title="pixel collector",

@@ -25,7 +25,8 @@ from pixel_api.ticker import Ticker
 # Real traffic repeats IPs heavily; ipaddress parsing is the slowest step of a hit otherwise.
 cached_truncate_ip = lru_cache(maxsize=65536)(truncate_ip)
 
-WANTED_HEADERS = {b"user-agent", b"referer", b"accept-language", b"dnt", b"x-forwarded-for"}
+WANTED_HEADER_NAMES = ("user-agent", "referer", "accept-language", "dnt", "x-forwarded-for")
+WANTED_HEADERS = {name.encode() for name in WANTED_HEADER_NAMES}
 PIXEL_PARAMS = frozenset({"site", "url", "ref", "uid", "eid", "e", "w"})
 
 
@@ -77,6 +78,17 @@ class Collector:
         self.serving = False  # the server's lifespan started the hand-off: hits may be accepted
         self.raw_topic = settings.raw_topic
         self.bad_topic = settings.bad_topic
+
+    def start(self) -> None:
+        """The server's startup: hits may be accepted from now on."""
+        self.handoff.start()
+        self.ticker.start()
+        self.serving = True
+
+    def stop(self) -> None:
+        """The server's shutdown: everything accepted is delivered or spooled (pixel_api.handoff)."""
+        self.ticker.stop()
+        self.handoff.stop()
 
     def record(self, params: dict[str, str], headers: dict[bytes, str], peer: str, source: str) -> None:
         """Build the raw event for one hit and queue it for Kafka. Properties over the bounds are
