@@ -41,6 +41,7 @@ def _granian(settings: Settings, rsgi: bool) -> None:
         interface=Interfaces.RSGI if rsgi else Interfaces.ASGI,
         workers=settings.collector_workers,
         loop=Loops.uvloop,
+        websockets=False,  # no WebSocket route: an upgrade request is answered as plain HTTP
         log_access=False,
         respawn_failed_workers=True,
         workers_kill_timeout=30,  # a worker's shutdown (the hand-off's flush) gets this long
@@ -58,6 +59,7 @@ def _uvicorn(settings: Settings) -> None:
         workers=settings.collector_workers,
         loop="uvloop",
         http="httptools",
+        ws="none",  # as granian: no WebSocket route, an upgrade request is plain HTTP
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=30,
