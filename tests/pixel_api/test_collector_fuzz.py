@@ -1,9 +1,11 @@
 """Property-based fuzzing of the collector's inputs, through the real ASGI app with a real
-hand-off to a real broker: whatever arrives, never a 5xx and never an exception."""
+hand-off to a real broker, and over the wire to the collector as it runs by default (granian,
+RSGI): whatever arrives, never a 5xx and never an exception."""
 
 from __future__ import annotations
 
 import asyncio
+import string
 
 import httpx
 import pytest
@@ -116,3 +118,66 @@ def test_fuzzed_traffic_was_all_handed_off(app_and_loop):
     assert app.collector.handoff.wait_idle(10)
     assert app.collector.handoff._thread.is_alive()
     assert not app.collector.handoff.inbox  # everything taken by the hand-off thread
+
+
+# The same inputs over the wire to the collector as it runs by default (granian, RSGI): the
+# HTTP layer may refuse a malformed request itself (400/414/431), the app never fails.
+@pytest.fixture(scope="module")
+def live_collector(tmp_path_factory):
+    from tests.harness import Broker, Service, make_settings
+
+    tmp = tmp_path_factory.mktemp("fuzz-live")
+    s = make_settings(tmp / "data", max_query_bytes=2048)
+    broker = Broker(s).start()
+    collector = Service("collector", s, tmp).start()
+    yield s, collector
+    collector.stop()
+    broker.kill()
+
+
+def over_the_wire(settings, request: bytes) -> tuple[int, bytes]:
+    import socket
+
+    with socket.create_connection((settings.collector_host, settings.collector_port), timeout=10) as sock:
+        sock.sendall(request)
+        response = b""
+        while chunk := sock.recv(65536):
+            response += chunk
+    head, _, body = response.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+# Mostly what a URL may hold, %-escapes included, so most requests get past the HTTP layer.
+url_text = st.text(st.sampled_from(string.ascii_letters + string.digits + "%&=+-._~!$'()*,;:@/?"), max_size=4000)
+
+
+def header_bytes(value: str) -> bytes:
+    return value.encode("latin-1").replace(b"\r", b"").replace(b"\n", b"")
+
+
+@hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(query=st.one_of(st.binary(max_size=4000), url_text.map(str.encode)), ua=header_value, ref=header_value)
+def test_pixel_over_rsgi_never_fails(live_collector, query, ua, ref):
+    settings, _ = live_collector
+    target = b"/p.gif?" + bytes(b for b in query if b not in b" #\r\n\t")
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: a\r\nConnection: close\r\n"
+    request += b"User-Agent: " + header_bytes(ua) + b"\r\nReferer: " + header_bytes(ref) + b"\r\n\r\n"
+    status, body = over_the_wire(settings, request)
+    assert status in (200, 400, 414), status
+    if status == 200:
+        assert body == GIF
+
+
+@hsettings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.binary(max_size=40000), path=st.sampled_from(["/collect", "/api/event"]))
+def test_posts_over_rsgi_never_fail(live_collector, body, path):
+    settings, _ = live_collector
+    head = f"POST {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\nContent-Length: {len(body)}\r\n\r\n"
+    status, _ = over_the_wire(settings, head.encode() + body)
+    assert status in (202, 204, 400, 413), status
+
+
+def test_the_live_collector_logged_no_exception(live_collector):
+    _, collector = live_collector
+    log = collector.log_path.read_text(errors="replace")
+    assert "Traceback" not in log and "exception" not in log.lower(), log[-3000:]
