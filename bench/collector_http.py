@@ -145,11 +145,16 @@ def run_uvicorn_baseline(settings, duration: int, connections: int, script: str)
         "--log-level",
         "warning",
     ]
+    return load_server(cmd, env, settings.collector_port, duration, connections, script)
+
+
+def load_server(cmd: list[str], env: dict, port: int, duration: int, connections: int, script: str) -> dict:
+    """Start a server from the repo root, load it with wrk once it listens, stop it."""
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT)
     try:
-        wait_for_port("127.0.0.1", settings.collector_port, 30)
+        wait_for_port("127.0.0.1", port, 30)
         time.sleep(1)
-        return wrk(f"http://127.0.0.1:{settings.collector_port}", duration, connections, script)
+        return wrk(f"http://127.0.0.1:{port}", duration, connections, script)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -159,16 +164,8 @@ def run_empty_app(interface: str, workers: int, duration: int, connections: int,
     port = free_port()
     cmd = [sys.executable, "-m", "granian", "--interface", interface, "--loop", "uvloop", "--workers", str(workers)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--log-level", "warning"]
-    proc = subprocess.Popen(
-        [*cmd, f"bench.empty_app:{interface}"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}
-    )
-    try:
-        wait_for_port("127.0.0.1", port, 30)
-        time.sleep(1)
-        return wrk(f"http://127.0.0.1:{port}", duration, connections, script)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return load_server([*cmd, f"bench.empty_app:{interface}"], env, port, duration, connections, script)
 
 
 COLLECTOR = "collector (granian RSGI + Kafka)"
@@ -237,9 +234,10 @@ def main() -> None:
 
     rounds = []
     with tempfile.TemporaryDirectory() as tmpdir:
+        mix = write_mix_script(Path(tmpdir) / "mix.lua")
         for r in range(args.rounds):
             print(f"round {r + 1}/{args.rounds}", flush=True)
-            rounds.append(one_round(Path(tmpdir) / f"r{r}", args, mix=write_mix_script(Path(tmpdir) / "mix.lua")))
+            rounds.append(one_round(Path(tmpdir) / f"r{r}", args, mix))
 
     # Per server, the round with its median req/s (its latencies are that run's); each ratio is
     # the median of the rounds' own ratios (this box's speed drifts between rounds).

@@ -4,9 +4,7 @@ request in Python, before any per-hit work. Not used by the product."""
 
 from __future__ import annotations
 
-from pixel_api.app import GIF, GIF_BODY, GIF_START
-
-RSGI_HEADERS = [(name.decode(), value.decode()) for name, value in GIF_START["headers"] if name != b"content-length"]
+from pixel_api.app import GIF, GIF_BODY, GIF_HEADERS, GIF_START
 
 
 async def asgi(scope, receive, send):
@@ -21,4 +19,4 @@ async def asgi(scope, receive, send):
 
 async def rsgi(scope, protocol):
     """Granian's own interface (RSGI): no ASGI message dicts."""
-    protocol.response_bytes(200, RSGI_HEADERS, GIF)
+    protocol.response_bytes(200, GIF_HEADERS, GIF)

@@ -25,8 +25,8 @@ from core.settings import Settings
 from events.badrows import BadReason
 from pixel_api import metrics
 from pixel_api.bodies import beacon_params, plausible_params
-from pixel_api.collector import WANTED_HEADER_NAMES, Collector, request_headers
-from pixel_api.rsgi import AsgiBridge, host_of, wanted_headers
+from pixel_api.collector import Collector, named_headers, request_headers
+from pixel_api.rsgi import AsgiBridge, host_of
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +82,7 @@ class PixelRoute:
                 )
             finally:
                 # Whatever happened, the browser gets its GIF: it can't act on an error anyway.
-                self.tallies.hits["gif"] += 1
-                self.tallies.latencies.append(time.perf_counter() - started)
+                self._counted(started)
                 await send(GIF_START)
                 await send(GIF_BODY)
         elif method == "HEAD":
@@ -92,6 +91,10 @@ class PixelRoute:
         else:
             await send(METHOD_NOT_ALLOWED)
             await send({"type": "http.response.body", "body": NOT_ALLOWED_BODY})
+
+    def _counted(self, started: float) -> None:
+        self.tallies.hits["gif"] += 1
+        self.tallies.latencies.append(time.perf_counter() - started)
 
     def __rsgi_init__(self, _loop) -> None:
         self.collector.start()
@@ -107,11 +110,10 @@ class PixelRoute:
         if method == "GET":
             started = time.perf_counter()
             try:
-                headers = wanted_headers(scope.headers, WANTED_HEADER_NAMES)
+                headers = named_headers(scope.headers)
                 self.collector.record_query(scope.query_string.encode(), headers, host_of(scope.client))
             finally:
-                self.tallies.hits["gif"] += 1
-                self.tallies.latencies.append(time.perf_counter() - started)
+                self._counted(started)
                 protocol.response_bytes(200, GIF_HEADERS, GIF)
         elif method == "HEAD":
             protocol.response_bytes(200, GIF_HEADERS, GIF)  # the server sends a HEAD's headers only

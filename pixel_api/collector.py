@@ -27,6 +27,7 @@ cached_truncate_ip = lru_cache(maxsize=65536)(truncate_ip)
 
 WANTED_HEADER_NAMES = ("user-agent", "referer", "accept-language", "dnt", "x-forwarded-for")
 WANTED_HEADERS = {name.encode() for name in WANTED_HEADER_NAMES}
+_WANTED_KEYS = tuple((name, name.encode()) for name in WANTED_HEADER_NAMES)
 PIXEL_PARAMS = frozenset({"site", "url", "ref", "uid", "eid", "e", "w"})
 
 
@@ -64,6 +65,16 @@ def request_headers(raw_headers: list[tuple[bytes, bytes]]) -> dict[bytes, str]:
     for name, value in raw_headers:
         if name in WANTED_HEADERS and name not in found:
             found[name] = value.decode("latin-1")
+    return found
+
+
+def named_headers(headers) -> dict[bytes, str]:
+    """request_headers for a server that looks headers up by name (granian's RSGI ``get``)."""
+    found: dict[bytes, str] = {}
+    for name, key in _WANTED_KEYS:
+        value = headers.get(name)
+        if value is not None:
+            found[key] = value
     return found
 
 
